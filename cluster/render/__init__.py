@@ -1,0 +1,1 @@
+"""Pure renderers: plain values in, file text out. Nothing here imports pulumi."""

@@ -1,0 +1,121 @@
+"""The cluster's PKI as a table: one row per identity. Pure data, no Pulumi.
+
+`infra/pki.py` turns each row into key -> request -> signed certificate with pulumi-tls; tests (and the lab) mint
+real certificates from the very same rows with `cryptography`. SAN values may be Pulumi Outputs (the load balancer's
+DNS name is only known once it exists): this module never looks inside them, it only places them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+# pulumi-tls `allowed_uses` names
+SERVER = ("digital_signature", "key_encipherment", "server_auth")
+CLIENT = ("digital_signature", "key_encipherment", "client_auth")
+SERVER_AND_CLIENT = ("digital_signature", "key_encipherment", "server_auth", "client_auth")
+CA_USES = ("cert_signing", "crl_signing", "digital_signature")
+
+CA_VALIDITY_HOURS = 10 * 365 * 24
+LEAF_VALIDITY_HOURS = 365 * 24
+# pulumi-tls marks a certificate for replacement this long before it expires, so a routine `pulumi up` renews it.
+LEAF_EARLY_RENEWAL_HOURS = 30 * 24
+
+KUBERNETES_CA = "kubernetes-ca"
+ETCD_CA = "etcd-ca"
+
+# The in-cluster names of the API server; the full family, including the one the 2016 tutorial mistyped.
+KUBERNETES_SERVICE_NAMES = (
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster",
+    "kubernetes.default.svc.cluster.local",
+)
+
+# Identities the control plane components present to the API server (and that RBAC binds).
+APISERVER_KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
+APISERVER_ETCD_CLIENT_CN = "kube-apiserver-etcd-client"
+
+
+@dataclass(frozen=True)
+class CaSpec:
+    name: str
+    common_name: str
+    validity_hours: int = CA_VALIDITY_HOURS
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    name: str                       # unique; names the resources and the files on nodes
+    ca: str                         # which CaSpec signs it
+    common_name: str
+    organization: str | None
+    usages: tuple[str, ...]
+    dns_names: tuple[Any, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    validity_hours: int = LEAF_VALIDITY_HOURS
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    ip: str
+
+
+CA_SPECS = (
+    CaSpec(KUBERNETES_CA, "Kubernetes CA"),
+    # etcd trusts only its own CA: a certificate of the Kubernetes CA (any kubelet's, say) opens no etcd door.
+    CaSpec(ETCD_CA, "etcd CA"),
+)
+
+
+def worker_cert_name(worker: str) -> str:
+    return worker
+
+
+def etcd_server_cert_name(member: str) -> str:
+    return f"{member}-server"
+
+
+def etcd_peer_cert_name(member: str) -> str:
+    return f"{member}-peer"
+
+
+def api_server_sans(controllers: Sequence[Host], service_ip: str, extra_dns_names: Sequence[Any] = ()
+                    ) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+    """DNS and IP SANs of the API server's serving certificate."""
+    dns = (*KUBERNETES_SERVICE_NAMES, "localhost", *(c.name for c in controllers), *extra_dns_names)
+    ips = ("127.0.0.1", service_ip, *(c.ip for c in controllers))
+    return dns, ips
+
+
+def cluster_cert_specs(*, etcd: Sequence[Host], controllers: Sequence[Host], workers: Sequence[Host],
+                       service_ip: str, api_dns_names: Sequence[Any] = ()) -> list[CertSpec]:
+    """Every certificate the cluster needs. `api_dns_names` are extra API server names (the load balancer's)."""
+    api_dns, api_ips = api_server_sans(controllers, service_ip, api_dns_names)
+    specs = [
+        CertSpec("admin", KUBERNETES_CA, "admin", "system:masters", CLIENT),
+        CertSpec("kube-apiserver", KUBERNETES_CA, "kube-apiserver", None, SERVER, api_dns, api_ips),
+        CertSpec("kube-apiserver-kubelet-client", KUBERNETES_CA, APISERVER_KUBELET_CLIENT_CN, None, CLIENT),
+        CertSpec("kube-controller-manager", KUBERNETES_CA, "system:kube-controller-manager", None, CLIENT),
+        CertSpec("kube-scheduler", KUBERNETES_CA, "system:kube-scheduler", None, CLIENT),
+        CertSpec("kube-proxy", KUBERNETES_CA, "system:kube-proxy", "system:node-proxier", CLIENT),
+        CertSpec("kube-apiserver-etcd-client", ETCD_CA, APISERVER_ETCD_CLIENT_CN, None, CLIENT),
+    ]
+    for worker in workers:
+        # The Node authorizer maps this CN to the node; the SANs let the API server verify the kubelet it calls
+        # for logs, exec and port-forward, by IP (InternalIP is preferred) or by name.
+        specs.append(CertSpec(worker_cert_name(worker.name), KUBERNETES_CA, f"system:node:{worker.name}",
+                              "system:nodes", SERVER_AND_CLIENT, (worker.name,), (worker.ip,)))
+    for member in etcd:
+        sans_dns = (member.name, "localhost")
+        sans_ip = (member.ip, "127.0.0.1")
+        # Server certificates also carry client use so that etcdctl on the member can run health checks.
+        specs.append(CertSpec(etcd_server_cert_name(member.name), ETCD_CA, member.name, None, SERVER_AND_CLIENT,
+                              sans_dns, sans_ip))
+        specs.append(CertSpec(etcd_peer_cert_name(member.name), ETCD_CA, member.name, None, SERVER_AND_CLIENT,
+                              sans_dns, sans_ip))
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names)), f"duplicate certificate names in {names}"
+    return specs

@@ -1,0 +1,105 @@
+"""Network: the VPC, a subnet per zone (public, and private behind NAT in the private topology), the internet
+gateway, route tables, and one security group per role built from infra/security_rules.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import addressing
+from infra.security_rules import groups_in_use, ingress_rules
+from infra.settings import Settings
+
+
+@dataclass
+class NetworkArgs:
+    settings: Settings
+    tags: dict[str, str]
+
+
+class Network(pulumi.ComponentResource):
+    """Attributes: `vpc`, `public_subnet_ids` and `node_subnet_ids` (by zone), `node_route_table_ids` (every table
+    a node subnet uses: pod routes go in each), `security_group_ids` by role, `zone_names` (by zone)."""
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("k8s-from-scratch:infra:Network", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        def tags(suffix: str) -> dict[str, str]:
+            return {**args.tags, "Name": f"{s.cluster_name}-{suffix}"}
+
+        zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOptions(parent=self))
+        self.zone_names = [zones.names.apply(lambda names, z=z: _zone(names, z, s.zones)) for z in range(s.zones)]
+
+        self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=s.vpc_cidr, enable_dns_support=True,
+                               enable_dns_hostnames=True, tags=tags("vpc"), opts=child)
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags("igw"), opts=child)
+
+        public_table = aws.ec2.RouteTable(f"{name}-public", vpc_id=self.vpc.id, tags=tags("public"), opts=child)
+        aws.ec2.Route(f"{name}-public-default", route_table_id=public_table.id, destination_cidr_block="0.0.0.0/0",
+                      gateway_id=gateway.id, opts=child)
+
+        self.public_subnet_ids: list[pulumi.Output[str]] = []
+        for z, cidr in enumerate(addressing.public_subnet_cidrs(s)):
+            subnet = aws.ec2.Subnet(f"{name}-public-{z}", vpc_id=self.vpc.id, cidr_block=cidr,
+                                    availability_zone=self.zone_names[z], map_public_ip_on_launch=False,
+                                    tags=tags(f"public-{z}"), opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-public-{z}", subnet_id=subnet.id, route_table_id=public_table.id,
+                                          opts=child)
+            self.public_subnet_ids.append(subnet.id)
+
+        if s.topology == "public":
+            self.node_subnet_ids = list(self.public_subnet_ids)
+            self.node_route_table_ids = [public_table.id]
+        else:
+            # One NAT gateway and one route table per zone: a zone keeps its egress when another zone fails.
+            self.node_subnet_ids, self.node_route_table_ids = [], []
+            for z, cidr in enumerate(addressing.private_subnet_cidrs(s)):
+                eip = aws.ec2.Eip(f"{name}-nat-{z}", domain="vpc", tags=tags(f"nat-{z}"), opts=child)
+                nat = aws.ec2.NatGateway(f"{name}-nat-{z}", allocation_id=eip.id,
+                                         subnet_id=self.public_subnet_ids[z], tags=tags(f"nat-{z}"),
+                                         opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]))
+                table = aws.ec2.RouteTable(f"{name}-private-{z}", vpc_id=self.vpc.id, tags=tags(f"private-{z}"),
+                                           opts=child)
+                aws.ec2.Route(f"{name}-private-{z}-default", route_table_id=table.id,
+                              destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=child)
+                subnet = aws.ec2.Subnet(f"{name}-private-{z}", vpc_id=self.vpc.id, cidr_block=cidr,
+                                        availability_zone=self.zone_names[z], map_public_ip_on_launch=False,
+                                        tags=tags(f"private-{z}"), opts=child)
+                aws.ec2.RouteTableAssociation(f"{name}-private-{z}", subnet_id=subnet.id, route_table_id=table.id,
+                                              opts=child)
+                self.node_subnet_ids.append(subnet.id)
+                self.node_route_table_ids.append(table.id)
+
+        self.security_group_ids: dict[str, pulumi.Output[str]] = {}
+        for group in groups_in_use(s):
+            sg = aws.ec2.SecurityGroup(f"{name}-{group}", vpc_id=self.vpc.id,
+                                       description=f"{s.cluster_name} {group}", tags=tags(group), opts=child)
+            aws.vpc.SecurityGroupEgressRule(f"{name}-{group}-egress", security_group_id=sg.id, ip_protocol="-1",
+                                            cidr_ipv4="0.0.0.0/0", description="all egress", opts=child)
+            self.security_group_ids[group] = sg.id
+
+        for rule in ingress_rules(s):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-{rule.key}",
+                security_group_id=self.security_group_ids[rule.group],
+                ip_protocol=rule.protocol,
+                from_port=rule.from_port,
+                to_port=rule.to_port,
+                cidr_ipv4=rule.cidr,
+                referenced_security_group_id=self.security_group_ids[rule.source_group] if rule.source_group else None,
+                description=rule.description,
+                opts=child,
+            )
+
+        self.register_outputs({"vpcId": self.vpc.id})
+
+
+def _zone(names: list[str], index: int, wanted: int) -> str:
+    if len(names) < wanted:
+        raise ValueError(f"setting 'zones' = {wanted} is invalid: this region has only {len(names)} available "
+                         f"zones ({', '.join(names)})")
+    return names[index]

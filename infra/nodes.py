@@ -1,0 +1,130 @@
+"""Nodes: the EC2 instances of every role (and the bastion in the private topology), the Ubuntu AMI lookup and
+the SSH key pair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_tls as tls
+
+from cluster.render.cloud_init import render_user_data
+from infra import addressing
+from infra.addressing import NodePlan
+from infra.settings import Settings
+
+CANONICAL_OWNER_ID = "099720109477"
+AMI_ARCH = {"amd64": "amd64", "arm64": "arm64"}
+EC2_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
+
+
+@dataclass
+class Node:
+    plan: NodePlan
+    instance: aws.ec2.Instance
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def private_ip(self) -> str:
+        return self.plan.private_ip
+
+
+@dataclass
+class NodesArgs:
+    settings: Settings
+    subnet_ids: Sequence[pulumi.Input[str]]            # node subnets, by zone
+    public_subnet_ids: Sequence[pulumi.Input[str]]     # for the bastion
+    security_group_ids: dict[str, pulumi.Input[str]]   # by role
+    tags: dict[str, str]
+
+
+def ubuntu_ami(architecture: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The newest Ubuntu 24.04 LTS image published by Canonical for this architecture."""
+    return aws.ec2.get_ami_output(
+        most_recent=True,
+        owners=[CANONICAL_OWNER_ID],
+        filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=[
+                f"ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{AMI_ARCH[architecture]}-server-*"]),
+            aws.ec2.GetAmiFilterArgs(name="architecture", values=[EC2_ARCH[architecture]]),
+            aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+        ],
+        opts=pulumi.InvokeOptions(parent=parent),
+    ).id
+
+
+class Nodes(pulumi.ComponentResource):
+    """Attributes: `etcd`, `controllers`, `workers` (lists of Node), `bastion` (instance or None),
+    `key_name`, `ssh_private_key` (secret; None when the user brought their own public key)."""
+
+    def __init__(self, name: str, args: NodesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("k8s-from-scratch:infra:Nodes", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        if s.ssh_public_key:
+            public_key: pulumi.Input[str] = s.ssh_public_key
+            self.ssh_private_key = None
+        else:
+            generated = tls.PrivateKey(f"{name}-ssh", algorithm="ED25519", opts=pulumi.ResourceOptions(
+                parent=self, additional_secret_outputs=["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"]))
+            public_key = generated.public_key_openssh
+            self.ssh_private_key = pulumi.Output.secret(generated.private_key_openssh)
+        key_pair = aws.ec2.KeyPair(f"{name}-ssh", public_key=public_key,
+                                   tags={**args.tags, "Name": f"{s.cluster_name}-ssh"}, opts=child)
+        self.key_name = key_pair.key_name
+
+        ami = ubuntu_ami(s.architecture, self)
+        public = s.topology == "public"
+
+        def launch(plan: NodePlan, instance_type: str, volume_gb: int, group: str, *, routes_pods: bool,
+                   subnet_id: pulumi.Input[str], with_public_ip: bool) -> aws.ec2.Instance:
+            return aws.ec2.Instance(
+                f"{name}-{plan.name}",
+                ami=ami,
+                instance_type=instance_type,
+                subnet_id=subnet_id,
+                private_ip=plan.private_ip,
+                associate_public_ip_address=with_public_ip,
+                vpc_security_group_ids=[args.security_group_ids[group]],
+                key_name=key_pair.key_name,
+                # Packets from and to pod addresses pass through the node's interface: EC2 drops them unless the
+                # source/destination check is off.
+                source_dest_check=not routes_pods,
+                metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                    http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+                root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                    volume_type="gp3", volume_size=volume_gb, encrypted=True, delete_on_termination=True),
+                user_data=render_user_data(plan.name),
+                tags={**args.tags, "Name": f"{s.cluster_name}-{plan.name}", "role": plan.role},
+                volume_tags={**args.tags, "Name": f"{s.cluster_name}-{plan.name}"},
+                # A newer Ubuntu image must not replace running nodes on an unrelated `pulumi up`.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+            )
+
+        def role(role_name: str, group: str, routes_pods: bool) -> list[Node]:
+            rs = addressing.role_settings(s, role_name)
+            return [Node(plan, launch(plan, rs.instance_type, rs.root_volume_gb, group, routes_pods=routes_pods,
+                                      subnet_id=args.subnet_ids[plan.zone_index], with_public_ip=public))
+                    for plan in addressing.plan_nodes(s, role_name)]
+
+        self.etcd = role("etcd", "etcd", routes_pods=False)
+        self.controllers = role("controllers", "controllers", routes_pods=False)
+        self.workers = role("workers", "workers", routes_pods=True)
+
+        self.bastion = None
+        if not public:
+            plan = NodePlan("bastion", 0, "bastion", 0, addressing.bastion_ip(s))
+            self.bastion = launch(plan, s.bastion_instance_type, 8, "bastion", routes_pods=False,
+                                  subnet_id=args.public_subnet_ids[0], with_public_ip=True)
+
+        self.register_outputs({})
+
+    @property
+    def all(self) -> list[Node]:
+        return [*self.etcd, *self.controllers, *self.workers]

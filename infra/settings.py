@@ -1,0 +1,312 @@
+"""One typed, validated settings tree, read from stack config.
+
+Every user-facing key lives in ``SETTINGS_REFERENCE`` with its default and an example; the README's configuration
+reference is checked against that table by a test. ``parse_settings`` is pure (plain dict in, frozen dataclass out)
+so that every validation rule runs, and is tested, before any resource is declared.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+CONFIG_NAMESPACE = "k8s-from-scratch"
+
+ROUTING_MODES = ("vpc", "host")
+TOPOLOGIES = ("public", "private")
+ARCHITECTURES = ("amd64", "arm64")
+MAX_ZONES = 6
+
+# Node addresses inside each node subnet: the tutorial's etcd .10+, controllers .20+, workers .30+. A role with more
+# than ten nodes in one subnet takes as many blocks of ten as it needs and the roles after it move up, so the
+# defaults keep the tutorial's addresses and larger clusters still get one contiguous range per role.
+FIRST_NODE_OFFSET = 10
+ADDRESS_BLOCK = 10
+# AWS keeps the first four addresses and the last one of every subnet.
+AWS_RESERVED_TAIL = 1
+
+# A VPC route table holds the local route and the default route before any pod route is added.
+ROUTES_BEFORE_POD_ROUTES = 2
+
+
+class SettingsError(ValueError):
+    """A stack setting is missing or invalid; the message names the key, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    count: int
+    instance_type: str
+    root_volume_gb: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster_name: str
+    admin_cidrs: tuple[str, ...]
+    etcd: RoleSettings
+    controllers: RoleSettings
+    workers: RoleSettings
+    vpc_cidr: str
+    pod_cidr: str
+    pod_cidr_mask_size: int
+    service_cidr: str
+    pod_routing: str
+    routes_quota: int
+    topology: str
+    zones: int
+    architecture: str
+    ssh_public_key: str | None
+    ssh_user: str
+    bastion_instance_type: str
+    versions: Mapping[str, str] = field(default_factory=dict)
+    download_base_url: str | None = None
+
+    # --- derived values: computed, never stored ---------------------------------------------------------------
+    @property
+    def service_ip(self) -> str:
+        """The first service address: the in-cluster `kubernetes` Service, a SAN of the API server certificate."""
+        return str(ipaddress.ip_network(self.service_cidr)[1])
+
+    @property
+    def cluster_dns_ip(self) -> str:
+        """The tenth service address, where CoreDNS listens (10.32.0.10 by default)."""
+        return str(ipaddress.ip_network(self.service_cidr)[10])
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    default: Any
+    example: str
+    description: str
+
+
+_REQUIRED = object()
+
+# The one place every user-facing key is defined. Order = README order.
+SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
+    SettingSpec("adminCidrs", _REQUIRED, '["203.0.113.7/32"]',
+                "Required. Networks allowed to reach SSH, the Kubernetes API and NodePorts. No open default."),
+    SettingSpec("clusterName", None, "lab",
+                "Name used in tags and AWS names. Default: k8s-<stack name>."),
+    SettingSpec("etcd", {"count": 3, "instanceType": "t3.small", "rootVolumeGb": 20},
+                '{"count": 3, "instanceType": "t3.small"}', "etcd members: an odd count from 1 to 9."),
+    SettingSpec("controllers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 20},
+                '{"count": 3, "instanceType": "t3.medium"}', "Control plane nodes (API server, controller-manager, scheduler)."),
+    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30},
+                '{"count": 3, "instanceType": "t3.medium"}', "Worker nodes (containerd, kubelet, kube-proxy)."),
+    SettingSpec("vpcCidr", "10.43.0.0/16", "10.43.0.0/16", "The VPC range. Node subnets are carved from it."),
+    SettingSpec("podCidr", "10.200.0.0/16", "10.200.0.0/16",
+                "The cluster pod range; the controller-manager gives each node one slice of it."),
+    SettingSpec("podCidrMaskSize", 24, "24", "Prefix length of each node's pod range (a /24 holds 254 pods)."),
+    SettingSpec("serviceCidr", "10.32.0.0/24", "10.32.0.0/24",
+                "Service ClusterIP range; its first address is the `kubernetes` Service, its tenth CoreDNS."),
+    SettingSpec("podRouting", "vpc", "host",
+                "`vpc`: one VPC route per worker pod range. `host`: routes on every worker (the tutorial's way)."),
+    SettingSpec("routesQuota", 50, "50",
+                "Routes per VPC route table your account allows (AWS quota L-93826ACB); checked in `vpc` mode."),
+    SettingSpec("topology", "public", "private",
+                "`public`: nodes have public IPs. `private`: nodes in private subnets behind NAT, SSH through a bastion."),
+    SettingSpec("zones", 1, "3", f"How many availability zones to spread nodes over (1 to {MAX_ZONES})."),
+    SettingSpec("architecture", "amd64", "arm64", "CPU architecture of every node; pick matching instance types."),
+    SettingSpec("sshPublicKey", None, "ssh-ed25519 AAAA... you@host",
+                "Public key to install on nodes. Default: a key pair is generated; its private key is a secret output."),
+    SettingSpec("sshUser", "ubuntu", "ubuntu", "Login user of the AMI."),
+    SettingSpec("bastionInstanceType", "t3.micro", "t3.micro", "Instance type of the bastion (private topology only)."),
+    SettingSpec("versions", {}, '{"kubernetes": "1.36.4"}',
+                "Override pinned component versions (see cluster/versions.py); each needs its checksums there."),
+    SettingSpec("downloadBaseUrl", None, "https://mirror.example.internal",
+                "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it)."),
+)
+
+KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
+_DEFAULTS = {spec.key: spec.default for spec in SETTINGS_REFERENCE}
+
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
+def _fail(key: str, value: Any, allowed: str) -> SettingsError:
+    return SettingsError(f"setting '{key}' = {value!r} is invalid: {allowed}")
+
+
+def _network(key: str, value: Any) -> ipaddress.IPv4Network:
+    if not isinstance(value, str):
+        raise _fail(key, value, "expected an IPv4 CIDR string such as 10.0.0.0/16")
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as err:
+        raise _fail(key, value, f"expected an IPv4 CIDR with no host bits set ({err})") from None
+
+
+def _int(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(key, value, f"expected a whole number from {low} to {high}")
+    return value
+
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _fail(key, value, "allowed values are " + ", ".join(allowed))
+    return value
+
+
+def _role(key: str, raw: Any, default: Mapping[str, Any], max_count: int) -> RoleSettings:
+    if not isinstance(raw, Mapping):
+        raise _fail(key, raw, 'expected an object such as {"count": 3, "instanceType": "t3.medium"}')
+    unknown = set(raw) - {"count", "instanceType", "rootVolumeGb"}
+    if unknown:
+        raise _fail(f"{key}.{sorted(unknown)[0]}", raw[sorted(unknown)[0]],
+                    "unknown key; allowed keys are count, instanceType, rootVolumeGb")
+    merged = {**default, **raw}
+    count = _int(f"{key}.count", merged["count"], 1, max_count)
+    instance_type = merged["instanceType"]
+    if not isinstance(instance_type, str) or not _INSTANCE_TYPE.match(instance_type):
+        raise _fail(f"{key}.instanceType", instance_type, "expected an EC2 instance type such as t3.medium")
+    volume = _int(f"{key}.rootVolumeGb", merged["rootVolumeGb"], 8, 16384)
+    return RoleSettings(count=count, instance_type=instance_type, root_volume_gb=volume)
+
+
+def role_offsets(etcd: int, controllers: int, workers: int) -> dict[str, int]:
+    """First host offset of each role inside a node subnet, given the most nodes of each role in one subnet."""
+    offsets: dict[str, int] = {}
+    nxt = FIRST_NODE_OFFSET
+    for role, count in (("etcd", etcd), ("controllers", controllers), ("workers", workers)):
+        offsets[role] = nxt
+        blocks = max(1, -(-count // ADDRESS_BLOCK))
+        nxt += blocks * ADDRESS_BLOCK
+    return offsets
+
+
+def nodes_per_zone(count: int, zones: int) -> int:
+    """Nodes of a role are spread round-robin over zones; the busiest zone holds this many."""
+    return -(-count // zones)
+
+
+def node_subnet_prefix(vpc: ipaddress.IPv4Network) -> int:
+    """Node subnets are sixteenths of the VPC: room for public and private subnets in up to six zones."""
+    return vpc.prefixlen + 4
+
+
+def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
+    """Validate raw stack config (keys without the project prefix) and return the settings tree."""
+    unknown = sorted(set(raw) - KNOWN_KEYS)
+    if unknown:
+        raise _fail(unknown[0], raw[unknown[0]], "unknown setting; known settings are " + ", ".join(sorted(KNOWN_KEYS)))
+    values = {**_DEFAULTS, **{k: v for k, v in raw.items() if v is not None}}
+
+    admin = values["adminCidrs"]
+    if admin is _REQUIRED:
+        raise SettingsError(
+            "setting 'adminCidrs' is required: the networks allowed to reach SSH and the Kubernetes API, "
+            "for example: pulumi config set --path 'adminCidrs[0]' 203.0.113.7/32")
+    if isinstance(admin, str) or not isinstance(admin, (list, tuple)) or not admin:
+        raise _fail("adminCidrs", admin, "expected a non-empty list of CIDRs such as [\"203.0.113.7/32\"]")
+    admin_cidrs = tuple(str(_network(f"adminCidrs[{i}]", c)) for i, c in enumerate(admin))
+
+    cluster_name = values["clusterName"] or f"k8s-{stack}".lower()
+    if not isinstance(cluster_name, str) or not _NAME.match(cluster_name):
+        raise _fail("clusterName", cluster_name,
+                    "expected 1-20 characters: lowercase letters, digits and '-', starting with a letter")
+
+    etcd = _role("etcd", values["etcd"], _DEFAULTS["etcd"], 9)
+    if etcd.count % 2 == 0:
+        raise _fail("etcd.count", etcd.count, "etcd needs an odd number of members (1, 3, 5, 7 or 9) to keep quorum")
+    controllers = _role("controllers", values["controllers"], _DEFAULTS["controllers"], 50)
+    workers = _role("workers", values["workers"], _DEFAULTS["workers"], 1000)
+
+    vpc = _network("vpcCidr", values["vpcCidr"])
+    if not 16 <= vpc.prefixlen <= 24:
+        raise _fail("vpcCidr", values["vpcCidr"], "AWS VPCs here must be from /16 to /24")
+    pod = _network("podCidr", values["podCidr"])
+    service = _network("serviceCidr", values["serviceCidr"])
+    if service.prefixlen > 28:
+        raise _fail("serviceCidr", values["serviceCidr"], "expected /28 or larger: it must hold the API and DNS addresses")
+    if not 12 <= service.prefixlen:
+        raise _fail("serviceCidr", values["serviceCidr"], "expected /12 or smaller (the API server's limit)")
+    for (key_a, net_a), (key_b, net_b) in (
+        (("podCidr", pod), ("vpcCidr", vpc)),
+        (("serviceCidr", service), ("vpcCidr", vpc)),
+        (("serviceCidr", service), ("podCidr", pod)),
+    ):
+        if net_a.overlaps(net_b):
+            raise _fail(key_a, str(net_a), f"it overlaps {key_b} {net_b}; the ranges must be disjoint")
+
+    mask = _int("podCidrMaskSize", values["podCidrMaskSize"], 16, 28)
+    if mask < pod.prefixlen:
+        raise _fail("podCidrMaskSize", mask, f"must be at least the podCidr prefix length /{pod.prefixlen}")
+    node_ranges = 2 ** (mask - pod.prefixlen)
+    if workers.count > node_ranges:
+        raise _fail("workers.count", workers.count,
+                    f"podCidr {pod} split into /{mask} ranges holds {node_ranges} nodes; "
+                    "widen podCidr or raise podCidrMaskSize")
+
+    pod_routing = _choice("podRouting", values["podRouting"], ROUTING_MODES)
+    routes_quota = _int("routesQuota", values["routesQuota"], 1, 1000)
+    if pod_routing == "vpc" and workers.count + ROUTES_BEFORE_POD_ROUTES > routes_quota:
+        raise _fail("workers.count", workers.count,
+                    f"podRouting 'vpc' puts one route per worker in each node route table, which already holds "
+                    f"{ROUTES_BEFORE_POD_ROUTES} routes; routesQuota {routes_quota} allows at most "
+                    f"{routes_quota - ROUTES_BEFORE_POD_ROUTES} workers. Raise the AWS quota and routesQuota, "
+                    "or use podRouting 'host'")
+
+    topology = _choice("topology", values["topology"], TOPOLOGIES)
+    zones = _int("zones", values["zones"], 1, MAX_ZONES)
+    architecture = _choice("architecture", values["architecture"], ARCHITECTURES)
+
+    offsets = role_offsets(*(nodes_per_zone(r.count, zones) for r in (etcd, controllers, workers)))
+    subnet_size = 2 ** (32 - node_subnet_prefix(vpc))
+    last_offset = offsets["workers"] + nodes_per_zone(workers.count, zones) - 1
+    if last_offset > subnet_size - 1 - AWS_RESERVED_TAIL:
+        raise _fail("workers.count", workers.count,
+                    f"node subnets of vpcCidr {vpc} are /{node_subnet_prefix(vpc)} ({subnet_size} addresses); "
+                    f"the last worker would need host offset {last_offset}. Use a larger vpcCidr or more zones")
+
+    ssh_key = values["sshPublicKey"]
+    if ssh_key is not None and (not isinstance(ssh_key, str) or not re.match(
+            r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$", ssh_key.strip())):
+        raise _fail("sshPublicKey", ssh_key, "expected an OpenSSH public key line such as 'ssh-ed25519 AAAA... me'")
+    ssh_user = values["sshUser"]
+    if not isinstance(ssh_user, str) or not re.match(r"^[a-z_][a-z0-9_-]*$", ssh_user):
+        raise _fail("sshUser", ssh_user, "expected a Unix user name")
+    bastion_type = values["bastionInstanceType"]
+    if not isinstance(bastion_type, str) or not _INSTANCE_TYPE.match(bastion_type):
+        raise _fail("bastionInstanceType", bastion_type, "expected an EC2 instance type such as t3.micro")
+
+    versions = values["versions"]
+    if not isinstance(versions, Mapping) or not all(isinstance(v, str) for v in versions.values()):
+        raise _fail("versions", versions, 'expected an object of component to version, such as {"etcd": "3.6.14"}')
+    base_url = values["downloadBaseUrl"]
+    if base_url is not None and (not isinstance(base_url, str) or not re.match(r"^https?://[^\s'\"]+$", base_url)):
+        raise _fail("downloadBaseUrl", base_url, "expected an http(s) URL with no spaces or quotes")
+
+    return Settings(
+        cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
+        vpc_cidr=str(vpc), pod_cidr=str(pod), pod_cidr_mask_size=mask, service_cidr=str(service),
+        pod_routing=pod_routing, routes_quota=routes_quota, topology=topology, zones=zones,
+        architecture=architecture, ssh_public_key=ssh_key.strip() if ssh_key else None, ssh_user=ssh_user,
+        bastion_instance_type=bastion_type, versions=dict(versions),
+        download_base_url=base_url.rstrip("/") if base_url else None,
+    )
+
+
+def _decode(value: str) -> Any:
+    """Stack config stores objects and lists as JSON and plain values as text; accept both."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def read_stack_settings() -> Settings:
+    """Read every key of this project's stack config and validate it. The only function here that touches Pulumi."""
+    import pulumi  # local import: the parsing above stays pure and testable without a Pulumi runtime
+    from pulumi.runtime.config import CONFIG
+
+    prefix = f"{CONFIG_NAMESPACE}:"
+    raw = {key[len(prefix):]: _decode(value) for key, value in CONFIG.get().items() if key.startswith(prefix)}
+    return parse_settings(raw, stack=pulumi.get_stack())

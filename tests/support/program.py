@@ -1,0 +1,206 @@
+"""Run the real program (`__main__.py`) under Pulumi mocks with preview=False and record everything it declared.
+
+`run_program(config)` returns a `ProgramRun`: every registered resource with its type, name, parent, dependencies,
+options and resolved inputs (secret inputs known as such), and every stack output resolved, with its secretness.
+Resolution fails loudly on an unknown value, so no assertion can pass by never running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+
+from tests.support.realistic_tls import TLS_OUTPUTS
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = ROOT / "__main__.py"
+PROJECT = "k8s-from-scratch"
+REGION = "eu-west-1"
+ZONES = [f"{REGION}{z}" for z in "abcdef"]
+
+
+class UnknownValueError(AssertionError):
+    pass
+
+
+def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set[str]]:
+    """Strip Pulumi's secret wrappers from deserialized inputs; return the plain value and the secret paths."""
+    if rpc.is_rpc_secret(value):
+        plain, inner = unwrap_secrets(value["value"], path)
+        return plain, {path, *inner}
+    if isinstance(value, dict):
+        plain, secrets = {}, set()
+        for k, v in value.items():
+            plain[k], s = unwrap_secrets(v, f"{path}.{k}" if path else k)
+            secrets |= s
+        return plain, secrets
+    if isinstance(value, list):
+        plain, secrets = [], set()
+        for i, v in enumerate(value):
+            p, s = unwrap_secrets(v, f"{path}[{i}]")
+            plain.append(p)
+            secrets |= s
+        return plain, secrets
+    return value, set()
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    secret_inputs: set[str]
+    outputs: dict[str, Any]
+    parent: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    deleted_with: str
+    additional_secret_outputs: list[str]
+    custom_timeouts: dict[str, str]
+    ignore_changes: list[str]
+    custom: bool
+
+    def depends_on_urn(self, urn: str) -> bool:
+        return urn in self.dependencies or any(urn in deps for deps in self.property_dependencies.values())
+
+
+@dataclass
+class ProgramRun:
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    calls: list[tuple[str, dict]] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str, type_: str | None = None) -> Resource:
+        matches = [r for r in self.resources if r.name == name and (type_ is None or r.type == type_)]
+        assert len(matches) == 1, f"expected one resource named {name}, found {len(matches)}"
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The stock mock monitor, also keeping what the stock one drops: parent, dependencies and options."""
+
+    def __init__(self, mocks: "ClusterMocks"):
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs, secret_paths = unwrap_secrets(rpc.deserialize_properties(request.object))
+        state = self.resources[response.urn].state
+        outputs, _ = unwrap_secrets(state)
+        timeouts = request.customTimeouts
+        self.recorded.append(Resource(
+            type=request.type, name=request.name, urn=response.urn, inputs=inputs, secret_inputs=secret_paths,
+            outputs=outputs, parent=request.parent, dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            deleted_with=request.deletedWith, additional_secret_outputs=list(request.additionalSecretOutputs),
+            custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)},
+            ignore_changes=list(request.ignoreChanges), custom=request.custom,
+        ))
+        return response
+
+
+class ClusterMocks(pulumi.runtime.Mocks):
+    """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources."""
+
+    def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None):
+        self.calls: list[tuple[str, dict]] = []
+        self._public_ips = 0
+        self.extra_outputs = extra_outputs
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs, _ = unwrap_secrets(args.inputs)
+        outputs = dict(inputs)
+        resource_id = f"{args.name}-id"
+        if args.typ in TLS_OUTPUTS:
+            outputs.update(TLS_OUTPUTS[args.typ](inputs))
+        elif args.typ == "aws:ec2/instance:Instance":
+            resource_id = f"i-{abs(hash(args.name)) % 16**12:012x}"
+            outputs["privateIp"] = inputs.get("privateIp")
+            outputs["primaryNetworkInterfaceId"] = f"eni-{abs(hash(args.name)) % 16**12:012x}"
+            outputs["arn"] = f"arn:aws:ec2:{REGION}:123456789012:instance/{resource_id}"
+            if inputs.get("associatePublicIpAddress"):
+                self._public_ips += 1
+                # TEST-NET-3 (RFC 5737): documentation addresses that can never be reached from here.
+                outputs["publicIp"] = f"203.0.113.{self._public_ips}"
+            else:
+                outputs["publicIp"] = ""
+        elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            outputs["dnsName"] = f"{args.name}-0123456789abcdef.elb.{REGION}.amazonaws.com"
+            outputs["arn"] = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:loadbalancer/net/{args.name}/1"
+        elif args.typ == "aws:lb/targetGroup:TargetGroup":
+            outputs["arn"] = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:targetgroup/{args.name}/1"
+        elif args.typ == "aws:ec2/keyPair:KeyPair":
+            outputs["keyName"] = args.name
+        if self.extra_outputs:
+            outputs.update(self.extra_outputs(args) or {})
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ZONES[:3], "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": REGION}
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return {"id": "ami-0abcdef1234567890", "architecture": "x86_64", "name": "ubuntu-noble-24.04"}
+        raise AssertionError(f"unexpected invoke {args.token}")
+
+
+def _config_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+async def _resolve(value: Any, path: str, secrets: set[str]) -> Any:
+    if isinstance(value, pulumi.Output):
+        if not await value.is_known():
+            raise UnknownValueError(f"output {path} is unknown")
+        if await value.is_secret():
+            secrets.add(path)
+        value = await value.future()
+    if isinstance(value, dict):
+        return {k: await _resolve(v, f"{path}.{k}", secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [await _resolve(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    return value
+
+
+def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
+    """Run __main__.py with this project config (keys without the project prefix); raise what the program raises."""
+    mocks = mocks or ClusterMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in config.items()})
+    resolved: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+
+    async def resolve_exports():
+        stack_outputs = pulumi.runtime.get_root_resource().outputs
+        for key, value in stack_outputs.items():
+            resolved[key] = await _resolve(value, key, secret_outputs)
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(MAIN), run_name="__main__")
+        return asyncio.ensure_future(resolve_exports())
+
+    program()
+    return ProgramRun(resources=monitor.recorded, outputs=resolved, secret_outputs=secret_outputs, calls=mocks.calls)

@@ -1,0 +1,100 @@
+"""Every validation rule, each with the message a user sees. Pure: no Pulumi runtime involved."""
+
+import pytest
+from hypothesis import given, strategies as st
+
+from infra.settings import SETTINGS_REFERENCE, SettingsError, parse_settings
+
+ADMIN = {"adminCidrs": ["198.51.100.0/24"]}
+
+
+def parse(**overrides):
+    return parse_settings({**ADMIN, **overrides}, stack="dev")
+
+
+def test_defaults_follow_the_tutorial():
+    s = parse()
+    assert (s.etcd.count, s.controllers.count, s.workers.count) == (3, 3, 3)
+    assert (s.vpc_cidr, s.pod_cidr, s.service_cidr) == ("10.43.0.0/16", "10.200.0.0/16", "10.32.0.0/24")
+    assert (s.pod_routing, s.topology, s.zones, s.architecture) == ("vpc", "public", 1, "amd64")
+    assert (s.service_ip, s.cluster_dns_ip) == ("10.32.0.1", "10.32.0.10")
+    assert s.cluster_name == "k8s-dev"
+    assert s.ssh_public_key is None
+
+
+def test_role_objects_merge_with_defaults():
+    s = parse(workers={"count": 5})
+    assert s.workers.count == 5 and s.workers.instance_type == "t3.medium"
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"adminCidrs": None}, "setting 'adminCidrs' is required"),
+    ({"adminCidrs": []}, "setting 'adminCidrs' = [] is invalid: expected a non-empty list"),
+    ({"adminCidrs": "1.2.3.4/32"}, "setting 'adminCidrs' = '1.2.3.4/32' is invalid"),
+    ({"adminCidrs": ["1.2.3.4/33"]}, "setting 'adminCidrs[0]' = '1.2.3.4/33' is invalid"),
+    ({"vpcCidr": "10.43.0.1/16"}, "setting 'vpcCidr' = '10.43.0.1/16' is invalid: expected an IPv4 CIDR with no host bits"),
+    ({"vpcCidr": "not-a-cidr"}, "setting 'vpcCidr' = 'not-a-cidr' is invalid"),
+    ({"vpcCidr": "10.0.0.0/8"}, "setting 'vpcCidr' = '10.0.0.0/8' is invalid: AWS VPCs here must be from /16 to /24"),
+    ({"podCidr": "10.43.128.0/17"}, "setting 'podCidr' = '10.43.128.0/17' is invalid: it overlaps vpcCidr 10.43.0.0/16"),
+    ({"serviceCidr": "10.43.200.0/24"}, "setting 'serviceCidr' = '10.43.200.0/24' is invalid: it overlaps vpcCidr"),
+    ({"serviceCidr": "10.200.0.0/24"}, "setting 'serviceCidr' = '10.200.0.0/24' is invalid: it overlaps podCidr"),
+    ({"serviceCidr": "10.32.0.0/29"}, "setting 'serviceCidr' = '10.32.0.0/29' is invalid: expected /28 or larger"),
+    ({"etcd": {"count": 2}}, "setting 'etcd.count' = 2 is invalid: etcd needs an odd number of members"),
+    ({"etcd": {"count": 4}}, "setting 'etcd.count' = 4 is invalid: etcd needs an odd number"),
+    ({"etcd": {"count": 0}}, "setting 'etcd.count' = 0 is invalid: expected a whole number from 1 to 9"),
+    ({"controllers": {"count": 0}}, "setting 'controllers.count' = 0 is invalid: expected a whole number from 1"),
+    ({"workers": {"count": 0}}, "setting 'workers.count' = 0 is invalid: expected a whole number from 1"),
+    ({"workers": {"count": "3"}}, "setting 'workers.count' = '3' is invalid"),
+    ({"workers": {"count": True}}, "setting 'workers.count' = True is invalid"),
+    ({"workers": {"count": 3, "size": 2}}, "setting 'workers.size' = 2 is invalid: unknown key"),
+    ({"workers": 3}, "setting 'workers' = 3 is invalid: expected an object"),
+    ({"workers": {"instanceType": "huge"}}, "setting 'workers.instanceType' = 'huge' is invalid"),
+    ({"podRouting": "bgp"}, "setting 'podRouting' = 'bgp' is invalid: allowed values are vpc, host"),
+    ({"topology": "hybrid"}, "setting 'topology' = 'hybrid' is invalid: allowed values are public, private"),
+    ({"architecture": "riscv64"}, "setting 'architecture' = 'riscv64' is invalid: allowed values are amd64, arm64"),
+    ({"zones": 0}, "setting 'zones' = 0 is invalid: expected a whole number from 1 to 6"),
+    ({"zones": 7}, "setting 'zones' = 7 is invalid"),
+    ({"podCidr": "10.200.0.0/24", "workers": {"count": 2}, "podRouting": "host"},
+     "setting 'workers.count' = 2 is invalid: podCidr 10.200.0.0/24 split into /24 ranges holds 1 nodes"),
+    ({"podCidrMaskSize": 12}, "setting 'podCidrMaskSize' = 12 is invalid: expected a whole number from 16 to 28"),
+    ({"podCidr": "10.200.0.0/20", "podCidrMaskSize": 16},
+     "setting 'podCidrMaskSize' = 16 is invalid: must be at least the podCidr prefix length /20"),
+    ({"workers": {"count": 49}}, "setting 'workers.count' = 49 is invalid: podRouting 'vpc' puts one route per worker"),
+    ({"workers": {"count": 20}, "routesQuota": 10}, "routesQuota 10 allows at most 8 workers"),
+    ({"vpcCidr": "10.43.0.0/24", "workers": {"count": 3}},
+     "setting 'workers.count' = 3 is invalid: node subnets of vpcCidr 10.43.0.0/24 are /28 (16 addresses)"),
+    ({"clusterName": "Bad_Name"}, "setting 'clusterName' = 'Bad_Name' is invalid"),
+    ({"sshPublicKey": "not a key"}, "setting 'sshPublicKey' = 'not a key' is invalid"),
+    ({"downloadBaseUrl": "ftp://x"}, "setting 'downloadBaseUrl' = 'ftp://x' is invalid"),
+    ({"versions": ["1.36"]}, "setting 'versions' = ['1.36'] is invalid"),
+    ({"wrokers": {"count": 3}}, "setting 'wrokers' = {'count': 3} is invalid: unknown setting"),
+])
+def test_bad_input_names_the_key_the_value_and_what_is_allowed(overrides, fragment):
+    raw = {**ADMIN, **overrides}
+    if overrides.get("adminCidrs", "") is None:
+        del raw["adminCidrs"]
+    with pytest.raises(SettingsError) as err:
+        parse_settings(raw, stack="dev")
+    assert fragment in str(err.value)
+
+
+def test_host_routing_is_not_bound_by_the_route_quota():
+    assert parse(workers={"count": 100}, podRouting="host").workers.count == 100
+
+
+def test_reference_has_a_description_and_example_for_every_key():
+    for spec in SETTINGS_REFERENCE:
+        assert spec.description and spec.example, spec.key
+
+
+@given(st.integers(0, 255), st.integers(0, 255), st.sampled_from([16, 20, 24]))
+def test_any_overlap_between_vpc_and_pods_is_refused(a, b, prefix):
+    import ipaddress
+    pod = ipaddress.ip_network(f"10.{a}.{b}.0/{prefix}", strict=False)
+    vpc = ipaddress.ip_network("10.43.0.0/16")
+    overrides = {"podCidr": str(pod), "podRouting": "host", "workers": {"count": 1}}
+    if pod.overlaps(vpc):
+        with pytest.raises(SettingsError, match="overlaps vpcCidr"):
+            parse(**overrides)
+    elif not pod.overlaps(ipaddress.ip_network("10.32.0.0/24")):
+        assert parse(**overrides).pod_cidr == str(pod)
