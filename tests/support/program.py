@@ -182,25 +182,35 @@ async def _resolve(value: Any, path: str, secrets: set[str]) -> Any:
     return value
 
 
-def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
-    """Run __main__.py with this project config (keys without the project prefix); raise what the program raises."""
+def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, Any] | None = None,
+               stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
+    """Run `build` as a Pulumi program under fresh mocks; resolve what it returns (or, if it returns None, the
+    stack's exports). Raises what the program raises and fails on any unknown value."""
     mocks = mocks or ClusterMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in config.items()})
+    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in (config or {}).items()})
     resolved: dict[str, Any] = {}
     secret_outputs: set[str] = set()
 
-    async def resolve_exports():
-        stack_outputs = pulumi.runtime.get_root_resource().outputs
-        for key, value in stack_outputs.items():
+    async def resolve(values: dict[str, Any]):
+        for key, value in values.items():
             resolved[key] = await _resolve(value, key, secret_outputs)
 
     @pulumi.runtime.test
     def program():
-        runpy.run_path(str(MAIN), run_name="__main__")
-        return asyncio.ensure_future(resolve_exports())
+        returned = build()
+        values = returned if returned is not None else pulumi.runtime.get_root_resource().outputs
+        return asyncio.ensure_future(resolve(values))
 
     program()
     return ProgramRun(resources=monitor.recorded, outputs=resolved, secret_outputs=secret_outputs, calls=mocks.calls)
+
+
+def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
+    """Run __main__.py with this project config (keys without the project prefix); raise what the program raises."""
+    def main() -> None:
+        runpy.run_path(str(MAIN), run_name="__main__")
+
+    return run_pulumi(main, config=config, stack=stack, mocks=mocks)
