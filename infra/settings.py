@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from cluster.versions import VersionError, resolve_versions
+
 CONFIG_NAMESPACE = "k8s-from-scratch"
 
 ROUTING_MODES = ("vpc", "host")
@@ -70,6 +72,11 @@ class Settings:
     def service_ip(self) -> str:
         """The first service address: the in-cluster `kubernetes` Service, a SAN of the API server certificate."""
         return str(ipaddress.ip_network(self.service_cidr)[1])
+
+    @property
+    def resolved_versions(self) -> dict[str, dict]:
+        """Component versions and checksums after the `versions` override (see cluster/versions.py)."""
+        return resolve_versions(self.versions)
 
     @property
     def cluster_dns_ip(self) -> str:
@@ -278,8 +285,12 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
         raise _fail("bastionInstanceType", bastion_type, "expected an EC2 instance type such as t3.micro")
 
     versions = values["versions"]
-    if not isinstance(versions, Mapping) or not all(isinstance(v, str) for v in versions.values()):
+    if not isinstance(versions, Mapping):
         raise _fail("versions", versions, 'expected an object of component to version, such as {"etcd": "3.6.14"}')
+    try:
+        resolve_versions(versions)
+    except VersionError as err:
+        raise SettingsError(str(err)) from None
     base_url = values["downloadBaseUrl"]
     if base_url is not None and (not isinstance(base_url, str) or not re.match(r"^https?://[^\s'\"]+$", base_url)):
         raise _fail("downloadBaseUrl", base_url, "expected an http(s) URL with no spaces or quotes")

@@ -67,6 +67,11 @@ def test_role_objects_merge_with_defaults():
     ({"sshPublicKey": "not a key"}, "setting 'sshPublicKey' = 'not a key' is invalid"),
     ({"downloadBaseUrl": "ftp://x"}, "setting 'downloadBaseUrl' = 'ftp://x' is invalid"),
     ({"versions": ["1.36"]}, "setting 'versions' = ['1.36'] is invalid"),
+    ({"versions": {"etcd": "3.9.0"}}, "setting 'versions.etcd' = '3.9.0' is invalid: no checksums are pinned for etcd"),
+    ({"versions": {"etcd": {"version": "3.4.30"}}}, "setting 'versions.etcd' = {'version': '3.4.30'} is invalid: "
+                                                   "give the checksums of etcd"),
+    ({"versions": {"etcd": {"version": "3.4.30", "sha256": {"amd64": "XYZ"}}}}, "etcd sha256 for amd64 is 'XYZ'"),
+    ({"versions": {"kubelet": "1.36.0"}}, "setting 'versions.kubelet' is invalid: unknown component"),
     ({"wrokers": {"count": 3}}, "setting 'wrokers' = {'count': 3} is invalid: unknown setting"),
 ])
 def test_bad_input_names_the_key_the_value_and_what_is_allowed(overrides, fragment):

@@ -1,0 +1,206 @@
+"""Control plane: kube-apiserver, kube-controller-manager and kube-scheduler on one controller.
+
+Components on a controller reach the API at https://127.0.0.1:6443 (a network load balancer does not hairpin).
+The cluster CA's private key never leaves the deployer: no CSR signing happens on the nodes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cluster.render.common import BIN_DIR, CA_CERT, KUBE_DIR, PKI_DIR, NodeFile, flags, kubeconfig, systemd_unit
+
+LOCAL_API = "https://127.0.0.1:6443"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+ENCRYPTION_CONFIG = f"{KUBE_DIR}/encryption-config.yaml"
+ADMIN_KUBECONFIG = f"{KUBE_DIR}/admin.kubeconfig"
+
+
+@dataclass(frozen=True)
+class ControlPlaneInputs:
+    cluster_name: str
+    node_name: str
+    node_ip: str
+    etcd_servers: str                 # https://ip:2379,...
+    service_cidr: str
+    pod_cidr: str
+    pod_cidr_mask_size: int
+    ca_pem: str
+    etcd_ca_pem: str
+    apiserver_cert_pem: str
+    apiserver_key_pem: str
+    kubelet_client_cert_pem: str
+    kubelet_client_key_pem: str
+    etcd_client_cert_pem: str
+    etcd_client_key_pem: str
+    service_account_key_pem: str
+    service_account_pub_pem: str
+    controller_manager_cert_pem: str
+    controller_manager_key_pem: str
+    scheduler_cert_pem: str
+    scheduler_key_pem: str
+    admin_cert_pem: str
+    admin_key_pem: str
+    encryption_key_b64: str           # 32 random bytes, base64
+
+
+def encryption_config(key_b64: str) -> str:
+    """Secrets are encrypted at rest with secretbox (XSalsa20-Poly1305), the provider the Kubernetes docs rate
+    strongest among the local ones; `identity` last lets the API server read anything written before."""
+    doc = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "EncryptionConfiguration",
+        "resources": [{"resources": ["secrets"], "providers": [
+            {"secretbox": {"keys": [{"name": "key1", "secret": key_b64}]}},
+            {"identity": {}},
+        ]}],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
+    return [
+        ("advertise-address", i.node_ip),
+        ("bind-address", "0.0.0.0"),
+        ("secure-port", "6443"),
+        ("allow-privileged", "true"),
+        ("authorization-mode", "Node,RBAC"),
+        ("enable-admission-plugins", "NodeRestriction"),
+        ("client-ca-file", CA_CERT),
+        ("tls-cert-file", f"{PKI_DIR}/kube-apiserver.crt"),
+        ("tls-private-key-file", f"{PKI_DIR}/kube-apiserver.key"),
+        ("etcd-servers", i.etcd_servers),
+        ("etcd-cafile", f"{PKI_DIR}/etcd-ca.crt"),
+        ("etcd-certfile", f"{PKI_DIR}/kube-apiserver-etcd-client.crt"),
+        ("etcd-keyfile", f"{PKI_DIR}/kube-apiserver-etcd-client.key"),
+        ("kubelet-certificate-authority", CA_CERT),
+        ("kubelet-client-certificate", f"{PKI_DIR}/kube-apiserver-kubelet-client.crt"),
+        ("kubelet-client-key", f"{PKI_DIR}/kube-apiserver-kubelet-client.key"),
+        ("kubelet-preferred-address-types", "InternalIP,Hostname,ExternalIP"),
+        # The 2016 tutorial and today's KTHW leave this out; then the `kubernetes` Service is not 10.32.0.1.
+        ("service-cluster-ip-range", i.service_cidr),
+        ("service-node-port-range", "30000-32767"),
+        ("service-account-issuer", SERVICE_ACCOUNT_ISSUER),
+        ("service-account-key-file", f"{PKI_DIR}/service-account.pub"),
+        ("service-account-signing-key-file", f"{PKI_DIR}/service-account.key"),
+        ("encryption-provider-config", ENCRYPTION_CONFIG),
+        ("event-ttl", "1h"),
+        ("v", "2"),
+    ]
+
+
+def controller_manager_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
+    kc = f"{KUBE_DIR}/kube-controller-manager.kubeconfig"
+    return [
+        ("bind-address", "127.0.0.1"),
+        ("kubeconfig", kc),
+        ("authentication-kubeconfig", kc),
+        ("authorization-kubeconfig", kc),
+        ("cluster-name", i.cluster_name),
+        # Each node gets a slice of the pod range in node.spec.podCIDR: the CNI config and the routes follow it.
+        ("allocate-node-cidrs", "true"),
+        ("cluster-cidr", i.pod_cidr),
+        ("node-cidr-mask-size", str(i.pod_cidr_mask_size)),
+        ("configure-cloud-routes", "false"),
+        ("service-cluster-ip-range", i.service_cidr),
+        ("root-ca-file", CA_CERT),
+        ("service-account-private-key-file", f"{PKI_DIR}/service-account.key"),
+        ("use-service-account-credentials", "true"),
+        ("leader-elect", "true"),
+        ("v", "2"),
+    ]
+
+
+def scheduler_config() -> str:
+    doc = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {"kubeconfig": f"{KUBE_DIR}/kube-scheduler.kubeconfig"},
+        "leaderElection": {"leaderElect": True},
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def scheduler_flags() -> list[tuple[str, str | None]]:
+    kc = f"{KUBE_DIR}/kube-scheduler.kubeconfig"
+    return [("config", f"{KUBE_DIR}/kube-scheduler.yaml"), ("bind-address", "127.0.0.1"),
+            ("authentication-kubeconfig", kc), ("authorization-kubeconfig", kc), ("v", "2")]
+
+
+DOCS = "https://kubernetes.io/docs/reference/command-line-tools-reference/"
+
+
+def control_plane_units(i: ControlPlaneInputs) -> dict[str, str]:
+    """Unit name -> unit text."""
+    return {
+        "kube-apiserver": systemd_unit(description="Kubernetes API Server", documentation=DOCS + "kube-apiserver/",
+                                       exec_start=flags(f"{BIN_DIR}/kube-apiserver", apiserver_flags(i))),
+        "kube-controller-manager": systemd_unit(
+            description="Kubernetes Controller Manager", documentation=DOCS + "kube-controller-manager/",
+            exec_start=flags(f"{BIN_DIR}/kube-controller-manager", controller_manager_flags(i))),
+        "kube-scheduler": systemd_unit(description="Kubernetes Scheduler", documentation=DOCS + "kube-scheduler/",
+                                       exec_start=flags(f"{BIN_DIR}/kube-scheduler", scheduler_flags())),
+    }
+
+
+def control_plane_files(i: ControlPlaneInputs) -> dict[str, list[NodeFile]]:
+    """Files by the service that reads them (a change restarts exactly those services)."""
+    def local(user: str, cert: str, key: str) -> str:
+        return kubeconfig(cluster=i.cluster_name, server=LOCAL_API, ca_pem=i.ca_pem, user=user, cert_pem=cert,
+                          key_pem=key)
+
+    units = control_plane_units(i)
+    shared = [NodeFile(CA_CERT, i.ca_pem)]
+    return {
+        "kube-apiserver": shared + [
+            NodeFile(f"{PKI_DIR}/etcd-ca.crt", i.etcd_ca_pem),
+            NodeFile(f"{PKI_DIR}/kube-apiserver.crt", i.apiserver_cert_pem),
+            NodeFile(f"{PKI_DIR}/kube-apiserver.key", i.apiserver_key_pem, "0600", secret=True),
+            NodeFile(f"{PKI_DIR}/kube-apiserver-kubelet-client.crt", i.kubelet_client_cert_pem),
+            NodeFile(f"{PKI_DIR}/kube-apiserver-kubelet-client.key", i.kubelet_client_key_pem, "0600", secret=True),
+            NodeFile(f"{PKI_DIR}/kube-apiserver-etcd-client.crt", i.etcd_client_cert_pem),
+            NodeFile(f"{PKI_DIR}/kube-apiserver-etcd-client.key", i.etcd_client_key_pem, "0600", secret=True),
+            NodeFile(f"{PKI_DIR}/service-account.pub", i.service_account_pub_pem),
+            NodeFile(f"{PKI_DIR}/service-account.key", i.service_account_key_pem, "0600", secret=True),
+            NodeFile(ENCRYPTION_CONFIG, encryption_config(i.encryption_key_b64), "0600", secret=True),
+            NodeFile("/etc/systemd/system/kube-apiserver.service", units["kube-apiserver"]),
+        ],
+        "kube-controller-manager": shared + [
+            NodeFile(f"{PKI_DIR}/service-account.key", i.service_account_key_pem, "0600", secret=True),
+            NodeFile(f"{KUBE_DIR}/kube-controller-manager.kubeconfig",
+                     local("system:kube-controller-manager", i.controller_manager_cert_pem,
+                           i.controller_manager_key_pem), "0600", secret=True),
+            NodeFile("/etc/systemd/system/kube-controller-manager.service", units["kube-controller-manager"]),
+        ],
+        "kube-scheduler": [
+            NodeFile(f"{KUBE_DIR}/kube-scheduler.yaml", scheduler_config()),
+            NodeFile(f"{KUBE_DIR}/kube-scheduler.kubeconfig",
+                     local("system:kube-scheduler", i.scheduler_cert_pem, i.scheduler_key_pem), "0600", secret=True),
+            NodeFile("/etc/systemd/system/kube-scheduler.service", units["kube-scheduler"]),
+        ],
+        # For the operator on the controller and for the cluster-level steps run from here (RBAC, add-ons).
+        "admin": [NodeFile(ADMIN_KUBECONFIG, local("admin", i.admin_cert_pem, i.admin_key_pem), "0600", secret=True)],
+    }
+
+
+def apiserver_ready_script(timeout_seconds: int = 300) -> str:
+    """Verification: this controller's API server answers /readyz (with its checks) over TLS it can verify."""
+    return f"""#!/bin/bash
+# Verification: the local API server is ready.
+set -uo pipefail
+deadline=$((SECONDS + {timeout_seconds}))
+until out=$(curl --silent --show-error --fail --cacert {CA_CERT} "{LOCAL_API}/readyz?verbose" 2>&1); do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "kube-apiserver on $(hostname) is not ready after {timeout_seconds}s:" >&2
+    echo "$out" | tail -n 20 >&2
+    for unit in kube-apiserver kube-controller-manager kube-scheduler; do
+      echo "--- last lines of the $unit log on $(hostname):" >&2
+      journalctl -u "$unit" --no-pager -n 20 >&2 || true
+    done
+    exit 1
+  fi
+  sleep 5
+done
+echo "kube-apiserver on $(hostname) is ready"
+"""

@@ -1,0 +1,190 @@
+"""Pinned artifacts: every file a node downloads, with its version, upstream location and checksum per
+architecture. Pure data and pure functions, no Pulumi.
+
+Checksums come from the publishers: the Kubernetes release notes (CHANGELOG-1.36.md, sha512 of the server and
+node tarballs), etcd's SHA256SUMS, and the `.sha256`/`.sha256sum` files next to the containerd, runc, CNI plugins
+and cri-tools release assets (as collected in kubespray's checksums.yml, 2026-08-21). A node verifies each file
+before it installs anything from it.
+
+Paths below a mirror keep the upstream host as their first directory (`dl.k8s.io/...`, `github.com/...`), the layout
+kubespray recommends for offline installs: `downloadBaseUrl` swaps `https://` for the mirror's base URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+ALGORITHMS = ("sha256", "sha512")
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    version_key: str                       # the key users override in `versions` (kubernetes covers two tarballs)
+    path: str                              # below https:// (or the mirror), with {version} and {arch}
+    installs: tuple[tuple[str, str], ...]  # (path inside the archive, or "" for a bare binary; installed name)
+    algorithm: str
+    checksums: Mapping[str, Mapping[str, str]]   # version -> arch -> hex digest
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file to fetch for one node: resolved URL, its checksum and what to install from it."""
+    component: str
+    version: str
+    url: str
+    filename: str
+    algorithm: str
+    digest: str
+    installs: tuple[tuple[str, str], ...]
+
+
+class VersionError(ValueError):
+    pass
+
+
+COMPONENTS: dict[str, Component] = {c.name: c for c in (
+    Component(
+        "kubernetes-server", "kubernetes",
+        "dl.k8s.io/v{version}/kubernetes-server-linux-{arch}.tar.gz",
+        (("kubernetes/server/bin/kube-apiserver", "kube-apiserver"),
+         ("kubernetes/server/bin/kube-controller-manager", "kube-controller-manager"),
+         ("kubernetes/server/bin/kube-scheduler", "kube-scheduler"),
+         ("kubernetes/server/bin/kubectl", "kubectl")),
+        "sha512",
+        {"1.36.0": {
+            "amd64": "1c64da92575451c2c7ff97c79b772e603995f8e76da1371a6b0746aaa27b65dce81c4d734cbb50f40e71486a8e08df36"
+                     "f14e12974f97d4d29e41f23a172a6a25",
+            "arm64": "7f95e451baedd9368a2fa637afa84c9ed1b958736540ca27a379e5e292e1a10c5d9a29539f833047574bf5d3b6f907"
+                     "f32dee5735acecc11aa4686f078108dcf8"}},
+    ),
+    Component(
+        "kubernetes-node", "kubernetes",
+        "dl.k8s.io/v{version}/kubernetes-node-linux-{arch}.tar.gz",
+        (("kubernetes/node/bin/kubelet", "kubelet"),
+         ("kubernetes/node/bin/kube-proxy", "kube-proxy"),
+         ("kubernetes/node/bin/kubectl", "kubectl")),
+        "sha512",
+        {"1.36.0": {
+            "amd64": "8bba5bd0cb77997ad965739caff3c8839fd16f284cf28a0e46c44538ce0b6fd83c5f3c608dd86c4831c3de9306bbfd"
+                     "02ce26bbe9a426754b6253efa1d5cc030f",
+            "arm64": "10a4c3660e6e19fae998b04345dbe42711e61745bf374405c33e8604335b12ff55ce7b68f8a0d67d1f7ce4519f706f"
+                     "bd8d80781b7128369fe047c38915e8d189"}},
+    ),
+    Component(
+        "etcd", "etcd",
+        "github.com/etcd-io/etcd/releases/download/v{version}/etcd-v{version}-linux-{arch}.tar.gz",
+        (("etcd-v{version}-linux-{arch}/etcd", "etcd"),
+         ("etcd-v{version}-linux-{arch}/etcdctl", "etcdctl"),
+         ("etcd-v{version}-linux-{arch}/etcdutl", "etcdutl")),
+        "sha256",
+        {"3.6.14": {"amd64": "ffe840ff9295808e88cce2794a18a5ac87f12a5203c8314d0bf6aa119b41bac5",
+                    "arm64": "fa1b80565ee6fc2df1ae6f57a508b221f3ecc7d591c317c581cd8281b0842b3e"}},
+    ),
+    Component(
+        "containerd", "containerd",
+        "github.com/containerd/containerd/releases/download/v{version}/containerd-{version}-linux-{arch}.tar.gz",
+        (("bin/containerd", "containerd"),
+         ("bin/containerd-shim-runc-v2", "containerd-shim-runc-v2"),
+         ("bin/ctr", "ctr")),
+        "sha256",
+        {"2.3.4": {"amd64": "9d68969855fbf676cdb8ed758e420fb048d61f984f61de3e53eddfebe484d168",
+                   "arm64": "a985fbb7e18fc0362d31a055338f5d7b0e087a3e27f14c70d1c5965399a29f95"}},
+    ),
+    Component(
+        "runc", "runc",
+        "github.com/opencontainers/runc/releases/download/v{version}/runc.{arch}",
+        (("", "runc"),),
+        "sha256",
+        {"1.4.3": {"amd64": "f6ae8efc0fa40079e1475e97cbe9d1bd3f106a28d6af78a11d9f1bd565515e60",
+                   "arm64": "633301e2e32f8a5ad54031aab4901eb00308bec677dd15faa2751e8f9dab5ca4"}},
+    ),
+    Component(
+        "cni-plugins", "cni-plugins",
+        "github.com/containernetworking/plugins/releases/download/v{version}/cni-plugins-linux-{arch}-v{version}.tgz",
+        (("./bridge", "/opt/cni/bin/bridge"),
+         ("./host-local", "/opt/cni/bin/host-local"),
+         ("./loopback", "/opt/cni/bin/loopback"),
+         ("./portmap", "/opt/cni/bin/portmap")),
+        "sha256",
+        {"1.9.1": {"amd64": "b98f74a0f8522f0a83867178729c1aa70f2158f90c45a2ca8fa791db1c76b303",
+                   "arm64": "56171987d3947707c3563db2f4001bccaf50fd63468611b9f3cbecb1375ee7ec"}},
+    ),
+    Component(
+        "crictl", "crictl",
+        "github.com/kubernetes-sigs/cri-tools/releases/download/v{version}/crictl-v{version}-linux-{arch}.tar.gz",
+        (("crictl", "crictl"),),
+        "sha256",
+        {"1.36.0": {"amd64": "83855e114566a8a8c44c548d515670f51de3a5e1da8b2effb59870e2f10c25a3",
+                    "arm64": "68328594ccf780a80ae2b092d9f6ce484eec7cf540c275242e8fd954bfd95332"}},
+    ),
+)}
+
+DEFAULT_VERSIONS = {"kubernetes": "1.36.0", "etcd": "3.6.14", "containerd": "2.3.4", "runc": "1.4.3",
+                    "cni-plugins": "1.9.1", "crictl": "1.36.0"}
+
+# Images the cluster pulls (pinned by tag; CoreDNS and pause as shipped with Kubernetes 1.36).
+IMAGES = {"pause": "registry.k8s.io/pause:3.10.2", "coredns": "registry.k8s.io/coredns/coredns:v1.14.2",
+          "nginx": "docker.io/library/nginx:1.29"}
+
+
+def _is_hex(value: Any, algorithm: str) -> bool:
+    length = {"sha256": 64, "sha512": 128}[algorithm]
+    return isinstance(value, str) and len(value) == length and all(c in "0123456789abcdef" for c in value)
+
+
+def resolve_versions(overrides: Mapping[str, Any]) -> dict[str, dict]:
+    """Merge user overrides into the defaults. An override is a version string that has pins here, or an object
+    {"version": "...", "<component>": {"sha256"|"sha512": {"<arch>": hex}}} bringing its own checksums (a mirror's
+    own build, say). Returns version key -> {"version": str, "checksums": {component: (algorithm, {arch: hex})}}."""
+    resolved: dict[str, dict] = {}
+    for key, default in DEFAULT_VERSIONS.items():
+        value = overrides.get(key, default)
+        components = [c for c in COMPONENTS.values() if c.version_key == key]
+        if isinstance(value, str):
+            sums = {}
+            for c in components:
+                if value not in c.checksums:
+                    raise VersionError(
+                        f"setting 'versions.{key}' = {value!r} is invalid: no checksums are pinned for {c.name} "
+                        f"{value}; pinned versions are {', '.join(sorted(c.checksums))}. Add them to "
+                        f"cluster/versions.py or give them in the override (see the README)")
+                sums[c.name] = (c.algorithm, dict(c.checksums[value]))
+            resolved[key] = {"version": value, "checksums": sums}
+        elif isinstance(value, Mapping) and isinstance(value.get("version"), str):
+            sums = {}
+            for c in components:
+                given = value.get(c.name) if len(components) > 1 else value
+                algorithm = next((a for a in ALGORITHMS if isinstance(given, Mapping) and a in given), None)
+                if algorithm is None or not isinstance(given[algorithm], Mapping) or not given[algorithm]:
+                    raise VersionError(
+                        f"setting 'versions.{key}' = {value!r} is invalid: give the checksums of {c.name} as "
+                        f"{{\"sha256\": {{\"amd64\": \"<hex>\"}}}} (or sha512)")
+                for arch, digest in given[algorithm].items():
+                    if not _is_hex(digest, algorithm):
+                        raise VersionError(f"setting 'versions.{key}' is invalid: {c.name} {algorithm} for {arch} "
+                                           f"is {digest!r}, expected lowercase hex")
+                sums[c.name] = (algorithm, dict(given[algorithm]))
+            resolved[key] = {"version": value["version"], "checksums": sums}
+        else:
+            raise VersionError(f"setting 'versions.{key}' = {value!r} is invalid: expected a version string or an "
+                               "object with a version and checksums")
+    unknown = sorted(set(overrides) - set(DEFAULT_VERSIONS))
+    if unknown:
+        raise VersionError(f"setting 'versions.{unknown[0]}' is invalid: unknown component; known components are "
+                           + ", ".join(DEFAULT_VERSIONS))
+    return resolved
+
+
+def artifact(component: str, versions: Mapping[str, dict], arch: str, base_url: str | None = None) -> Artifact:
+    c = COMPONENTS[component]
+    pinned = versions[c.version_key]
+    version = pinned["version"]
+    algorithm, digests = pinned["checksums"][component]
+    if arch not in digests:
+        raise VersionError(f"no {algorithm} checksum for {component} {version} on {arch}; known: {', '.join(digests)}")
+    path = c.path.format(version=version, arch=arch)
+    url = f"{base_url.rstrip('/')}/{path}" if base_url else f"https://{path}"
+    installs = tuple((src.format(version=version, arch=arch), dest) for src, dest in c.installs)
+    return Artifact(component, version, url, path.rsplit("/", 1)[1], algorithm, digests[arch], installs)

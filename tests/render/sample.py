@@ -1,0 +1,102 @@
+"""Everything the program renders for the default 3/3/3 cluster, from real certificates minted off its PKI table."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+
+from cluster import versions
+from cluster.render import addons, control_plane, etcd, install, steps, worker
+from cluster.render.common import NodeFile, write_files_script
+from infra.certs import ETCD_CA, KUBERNETES_CA, Host
+from tests.support.pki import mint_cluster
+from tests.support.realistic_tls import private_key_outputs
+
+ETCD = [etcd.Member(f"etcd-{i}", f"10.43.0.{10 + i}") for i in range(3)]
+CONTROLLERS = [Host(f"controller-{i}", f"10.43.0.{20 + i}") for i in range(3)]
+WORKERS = [Host(f"worker-{i}", f"10.43.0.{30 + i}") for i in range(3)]
+LB_DNS = "k8s-dev-api-nlb-0123456789abcdef.elb.eu-west-1.amazonaws.com"
+
+
+@functools.lru_cache(maxsize=1)
+def pki():
+    return mint_cluster([Host(m.name, m.ip) for m in ETCD], CONTROLLERS, WORKERS, api_dns_names=[LB_DNS])
+
+
+@functools.lru_cache(maxsize=1)
+def service_account_key() -> dict[str, str]:
+    return private_key_outputs({"algorithm": "RSA", "rsaBits": 2048})
+
+
+def etcd_tls(name: str) -> etcd.EtcdTls:
+    p = pki()
+    return etcd.EtcdTls(p[ETCD_CA].cert_pem, p[f"{name}-server"].cert_pem, p[f"{name}-server"].key_pem,
+                        p[f"{name}-peer"].cert_pem, p[f"{name}-peer"].key_pem)
+
+
+def control_plane_inputs(i: int = 0) -> control_plane.ControlPlaneInputs:
+    p = pki()
+    return control_plane.ControlPlaneInputs(
+        cluster_name="k8s-dev", node_name=CONTROLLERS[i].name, node_ip=CONTROLLERS[i].ip,
+        etcd_servers=etcd.client_urls(ETCD), service_cidr="10.32.0.0/24", pod_cidr="10.200.0.0/16",
+        pod_cidr_mask_size=24, ca_pem=p[KUBERNETES_CA].cert_pem, etcd_ca_pem=p[ETCD_CA].cert_pem,
+        apiserver_cert_pem=p["kube-apiserver"].cert_pem, apiserver_key_pem=p["kube-apiserver"].key_pem,
+        kubelet_client_cert_pem=p["kube-apiserver-kubelet-client"].cert_pem,
+        kubelet_client_key_pem=p["kube-apiserver-kubelet-client"].key_pem,
+        etcd_client_cert_pem=p["kube-apiserver-etcd-client"].cert_pem,
+        etcd_client_key_pem=p["kube-apiserver-etcd-client"].key_pem,
+        service_account_key_pem=service_account_key()["privateKeyPem"],
+        service_account_pub_pem=service_account_key()["publicKeyPem"],
+        controller_manager_cert_pem=p["kube-controller-manager"].cert_pem,
+        controller_manager_key_pem=p["kube-controller-manager"].key_pem,
+        scheduler_cert_pem=p["kube-scheduler"].cert_pem, scheduler_key_pem=p["kube-scheduler"].key_pem,
+        admin_cert_pem=p["admin"].cert_pem, admin_key_pem=p["admin"].key_pem,
+        encryption_key_b64=base64.b64encode(os.urandom(32)).decode(),
+    )
+
+
+def worker_inputs(i: int = 0) -> worker.WorkerInputs:
+    p = pki()
+    return worker.WorkerInputs(
+        cluster_name="k8s-dev", node_name=WORKERS[i].name, node_ip=WORKERS[i].ip,
+        controller_ips=[c.ip for c in CONTROLLERS], pod_cidr="10.200.0.0/16", cluster_dns_ip="10.32.0.10",
+        pause_image=versions.IMAGES["pause"], ca_pem=p[KUBERNETES_CA].cert_pem,
+        kubelet_cert_pem=p[WORKERS[i].name].cert_pem, kubelet_key_pem=p[WORKERS[i].name].key_pem,
+        kube_proxy_cert_pem=p["kube-proxy"].cert_pem, kube_proxy_key_pem=p["kube-proxy"].key_pem,
+    )
+
+
+def all_files() -> list[NodeFile]:
+    files = etcd.etcd_files(ETCD[0], ETCD, "k8s-dev", etcd_tls("etcd-0"))
+    files += [f for fs in control_plane.control_plane_files(control_plane_inputs()).values() for f in fs]
+    files += [f for fs in worker.worker_files(worker_inputs()).values() for f in fs]
+    return files
+
+
+def scripts() -> dict[str, str]:
+    """name -> script text, for every script a node runs."""
+    resolved = versions.resolve_versions({})
+    out = {
+        "readiness-gate": steps.readiness_gate_script(),
+        "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"]),
+        "worker-os-prep": worker.os_prep_script(),
+        "etcd-user": etcd.ETCD_USER_SCRIPT,
+        "etcd-health": etcd.etcd_health_script(ETCD),
+        "apiserver-ready": control_plane.apiserver_ready_script(),
+        "node-ready": worker.node_ready_script("worker-0"),
+        "rbac-apply": addons.kubectl_apply_script("rbac", addons.apiserver_to_kubelet_rbac()),
+        "write-files": write_files_script(all_files()),
+    }
+    for component in versions.COMPONENTS:
+        for arch in ("amd64", "arm64"):
+            out[f"install-{component}-{arch}"] = install.install_artifact_script(
+                versions.artifact(component, resolved, arch))
+    return out
+
+
+def units() -> dict[str, str]:
+    out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev")}
+    out.update(control_plane.control_plane_units(control_plane_inputs()))
+    out.update(worker.worker_units(worker_inputs()))
+    return out
