@@ -8,6 +8,8 @@ Resolution fails loudly on an unknown value, so no assertion can pass by never r
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -122,17 +124,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 class ClusterMocks(pulumi.runtime.Mocks):
     """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources."""
 
-    def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None):
+    def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None,
+                 key_material: dict | None = None):
+        """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
+        so that two runs differ only where the program's inputs differ."""
         self.calls: list[tuple[str, dict]] = []
         self._public_ips = 0
         self.extra_outputs = extra_outputs
+        self.key_material = key_material
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs, _ = unwrap_secrets(args.inputs)
         outputs = dict(inputs)
         resource_id = f"{args.name}-id"
         if args.typ in TLS_OUTPUTS:
-            outputs.update(TLS_OUTPUTS[args.typ](inputs))
+            if self.key_material is None:
+                outputs.update(TLS_OUTPUTS[args.typ](inputs))
+            else:
+                key = (args.typ, args.name, json.dumps(inputs, sort_keys=True, default=str))
+                if key not in self.key_material:
+                    self.key_material[key] = TLS_OUTPUTS[args.typ](inputs)
+                outputs.update(self.key_material[key])
+        elif args.typ == "random:index/randomBytes:RandomBytes":
+            outputs["base64"] = base64.b64encode(hashlib.sha256(args.name.encode()).digest()).decode()
+            outputs["hex"] = hashlib.sha256(args.name.encode()).hexdigest()
         elif args.typ == "aws:ec2/instance:Instance":
             resource_id = f"i-{abs(hash(args.name)) % 16**12:012x}"
             outputs["privateIp"] = inputs.get("privateIp")

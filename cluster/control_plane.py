@@ -1,0 +1,111 @@
+"""ControlPlane: kube-apiserver, kube-controller-manager and kube-scheduler on every controller in parallel, each
+controller's API server checked ready, then the cluster-wide RBAC applied once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_random as random
+
+from cluster import versions
+from cluster.remote import RemoteHost, Ssh
+from cluster.render import control_plane as render
+from cluster.render.addons import apiserver_to_kubelet_rbac, kubectl_apply_script
+from cluster.render.common import NodeFile, files_digest, write_files_script
+from cluster.render.install import install_artifact_script
+from cluster.render.steps import restart_services_script
+from infra.certs import ETCD_CA, KUBERNETES_CA
+from infra.nodes import Node
+from infra.pki import Pki
+
+SERVICES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+@dataclass
+class ControlPlaneArgs:
+    cluster_name: str
+    controllers: Sequence[Node]
+    addresses: Sequence[pulumi.Input[str]]
+    ssh: Ssh
+    pki: Pki
+    etcd_client_urls: str
+    etcd_healthy: pulumi.Resource
+    service_cidr: str
+    pod_cidr: str
+    pod_cidr_mask_size: int
+    resolved_versions: dict
+    architecture: str
+    download_base_url: str | None
+
+
+def _unique(files: list[NodeFile]) -> list[NodeFile]:
+    by_path: dict[str, NodeFile] = {}
+    for f in files:
+        by_path.setdefault(f.path, f)
+    return list(by_path.values())
+
+
+class ControlPlane(pulumi.ComponentResource):
+    """Attributes: `ready` (every controller's readiness check), `rbac` (the cluster-wide RBAC step)."""
+
+    def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("k8s-from-scratch:cluster:ControlPlane", name, None, opts)
+        artifact = versions.artifact("kubernetes-server", args.resolved_versions, args.architecture,
+                                     args.download_base_url)
+        # 32 random bytes, made once and kept in state: the key that encrypts Secrets in etcd never changes on an
+        # update (a new key would make every stored Secret unreadable).
+        encryption_key = random.RandomBytes(f"{name}-encryption-key", length=32,
+                                            opts=pulumi.ResourceOptions(parent=self))
+        p = args.pki
+        shared = {
+            "ca_pem": p.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": p.cas[ETCD_CA].cert_pem,
+            "apiserver_cert_pem": p.certs["kube-apiserver"].cert_pem,
+            "apiserver_key_pem": p.certs["kube-apiserver"].key_pem,
+            "kubelet_client_cert_pem": p.certs["kube-apiserver-kubelet-client"].cert_pem,
+            "kubelet_client_key_pem": p.certs["kube-apiserver-kubelet-client"].key_pem,
+            "etcd_client_cert_pem": p.certs["kube-apiserver-etcd-client"].cert_pem,
+            "etcd_client_key_pem": p.certs["kube-apiserver-etcd-client"].key_pem,
+            "service_account_key_pem": p.service_account_private_key_pem,
+            "service_account_pub_pem": p.service_account_public_key_pem,
+            "controller_manager_cert_pem": p.certs["kube-controller-manager"].cert_pem,
+            "controller_manager_key_pem": p.certs["kube-controller-manager"].key_pem,
+            "scheduler_cert_pem": p.certs["kube-scheduler"].cert_pem,
+            "scheduler_key_pem": p.certs["kube-scheduler"].key_pem,
+            "admin_cert_pem": p.certs["admin"].cert_pem, "admin_key_pem": p.certs["admin"].key_pem,
+            "encryption_key_b64": pulumi.Output.secret(encryption_key.base64),
+        }
+
+        self.ready = []
+        first_host = None
+        for node, address in zip(args.controllers, args.addresses):
+            host = RemoteHost(node.name, address, args.ssh, node.instance, self)
+            first_host = first_host or host
+            inputs = pulumi.Output.all(**shared).apply(lambda v, n=node: render.ControlPlaneInputs(
+                cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
+                etcd_servers=args.etcd_client_urls, service_cidr=args.service_cidr, pod_cidr=args.pod_cidr,
+                pod_cidr_mask_size=args.pod_cidr_mask_size, **v))
+            by_service = inputs.apply(render.control_plane_files)
+            everything = by_service.apply(lambda fs: _unique([f for group in fs.values() for f in group]))
+
+            written = host.step("control-plane-files", everything.apply(write_files_script),
+                                triggers=[everything.apply(files_digest)], secret=True)
+            installed = host.step("install-kubernetes-server", install_artifact_script(artifact),
+                                  triggers=[artifact.url, artifact.digest])
+            started = []
+            for service in SERVICES:
+                # Each service restarts only when a file it reads (or the binary) changed.
+                fingerprint = by_service.apply(lambda fs, s=service: files_digest(fs[s]))
+                started.append(host.step(
+                    f"start-{service}", restart_services_script([service]),
+                    triggers=[fingerprint, artifact.digest],
+                    depends_on=[written, installed, args.etcd_healthy, *started[:1]]))
+            check = render.apiserver_ready_script()
+            self.ready.append(host.step("apiserver-ready", check, triggers=[check, *(s.id for s in started)],
+                                        depends_on=started))
+
+        rbac = apiserver_to_kubelet_rbac()
+        self.rbac = first_host.step("apply-rbac", kubectl_apply_script("apiserver-to-kubelet RBAC", rbac),
+                                    triggers=[rbac], depends_on=self.ready)
+        self.register_outputs({})
