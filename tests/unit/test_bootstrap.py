@@ -172,16 +172,34 @@ def triggers(run):
     return {c.name: c.inputs.get("triggers") for c in run.of_type(REMOTE)}
 
 
-def test_bumping_one_version_changes_exactly_the_steps_that_install_it():
+CONTAINERD_2_3_3 = {"version": "2.3.3", "sha256": {
+    "amd64": "ebf6e710056312628eaf6fb4a1c32f0a4ae5f812568321be4029389d66fc7c7c",
+    "arm64": "9cc708f13c31588a2fbdbd13553d963356e990d50e9b95a2d6120f4ff2067910"}}
+ETCD_3_6_13 = {"version": "3.6.13", "sha256": {
+    "amd64": "b4928654aed84d90952620c7144555e4186d795e1e7414e65fe0cf6265fd0465",
+    "arm64": "5ab53ff70301fa9d782fa4b59fdfc1fae49ffdf427a0afb3cd313a93449800fc"}}
+# A mirror's own build of Kubernetes: the override brings the sums of both tarballs.
+KUBERNETES_MIRROR_BUILD = {"version": "1.36.0-mirror.1",
+                           "kubernetes-server": {"sha512": {"amd64": "ab" * 64}},
+                           "kubernetes-node": {"sha512": {"amd64": "cd" * 64}}}
+
+
+@pytest.mark.parametrize("component, override, steps", [
+    ("containerd", CONTAINERD_2_3_3, {f"worker-{i}-{s}" for i in range(3)
+                                      for s in ("install-containerd", "start-containerd")}),
+    ("etcd", ETCD_3_6_13, {f"etcd-{i}-{s}" for i in range(3) for s in ("install-etcd", "start-etcd")}),
+    ("kubernetes", KUBERNETES_MIRROR_BUILD,
+     {f"controller-{i}-{s}" for i in range(3) for s in ("install-kubernetes-server", "start-kube-apiserver",
+                                                         "start-kube-controller-manager", "start-kube-scheduler")}
+     | {f"worker-{i}-{s}" for i in range(3) for s in ("install-kubernetes-node", "start-kubelet",
+                                                      "start-kube-proxy")}),
+])
+def test_bumping_one_version_changes_exactly_the_steps_that_install_it(component, override, steps):
     shared = {}
     before = triggers(run_program(config(), mocks=ClusterMocks(key_material=shared)))
-    containerd = {"version": "2.3.3", "sha256": {
-        "amd64": "ebf6e710056312628eaf6fb4a1c32f0a4ae5f812568321be4029389d66fc7c7c",
-        "arm64": "9cc708f13c31588a2fbdbd13553d963356e990d50e9b95a2d6120f4ff2067910"}}
-    after = triggers(run_program(config(versions={"containerd": containerd}),
-                                 mocks=ClusterMocks(key_material=shared)))
+    after = triggers(run_program(config(versions={component: override}), mocks=ClusterMocks(key_material=shared)))
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {f"worker-{i}-{s}" for i in range(3) for s in ("install-containerd", "start-containerd")}
+    assert changed == steps
 
 
 def test_a_second_run_with_the_same_inputs_changes_no_trigger():
