@@ -3,10 +3,13 @@
 import pulumi
 
 from cluster.access import admin_kubeconfig_output, load_balancer_check
+from cluster.addons import Addons, AddonsArgs
 from cluster.control_plane import ControlPlane, ControlPlaneArgs
 from cluster.etcd import EtcdCluster, EtcdClusterArgs
+from cluster.podnet import PodNetwork, PodNetworkArgs
 from cluster.remote import Ssh
 from cluster.render.ssh_config import render_ssh_config
+from cluster.smoke import SmokeTest, SmokeTestArgs
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
 from infra.certs import CA_SPECS, KUBERNETES_CA, Host, cluster_cert_specs
@@ -77,6 +80,21 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
 api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", api_lb.endpoint, pki,
                                      control_plane.ready)
 
+# 6. Pod network from the podCIDRs the cluster assigned, CoreDNS, and the nginx smoke test.
+pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
+    pod_routing=settings.pod_routing, pod_cidr=settings.pod_cidr, vpc_cidr=settings.vpc_cidr,
+    workers=nodes.workers, worker_hosts=workers.hosts, controllers=nodes.controllers,
+    controller_hosts=control_plane.hosts, workers_ready=workers.ready, route_table_ids=network.node_route_table_ids,
+))
+addons = Addons(f"{settings.cluster_name}-addons", AddonsArgs(
+    host=control_plane.first_host, cluster_dns_ip=settings.cluster_dns_ip, worker_count=settings.workers.count,
+    control_plane_ready=[control_plane.rbac], pod_network_ready=pod_network.ready,
+))
+smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
+    host=control_plane.first_host, workers=nodes.workers, public=settings.topology == "public",
+    ready=[*pod_network.ready, addons.dns_ready],
+))
+
 # --- outputs: access ----------------------------------------------------------------------------------------------
 pulumi.export("apiEndpoint", api_lb.endpoint)
 pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
@@ -87,12 +105,14 @@ ssh_targets = dict(zip((n.name for n in nodes.all), ssh_addresses(nodes.all)))
 pulumi.export("sshConfig", pulumi.Output.all(hosts=ssh_targets, bastion=ssh.bastion).apply(
     lambda v: render_ssh_config(user=settings.ssh_user, identity_file=ssh_identity_file,
                                 hosts=v["hosts"], bastion=v["bastion"])))
+pulumi.export("nginxUrls", smoke.urls)
 if nodes.ssh_private_key is not None:
     pulumi.export("sshPrivateKey", nodes.ssh_private_key)
 if nodes.bastion is not None:
     pulumi.export("bastionPublicIp", nodes.bastion.public_ip)
 
 # --- outputs: debugging -------------------------------------------------------------------------------------------
+pulumi.export("podCidrs", pod_network.ranges.apply(lambda rs: {r.name: r.pod_cidr for r in rs}))
 pulumi.export("nodes", {
     role: {n.name: {"privateIp": n.private_ip, "publicIp": n.instance.public_ip} for n in members}
     for role, members in (("etcd", nodes.etcd), ("controllers", nodes.controllers), ("workers", nodes.workers))

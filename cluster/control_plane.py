@@ -48,7 +48,8 @@ def _unique(files: list[NodeFile]) -> list[NodeFile]:
 
 
 class ControlPlane(pulumi.ComponentResource):
-    """Attributes: `ready` (every controller's readiness check), `rbac` (the cluster-wide RBAC step)."""
+    """Attributes: `hosts` (RemoteHost per controller, by name; the first runs the cluster-wide steps),
+    `ready` (every controller's readiness check), `rbac` (the cluster-wide RBAC step)."""
 
     def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:ControlPlane", name, None, opts)
@@ -78,10 +79,10 @@ class ControlPlane(pulumi.ComponentResource):
         }
 
         self.ready = []
-        first_host = None
+        self.hosts: dict[str, RemoteHost] = {}
         for node, address in zip(args.controllers, args.addresses):
             host = RemoteHost(node.name, address, args.ssh, node.instance, self)
-            first_host = first_host or host
+            self.hosts[node.name] = host
             inputs = pulumi.Output.all(**shared).apply(lambda v, n=node: render.ControlPlaneInputs(
                 cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
                 etcd_servers=args.etcd_client_urls, service_cidr=args.service_cidr, pod_cidr=args.pod_cidr,
@@ -106,6 +107,10 @@ class ControlPlane(pulumi.ComponentResource):
                                         depends_on=started))
 
         rbac = apiserver_to_kubelet_rbac()
-        self.rbac = first_host.step("apply-rbac", kubectl_apply_script("apiserver-to-kubelet RBAC", rbac),
+        self.rbac = self.first_host.step("apply-rbac", kubectl_apply_script("apiserver-to-kubelet RBAC", rbac),
                                     triggers=[rbac], depends_on=self.ready)
         self.register_outputs({})
+
+    @property
+    def first_host(self) -> RemoteHost:
+        return next(iter(self.hosts.values()))

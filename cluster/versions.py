@@ -126,7 +126,7 @@ DEFAULT_VERSIONS = {"kubernetes": "1.36.0", "etcd": "3.6.14", "containerd": "2.3
 
 # Images the cluster pulls (pinned by tag; CoreDNS and pause as shipped with Kubernetes 1.36).
 IMAGES = {"pause": "registry.k8s.io/pause:3.10.2", "coredns": "registry.k8s.io/coredns/coredns:v1.14.2",
-          "nginx": "docker.io/library/nginx:1.29"}
+          "nginx": "docker.io/library/nginx:1.29", "busybox": "docker.io/library/busybox:1.37"}
 
 
 def _is_hex(value: Any, algorithm: str) -> bool:

@@ -7,7 +7,10 @@ Resolution fails loudly on an unknown value, so no assertion can pass by never r
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import dataclasses
+import re
 import base64
 import hashlib
 import json
@@ -21,6 +24,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
+from cluster.render import podcidrs
 from tests.support.realistic_tls import TLS_OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,10 +129,14 @@ class ClusterMocks(pulumi.runtime.Mocks):
     """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources."""
 
     def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None,
-                 key_material: dict | None = None):
+                 key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None):
         """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
-        so that two runs differ only where the program's inputs differ."""
+        so that two runs differ only where the program's inputs differ.
+        `pod_cidrs`: what the API answers for node.spec.podCIDR (node name -> range, None for not yet assigned);
+        by default worker-N gets 10.200.N.0/24."""
         self.calls: list[tuple[str, dict]] = []
+        self.pod_cidrs = pod_cidrs
+        self.node_ips: dict[str, str] = {}
         self._public_ips = 0
         self.extra_outputs = extra_outputs
         self.key_material = key_material
@@ -148,7 +156,13 @@ class ClusterMocks(pulumi.runtime.Mocks):
         elif args.typ == "random:index/randomBytes:RandomBytes":
             outputs["base64"] = base64.b64encode(hashlib.sha256(args.name.encode()).digest()).decode()
             outputs["hex"] = hashlib.sha256(args.name.encode()).hexdigest()
+        elif args.typ == "command:remote:Command" and args.name.endswith("-read-pod-cidrs"):
+            outputs["stdout"] = self._read_pod_cidrs(inputs["stdin"])
+            outputs["stderr"] = ""
         elif args.typ == "aws:ec2/instance:Instance":
+            hostname = re.search(r"^hostname: (\S+)$", inputs.get("userData", ""), re.M)
+            if hostname:
+                self.node_ips[hostname.group(1)] = inputs.get("privateIp")
             resource_id = f"i-{abs(hash(args.name)) % 16**12:012x}"
             outputs["privateIp"] = inputs.get("privateIp")
             outputs["primaryNetworkInterfaceId"] = f"eni-{abs(hash(args.name)) % 16**12:012x}"
@@ -169,6 +183,25 @@ class ClusterMocks(pulumi.runtime.Mocks):
         if self.extra_outputs:
             outputs.update(self.extra_outputs(args) or {})
         return resource_id, outputs
+
+    def node_list(self, expected: list[str]) -> dict:
+        """What `kubectl get nodes -o json` would answer once the workers registered."""
+        items = []
+        for name in expected:
+            cidr = (self.pod_cidrs or {}).get(name) if self.pod_cidrs is not None else \
+                f"10.200.{int(name.rsplit('-', 1)[1])}.0/24"
+            spec = {"podCIDR": cidr} if cidr else {}
+            items.append({"metadata": {"name": name}, "spec": spec,
+                          "status": {"addresses": [{"type": "InternalIP", "address": self.node_ips[name]},
+                                                   {"type": "Hostname", "address": name}]}})
+        return {"kind": "List", "items": items}
+
+    def _read_pod_cidrs(self, script: str) -> str:
+        """Answer the reader step as it would answer on a controller, through the reader's own code."""
+        expected = ast.literal_eval(re.search(r"sys\.exit\(main\((\[.*?\])", script).group(1))
+        ranges = podcidrs.wait_for_pod_cidrs(expected, lambda: self.node_list(expected), timeout=0,
+                                             sleep=lambda _: None)
+        return podcidrs.RESULT_PREFIX + json.dumps([dataclasses.asdict(r) for r in ranges]) + "\n"
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append((args.token, dict(args.args)))

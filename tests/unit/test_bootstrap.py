@@ -16,7 +16,9 @@ CONTROLLER_STEPS = {"ready", "control-plane-files", "install-kubernetes-server",
                     "start-kube-controller-manager", "start-kube-scheduler", "apiserver-ready"}
 WORKER_STEPS = {"ready", "prepare-os", "worker-files", "install-containerd", "install-runc", "install-cni-plugins",
                 "install-crictl", "install-kubernetes-node", "start-haproxy", "start-containerd", "start-kubelet",
-                "start-kube-proxy", "node-ready"}
+                "start-kube-proxy", "node-ready", "pod-network"}
+# Cluster-wide steps, run once from the first controller.
+CLUSTER_STEPS = {"apply-rbac", "read-pod-cidrs", "apply-coredns", "dns-check", "apply-nginx", "nginx-rollout"}
 
 
 def config(etcd=3, controllers=3, workers=3, **extra):
@@ -47,7 +49,7 @@ def test_each_host_gets_its_gate_and_its_role_steps(size):
         if host.startswith("etcd"):
             assert steps == ETCD_STEPS | ({"etcd-health"} if host == "etcd-0" else set()), host
         elif host.startswith("controller"):
-            assert steps == CONTROLLER_STEPS | ({"apply-rbac"} if host == "controller-0" else set()), host
+            assert steps == CONTROLLER_STEPS | (CLUSTER_STEPS if host == "controller-0" else set()), host
         else:
             assert steps == WORKER_STEPS, host
 

@@ -1,0 +1,93 @@
+"""Pod networking on a node: routes to other nodes' pod ranges (`podRouting: host`) and the masquerade rule for pod
+traffic leaving the cluster and VPC ranges, both idempotent and re-applied at boot.
+
+The routes carry their own protocol number, so the script can tell them from every other route and remove the
+ones no longer wanted (a worker removed or replaced) without touching anything else.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Sequence
+
+from cluster.render.common import systemd_unit
+
+ROUTE_PROTOCOL = 211                       # ours; 0-4 and 186-193 are taken by the kernel and known daemons
+MASQUERADE_CHAIN = "K8S-FROM-SCRATCH-MASQ"
+APPLY_PATH = "/usr/local/sbin/k8s-pod-network"
+UNIT_NAME = "k8s-pod-network"
+
+
+@dataclass(frozen=True)
+class PodRoute:
+    pod_cidr: str
+    via: str          # the node that holds the range
+
+
+def routes_for(node_ip: str, ranges: Sequence[tuple[str, str]]) -> list[PodRoute]:
+    """`ranges` is (node ip, pod cidr) per worker; a node needs a route to every range but its own."""
+    return [PodRoute(cidr, ip) for ip, cidr in sorted(ranges, key=lambda r: r[1]) if ip != node_ip]
+
+
+def apply_script(*, routes: Sequence[PodRoute], cluster_pod_cidr: str, vpc_cidr: str, masquerade: bool) -> str:
+    """Converge this node's pod routes to exactly `routes` and (on workers) its masquerade rule. Run twice, it
+    changes nothing: `ip route replace` and a flushed and refilled chain never duplicate."""
+    q = shlex.quote
+    wanted = " ".join(q(r.pod_cidr) for r in routes)
+    lines = [
+        "#!/bin/bash",
+        "# Pod routes and masquerading, managed by k8s-from-scratch. Verification: the routes listed, one rule.",
+        "set -euo pipefail",
+        f"wanted=({wanted})" if routes else "wanted=()",
+    ]
+    for r in routes:
+        lines.append(f"ip route replace {q(r.pod_cidr)} via {q(r.via)} proto {ROUTE_PROTOCOL}")
+    lines += [
+        f"for existing in $(ip -4 route show proto {ROUTE_PROTOCOL} | cut -d' ' -f1); do",
+        "  keep=0",
+        '  for want in "${wanted[@]}"; do [ "$existing" = "$want" ] && keep=1; done',
+        f'  if [ "$keep" = 0 ]; then ip route del "$existing" proto {ROUTE_PROTOCOL}; echo "removed stale route $existing"; fi',
+        "done",
+    ]
+    if masquerade:
+        chain = MASQUERADE_CHAIN
+        lines += [
+            f"iptables -w -t nat -N {chain} 2>/dev/null || true",
+            f"iptables -w -t nat -F {chain}",
+            f"iptables -w -t nat -A {chain} -d {q(cluster_pod_cidr)} -j RETURN",
+            f"iptables -w -t nat -A {chain} -d {q(vpc_cidr)} -j RETURN",
+            f"iptables -w -t nat -A {chain} -j MASQUERADE",
+            # The one rule in POSTROUTING: pod traffic for anywhere else leaves with the node's address.
+            f"rule=(-s {q(cluster_pod_cidr)} -m comment --comment k8s-from-scratch-pod-egress -j {chain})",
+            'iptables -w -t nat -C POSTROUTING "${rule[@]}" 2>/dev/null || iptables -w -t nat -A POSTROUTING "${rule[@]}"',
+        ]
+    lines += [f"ip -4 route show proto {ROUTE_PROTOCOL}"]
+    if masquerade:
+        lines.append(f"iptables -w -t nat -S {MASQUERADE_CHAIN}")
+    return "\n".join(lines) + "\n"
+
+
+def boot_unit() -> str:
+    """Re-applies the routes and the rule at every boot, after the network is up."""
+    return systemd_unit(description="k8s-from-scratch pod routes and masquerading", exec_start=[APPLY_PATH],
+                        service={"Type": "oneshot", "RemainAfterExit": "yes", "Restart": "no"})
+
+
+def install_script(apply: str) -> str:
+    """Write the apply script and its boot unit, enable the unit, and apply now."""
+    unit = boot_unit()
+    return f"""#!/bin/bash
+# Install and run the pod network script. Verification: it prints the routes and the masquerade chain.
+set -euo pipefail
+install -d -m 0755 /usr/local/sbin
+cat > {APPLY_PATH}.new <<'K8S_FROM_SCRATCH_EOF'
+{apply}K8S_FROM_SCRATCH_EOF
+chmod 0755 {APPLY_PATH}.new
+mv -f {APPLY_PATH}.new {APPLY_PATH}
+cat > /etc/systemd/system/{UNIT_NAME}.service <<'K8S_FROM_SCRATCH_EOF'
+{unit}K8S_FROM_SCRATCH_EOF
+systemctl daemon-reload
+systemctl enable --quiet {UNIT_NAME}.service
+{APPLY_PATH}
+"""
