@@ -32,7 +32,7 @@ def fake_release(tmp_path: Path) -> tuple[Path, str]:
     """A tarball in etcd's release layout."""
     top = tmp_path / "etcd-v9.9.9-linux-amd64"
     top.mkdir()
-    for tool in ("etcd", "etcdctl", "etcdutl"):
+    for tool in ("etcd", "etcdctl"):
         (top / tool).write_text(f"#!/bin/sh\necho {tool}\n")
         (top / tool).chmod(0o755)
     archive = tmp_path / "etcd-v9.9.9-linux-amd64.tar.gz"
@@ -59,7 +59,7 @@ def test_install_verifies_installs_and_then_has_nothing_to_do(tmp_path):
     first, second = result.stdout.split("--- again", 1)
     assert "installed /usr/local/bin/etcd" in first and "installed /usr/local/bin/etcdctl" in first
     assert "installed" not in second.split("--- installed:")[0], "a second run must change nothing"
-    assert "etcdutl" in second.split("--- installed:")[1]
+    assert "etcdctl" in second.split("--- installed:")[1]
 
 
 @needs_root

@@ -1,0 +1,147 @@
+"""The local lab: real Debian machines with systemd and sshd, booted with systemd-nspawn into network namespaces of
+the lab's own at the stack's private addresses, plus a deployer namespace that serves the artifact mirror and runs
+SSH. All traffic stays on the lab's bridge."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.integration.netns import Lab
+from tests.lab.rootfs import LAB_USER
+
+DEPLOYER_IP = "10.43.0.4"
+MIRROR_PORT = 8080
+MIRROR_URL = f"http://{DEPLOYER_IP}:{MIRROR_PORT}"
+LAB_UID = 1000    # the lab user's uid in the rootfs (its first user)
+
+
+def lab_architecture() -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
+
+
+def missing_tools() -> list[str]:
+    return [t for t in ("systemd-nspawn", "debootstrap", "ssh", "etcd", "etcdctl", "ip") if shutil.which(t) is None]
+
+
+def repack_debian_etcd(mirror: Path, arch: str) -> tuple[str, str]:
+    """Debian's etcd-server and etcd-client binaries in the upstream release layout, under the mirror path the
+    program asks for. Returns (version, sha256 of the tarball)."""
+    version = subprocess.run(["etcd", "--version"], capture_output=True, text=True, check=True).stdout
+    version = next(line.split(":", 1)[1].strip() for line in version.splitlines() if line.startswith("etcd Version"))
+    top = f"etcd-v{version}-linux-{arch}"
+    target = mirror / f"github.com/etcd-io/etcd/releases/download/v{version}/{top}.tar.gz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(target, "w:gz") as tar:
+        for tool in ("etcd", "etcdctl"):
+            tar.add(shutil.which(tool), arcname=f"{top}/{tool}")
+    return version, hashlib.sha256(target.read_bytes()).hexdigest()
+
+
+@dataclass
+class Machines:
+    lab: Lab
+    rootfs: Path
+    workdir: Path
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _keys: dict[str, Path] = field(default_factory=dict)
+
+    def start_deployer(self, mirror: Path) -> subprocess.Popen:
+        self.lab.add_host("deployer", DEPLOYER_IP)
+        log = open(self.workdir / "mirror.log", "w")
+        return self.lab.popen("deployer", sys.executable, "-m", "http.server", str(MIRROR_PORT), "--bind",
+                              DEPLOYER_IP, "--directory", str(mirror), stdout=log, stderr=subprocess.STDOUT)
+
+    def authorize(self, public_key: str) -> Path:
+        ssh_dir = self.workdir / "authorized"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        keys = ssh_dir / "authorized_keys"
+        keys.write_text(public_key.strip() + "\n")
+        keys.chmod(0o600)
+        os.chown(ssh_dir, LAB_UID, LAB_UID)
+        os.chown(keys, LAB_UID, LAB_UID)
+        return ssh_dir
+
+    def boot(self, name: str, ip: str, ssh_dir: Path) -> None:
+        if name not in self.lab.hosts:
+            self.lab.add_host(name, ip)
+        Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / f"{name}.console.log", "a")
+        self.procs[name] = subprocess.Popen(
+            ["systemd-nspawn", "-D", str(self.rootfs), "--boot", "--ephemeral", "--register=no", "--keep-unit",
+             f"--network-namespace-path=/run/netns/{self.lab.hosts[name]}", f"--machine={name}", f"--hostname={name}",
+             f"--bind={ssh_dir}:/home/{LAB_USER}/.ssh", "--console=passive",
+             # Routes and iptables rules inside the machine's own network namespace, as on a real node.
+             "--capability=CAP_NET_ADMIN,CAP_NET_RAW"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def stop(self, name: str, timeout: float = 30) -> None:
+        """Power the machine off the way nspawn asks its init to, and wait for it."""
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def key_file(self, private_key: str) -> Path:
+        digest = hashlib.sha256(private_key.encode()).hexdigest()[:12]
+        if digest not in self._keys:
+            path = self.workdir / f"id-{digest}"
+            path.write_text(private_key)
+            path.chmod(0o600)
+            self._keys[digest] = path
+        return self._keys[digest]
+
+    def ssh(self, host: str, user: str, private_key: str, command: str, stdin: str) -> subprocess.CompletedProcess:
+        """What pulumi-command does for a step: connect as `user` with the stack's key and run `command`."""
+        return self.lab.exec(
+            "deployer", "ssh", "-i", str(self.key_file(private_key)), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+            "-o", "LogLevel=ERROR", f"{user}@{host}", command, input=stdin, check=False)
+
+    def _answers(self, host: str, private_key: str, user: str) -> bool:
+        return self.ssh(host, user, private_key, "true", "").returncode == 0
+
+    def boot_all(self, nodes: dict[str, str], ssh_dir: Path, private_key: str, user: str,
+                 timeout: float = 60, attempts: int = 3) -> float:
+        """Boot every machine and wait until each answers SSH as `user`. A machine that does not answer in time is
+        powered off and booted again (on this 2-core sandbox, one boot in a few dozen fails to finish
+        systemd-user-sessions, which keeps unprivileged users out), like a cloud instance that fails its status
+        check; after `attempts` boots it is an error."""
+        started = time.monotonic()
+        for name, ip in nodes.items():
+            self.boot(name, ip, ssh_dir)
+            time.sleep(0.5)   # nine boots at once on two cores: stagger them a little
+        waiting = dict(nodes)
+        for attempt in range(1, attempts + 1):
+            deadline = time.monotonic() + timeout
+            while waiting and time.monotonic() < deadline:
+                for name, ip in list(waiting.items()):
+                    if self._answers(ip, private_key, user):
+                        del waiting[name]
+                if waiting:
+                    time.sleep(1)
+            if not waiting:
+                return time.monotonic() - started
+            if attempt < attempts:
+                for name, ip in waiting.items():
+                    print(f"lab: {name} does not answer SSH after {timeout:.0f}s; booting it again")
+                    self.stop(name)
+                    self.boot(name, ip, ssh_dir)
+        raise AssertionError(f"lab machines not answering SSH after {attempts} boots: {sorted(waiting)}; "
+                             f"consoles in {self.workdir}")

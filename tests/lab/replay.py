@@ -1,0 +1,181 @@
+"""Replay the remote steps a program run declared, over SSH, the way pulumi-command would run them.
+
+A step runs once every step it depends on has finished, and independent steps run at the same time (etcd members
+must start together: each waits for a quorum). Like Pulumi, the replayer keeps state: a step whose inputs
+(command, stdin, triggers, connection) are the same as last time does not run again. Steps whose binaries or
+services cannot exist on this machine are listed as not replayed, each with its reason; a step no rule names is
+replayed, so nothing new is ever skipped silently.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tests.support.program import ProgramRun, Resource
+
+NO_RELEASES = "its binaries cannot exist here: no Kubernetes or containerd release can be fetched in this sandbox"
+NEEDS_API = "needs a running API server and kubelets, which need those binaries"
+# (step-name suffix pattern, reason); first match wins.
+NOT_REPLAYED: tuple[tuple[str, str], ...] = (
+    (r"-install-(kubernetes-server|kubernetes-node|containerd|runc|cni-plugins|crictl)$", NO_RELEASES),
+    (r"-start-(kube-apiserver|kube-controller-manager|kube-scheduler|containerd|kubelet|kube-proxy)$", NO_RELEASES),
+    (r"-prepare-os$", "loads kernel modules and sets kernel parameters, which a container cannot"),
+    (r"-start-haproxy$", "haproxy comes from the packages prepare-os installs, which is not replayed"),
+    (r"-(apiserver-ready|node-ready|apply-rbac|read-pod-cidrs|apply-coredns|dns-check|apply-nginx|nginx-rollout"
+     r"|fetch-from-every-worker)$", NEEDS_API),
+)
+LOCAL_REASON = "runs on the deployer against the AWS load balancer or public addresses"
+
+
+@dataclass
+class Step:
+    name: str
+    urn: str
+    type: str
+    host: str
+    user: str
+    private_key: str
+    create: str
+    stdin: str
+    fingerprint: str
+    dependencies: set[str]
+
+
+@dataclass
+class Row:
+    step: str
+    host: str
+    status: str          # replayed | unchanged | not replayed | failed
+    reason: str = ""
+    seconds: float = 0.0
+    output: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+
+    def by_status(self, status: str) -> list[Row]:
+        return [r for r in self.rows if r.status == status]
+
+    def table(self) -> str:
+        width = max(len(r.step) for r in self.rows)
+        lines = [f"{'step':<{width}}  {'status':<12}  {'s':>5}  reason"]
+        for r in self.rows:
+            lines.append(f"{r.step:<{width}}  {r.status:<12}  {r.seconds:>5.1f}  {r.reason}")
+        counts = {s: len(self.by_status(s)) for s in ("replayed", "unchanged", "not replayed", "failed")}
+        lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+        return "\n".join(lines)
+
+
+class ReplayError(AssertionError):
+    pass
+
+
+def _fingerprint(r: Resource) -> str:
+    inputs = {k: r.inputs.get(k) for k in ("create", "stdin", "triggers")}
+    conn = r.inputs.get("connection", {})
+    inputs["connection"] = {k: conn.get(k) for k in ("host", "user", "port")}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def collect(run: ProgramRun) -> list[Step]:
+    """Every command the program declared, in registration order, with the commands each one waits for."""
+    commands = [r for r in run.resources if r.type in ("command:remote:Command", "command:local:Command")]
+    urns = {r.urn for r in commands}
+    steps = []
+    for r in commands:
+        direct = set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
+        conn = r.inputs.get("connection", {})
+        steps.append(Step(name=r.name, urn=r.urn, type=r.type, host=conn.get("host", "deployer"),
+                          user=conn.get("user", ""), private_key=conn.get("privateKey", ""),
+                          create=r.inputs.get("create", ""), stdin=r.inputs.get("stdin", ""),
+                          fingerprint=_fingerprint(r), dependencies=direct & urns))
+    return steps
+
+
+def not_replayed_reason(step: Step) -> str | None:
+    if step.type == "command:local:Command":
+        return LOCAL_REASON
+    for pattern, reason in NOT_REPLAYED:
+        if re.search(pattern, step.name):
+            return reason
+    return None
+
+
+# ssh(host, user, private_key, command, stdin) -> CompletedProcess
+SshRunner = Callable[[str, str, str, str, str], subprocess.CompletedProcess]
+
+
+class Replayer:
+    def __init__(self, ssh: SshRunner, *, workers: int = 16, gate_wait_seconds: float = 90):
+        self.ssh = ssh
+        self.state: dict[str, str] = {}     # urn -> fingerprint of the inputs it last ran with (Pulumi's state)
+        self.workers = workers
+        self.gate_wait_seconds = gate_wait_seconds
+
+    def _run(self, step: Step) -> Row:
+        started = time.monotonic()
+        # pulumi-command retries the dial of a host that is not up yet (dialErrorLimit); so does the gate here.
+        deadline = started + (self.gate_wait_seconds if step.name.endswith("-ready") else 0)
+        while True:
+            result = self.ssh(step.host, step.user, step.private_key, step.create, step.stdin)
+            if result.returncode != 255 or time.monotonic() >= deadline:    # 255: ssh could not connect
+                break
+            time.sleep(1)
+        output = result.stdout + result.stderr
+        row = Row(step.name, step.host, "replayed", seconds=time.monotonic() - started, output=output)
+        if result.returncode != 0:
+            row.status = "failed"
+            row.reason = f"exit {result.returncode}"
+        return row
+
+    def replay(self, steps: list[Step], *, force: Callable[[Step], bool] = lambda s: False) -> Report:
+        """Run what changed since the last replay (everything, the first time), honouring dependencies.
+        `force` re-runs matching steps even when unchanged (to prove a script itself is idempotent).
+        Raises ReplayError naming the host, the step and its output when a step fails."""
+        rows: dict[str, Row] = {}
+        done: set[str] = set()
+        pending = {s.urn: s for s in steps}
+        failure: Row | None = None
+        with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
+            running: dict[concurrent.futures.Future, Step] = {}
+            while pending or running:
+                for urn, step in list(pending.items()):
+                    if failure or not step.dependencies <= done:
+                        continue
+                    del pending[urn]
+                    reason = not_replayed_reason(step)
+                    if reason:
+                        rows[urn] = Row(step.name, step.host, "not replayed", reason)
+                        done.add(urn)
+                    elif self.state.get(urn) == step.fingerprint and not force(step):
+                        rows[urn] = Row(step.name, step.host, "unchanged")
+                        done.add(urn)
+                    else:
+                        running[pool.submit(self._run, step)] = step
+                if not running:
+                    if pending and not failure:
+                        raise ReplayError(f"steps wait for steps that never run: {sorted(s.name for s in pending.values())}")
+                    break
+                finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    step = running.pop(future)
+                    row = future.result()
+                    rows[step.urn] = row
+                    if row.status == "failed":
+                        failure = failure or row
+                    else:
+                        self.state[step.urn] = step.fingerprint
+                        done.add(step.urn)
+        report = Report([rows[s.urn] for s in steps if s.urn in rows])
+        if failure:
+            raise ReplayError(f"step {failure.step} failed on {failure.host} ({failure.reason}):\n{failure.output}")
+        return report
