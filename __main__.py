@@ -55,24 +55,20 @@ pki = Pki(f"{settings.cluster_name}-pki", PkiArgs(cas=CA_SPECS, certs=cluster_ce
 ssh = Ssh(user=settings.ssh_user, private_key=nodes.ssh_private_key,
           bastion=nodes.bastion.public_ip if nodes.bastion else None)
 
-
-def ssh_addresses(members):
-    return [n.instance.public_ip if settings.topology == "public" else n.private_ip for n in members]
-
-
 versions = settings.resolved_versions
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
-    cluster_name=settings.cluster_name, members=nodes.etcd, addresses=ssh_addresses(nodes.etcd), ssh=ssh, pki=pki,
-    resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
+    cluster_name=settings.cluster_name, members=nodes.etcd, addresses=nodes.ssh_addresses(nodes.etcd), ssh=ssh,
+    pki=pki, resolved_versions=versions, architecture=settings.architecture,
+    download_base_url=settings.download_base_url,
 ))
 control_plane = ControlPlane(f"{settings.cluster_name}-control-plane", ControlPlaneArgs(
-    cluster_name=settings.cluster_name, controllers=nodes.controllers, addresses=ssh_addresses(nodes.controllers),
-    ssh=ssh, pki=pki, etcd_client_urls=etcd.client_urls, etcd_healthy=etcd.healthy,
+    cluster_name=settings.cluster_name, controllers=nodes.controllers,
+    addresses=nodes.ssh_addresses(nodes.controllers), ssh=ssh, pki=pki, etcd_client_urls=etcd.client_urls, etcd_healthy=etcd.healthy,
     service_cidr=settings.service_cidr, pod_cidr=settings.pod_cidr, pod_cidr_mask_size=settings.pod_cidr_mask_size,
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
 ))
 workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
-    cluster_name=settings.cluster_name, workers=nodes.workers, addresses=ssh_addresses(nodes.workers),
+    cluster_name=settings.cluster_name, workers=nodes.workers, addresses=nodes.ssh_addresses(nodes.workers),
     controller_ips=[n.private_ip for n in nodes.controllers], ssh=ssh, pki=pki, pod_cidr=settings.pod_cidr,
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
@@ -101,7 +97,7 @@ pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
 pulumi.export("kubeconfig", admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
 
 ssh_identity_file = f"~/.ssh/{settings.cluster_name}"
-ssh_targets = dict(zip((n.name for n in nodes.all), ssh_addresses(nodes.all)))
+ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))
 pulumi.export("sshConfig", pulumi.Output.all(hosts=ssh_targets, bastion=ssh.bastion).apply(
     lambda v: render_ssh_config(user=settings.ssh_user, identity_file=ssh_identity_file,
                                 hosts=v["hosts"], bastion=v["bastion"])))

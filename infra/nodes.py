@@ -117,6 +117,7 @@ class Nodes(pulumi.ComponentResource):
         self.controllers = role("controllers", "controllers", routes_pods=False)
         self.workers = role("workers", "workers", routes_pods=True)
 
+        self.public = public
         self.bastion = None
         if not public:
             plan = NodePlan("bastion", 0, "bastion", 0, addressing.bastion_ip(s))
@@ -128,3 +129,7 @@ class Nodes(pulumi.ComponentResource):
     @property
     def all(self) -> list[Node]:
         return [*self.etcd, *self.controllers, *self.workers]
+
+    def ssh_addresses(self, members: list[Node]) -> list[pulumi.Input[str]]:
+        """Where SSH reaches each node: its public address, or its private one behind the bastion."""
+        return [n.instance.public_ip if self.public else n.private_ip for n in members]
