@@ -57,6 +57,9 @@ def apply_script(*, routes: Sequence[PodRoute], cluster_pod_cidr: str, vpc_cidr:
             f"iptables -w -t nat -F {chain}",
             f"iptables -w -t nat -A {chain} -d {q(cluster_pod_cidr)} -j RETURN",
             f"iptables -w -t nat -A {chain} -d {q(vpc_cidr)} -j RETURN",
+            # Multicast never leaves the node's bridge (IGMP reports between pods cross it, and with
+            # bridge-nf-call-iptables bridged packets meet this chain too); the CNI plugins' own ipMasq skips it.
+            f"iptables -w -t nat -A {chain} -d 224.0.0.0/4 -j RETURN",
             f"iptables -w -t nat -A {chain} -j MASQUERADE",
             # The one rule in POSTROUTING: pod traffic for anywhere else leaves with the node's address.
             f"rule=(-s {q(cluster_pod_cidr)} -m comment --comment k8s-from-scratch-pod-egress -j {chain})",

@@ -151,7 +151,7 @@ def test_applying_twice_leaves_no_duplicate_route_or_rule(cluster):
         postrouting = lab.exec(worker, "iptables", "-w", "-t", "nat", "-S", "POSTROUTING").stdout
         assert postrouting.count(f"-j {podnet.MASQUERADE_CHAIN}") == 1, postrouting
         chain = lab.exec(worker, "iptables", "-w", "-t", "nat", "-S", podnet.MASQUERADE_CHAIN).stdout
-        assert len([l for l in chain.splitlines() if l.startswith("-A")]) == 3, chain
+        assert len([l for l in chain.splitlines() if l.startswith("-A")]) == 4, chain
 
 
 def test_removing_a_worker_and_reapplying_leaves_no_route_to_it(cluster):
