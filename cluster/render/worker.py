@@ -75,8 +75,9 @@ for pkg in {" ".join(PACKAGES)}; do
   dpkg-query -W -f='${{Status}}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ "${{#missing[@]}}" -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${{missing[@]}}"
+  # unattended-upgrades may hold the dpkg lock for a while after first boot: wait for it, within a bound.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${{missing[@]}}"
 fi
 install -d -m 0755 {CNI_BIN_DIR} {CNI_CONF_DIR} {KUBELET_DIR} {KUBE_PROXY_DIR} /etc/containerd
 """
