@@ -314,10 +314,19 @@ def _decode(value: str) -> Any:
 
 
 def read_stack_settings() -> Settings:
-    """Read every key of this project's stack config and validate it. The only function here that touches Pulumi."""
+    """Read every key of this project's stack config and validate it. The only function here that touches Pulumi.
+
+    The engine hands config to the program either in the runtime's config map or in the PULUMI_CONFIG environment
+    variable; both are searched for this project's keys, so a misspelt key is reported, not ignored."""
     import pulumi  # local import: the parsing above stays pure and testable without a Pulumi runtime
-    from pulumi.runtime.config import CONFIG
+    from pulumi.runtime.config import CONFIG, get_config_env
 
     prefix = f"{CONFIG_NAMESPACE}:"
-    raw = {key[len(prefix):]: _decode(value) for key, value in CONFIG.get().items() if key.startswith(prefix)}
+    present = {key[len(prefix):] for key in {**get_config_env(), **CONFIG.get()} if key.startswith(prefix)}
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    raw = {}
+    for key in sorted(present | KNOWN_KEYS):
+        value = config.get(key)
+        if value is not None:
+            raw[key] = _decode(value)
     return parse_settings(raw, stack=pulumi.get_stack())

@@ -88,3 +88,28 @@ def test_example_stack_file_is_a_valid_stack():
     config = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("k8s-from-scratch:")}
     run = run_program(config)
     assert run.outputs["apiEndpoint"].startswith("https://")
+
+
+def test_settings_are_read_from_the_engines_environment_too(monkeypatch):
+    """`pulumi up` may pass config only in PULUMI_CONFIG; the program must read it from there as well."""
+    import json
+    from tests.support.program import run_program
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({
+        "k8s-from-scratch:adminCidrs": '["198.51.100.0/24"]',
+        "k8s-from-scratch:workers": '{"count": 2}',
+        "k8s-from-scratch:podRouting": "host",
+        "aws:region": "eu-west-1",
+    }))
+    run = run_program({})
+    assert set(run.outputs["nodes"]["workers"]) == {"worker-0", "worker-1"}
+
+
+def test_a_misspelt_key_in_the_engines_environment_is_reported(monkeypatch):
+    import json
+    import pytest
+    from infra.settings import SettingsError
+    from tests.support.program import run_program
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"k8s-from-scratch:adminCidrs": '["198.51.100.0/24"]',
+                                                    "k8s-from-scratch:worker": '{"count": 2}'}))
+    with pytest.raises(SettingsError, match="setting 'worker' = .* unknown setting"):
+        run_program({})
