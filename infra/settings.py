@@ -263,6 +263,10 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
 
     topology = _choice("topology", values["topology"], TOPOLOGIES)
     zones = _int("zones", values["zones"], 1, MAX_ZONES)
+    if pod_routing == "host" and zones > 1:
+        raise _fail("podRouting", pod_routing,
+                    f"'host' routes to other nodes as on-link next hops, so every node must share one subnet, but "
+                    f"zones = {zones} puts them in {zones}; use podRouting 'vpc' or zones 1")
     architecture = _choice("architecture", values["architecture"], ARCHITECTURES)
 
     offsets = role_offsets(*(nodes_per_zone(r.count, zones) for r in (etcd, controllers, workers)))

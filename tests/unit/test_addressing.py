@@ -51,7 +51,7 @@ def test_private_topology_puts_nodes_in_private_subnets():
 def test_every_node_gets_a_distinct_usable_address_inside_its_zone_subnet(etcd, controllers, workers, zones,
                                                                           topology):
     s = make(etcd={"count": etcd}, controllers={"count": controllers}, workers={"count": workers}, zones=zones,
-             topology=topology, podRouting="host", podCidr="10.128.0.0/12")
+             topology=topology, podRouting="vpc", routesQuota=1000, podCidr="10.128.0.0/12")
     subnets = [ipaddress.ip_network(c) for c in addressing.node_subnet_cidrs(s)]
     plans = addressing.all_nodes(s)
     assert len({p.private_ip for p in plans}) == len(plans) == etcd + controllers + workers

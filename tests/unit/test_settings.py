@@ -72,6 +72,8 @@ def test_role_objects_merge_with_defaults():
                                                    "give the checksums of etcd"),
     ({"versions": {"etcd": {"version": "3.4.30", "sha256": {"amd64": "XYZ"}}}}, "etcd sha256 for amd64 is 'XYZ'"),
     ({"versions": {"kubelet": "1.36.0"}}, "setting 'versions.kubelet' is invalid: unknown component"),
+    ({"podRouting": "host", "zones": 2}, "setting 'podRouting' = 'host' is invalid: 'host' routes to other nodes as "
+                                         "on-link next hops"),
     ({"wrokers": {"count": 3}}, "setting 'wrokers' = {'count': 3} is invalid: unknown setting"),
 ])
 def test_bad_input_names_the_key_the_value_and_what_is_allowed(overrides, fragment):
