@@ -57,7 +57,10 @@ def systemd_unit(*, description: str, exec_start: Sequence[str], documentation: 
     if requires:
         lines.append(f"Requires={' '.join(requires)}")
     lines += ["", "[Service]", f"ExecStart={command}"]
-    for key, value in {"Restart": "always", "RestartSec": "5", **(service or {})}.items():
+    settings = {"Restart": "always", "RestartSec": "5", **(service or {})}
+    if settings["Restart"] == "no":
+        del settings["RestartSec"]
+    for key, value in settings.items():
         lines.append(f"{key}={value}")
     lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import addons, control_plane, etcd, install, steps, worker
+from cluster.render import access, addons, control_plane, etcd, install, podcidrs, podnet, steps, worker
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
@@ -87,6 +87,18 @@ def scripts() -> dict[str, str]:
         "node-ready": worker.node_ready_script("worker-0"),
         "rbac-apply": addons.kubectl_apply_script("rbac", addons.apiserver_to_kubelet_rbac()),
         "write-files": write_files_script(all_files()),
+        "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300,
+                                                 ["/usr/local/bin/kubectl", "--kubeconfig", "/etc/kubernetes/admin.kubeconfig"]),
+        "pod-network-host-mode": podnet.install_script(pod_network_apply()),
+        "pod-network-vpc-mode": podnet.install_script(podnet.apply_script(
+            routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", masquerade=True)),
+        "apply-coredns": addons.kubectl_apply_script("CoreDNS", coredns()),
+        "dns-check": addons.dns_check_script(image=versions.IMAGES["busybox"]),
+        "apply-nginx": addons.kubectl_apply_script("nginx", nginx()),
+        "nginx-rollout": addons.nginx_rollout_script(),
+        "smoke-check": addons.smoke_check_script({w.name: f"http://203.0.113.{i}:30080/" for i, w in enumerate(WORKERS)}),
+        "load-balancer-ready": access.load_balancer_ready_script(endpoint=f"https://{LB_DNS}:6443",
+                                                                 ca_pem=pki()[KUBERNETES_CA].cert_pem),
     }
     for component in versions.COMPONENTS:
         for arch in ("amd64", "arm64"):
@@ -95,8 +107,22 @@ def scripts() -> dict[str, str]:
     return out
 
 
+def pod_network_apply() -> str:
+    ranges = [(w.ip, f"10.200.{i}.0/24") for i, w in enumerate(WORKERS)]
+    return podnet.apply_script(routes=podnet.routes_for(WORKERS[0].ip, ranges), cluster_pod_cidr="10.200.0.0/16",
+                               vpc_cidr="10.43.0.0/16", masquerade=True)
+
+
+def coredns() -> str:
+    return addons.coredns_manifest(cluster_dns_ip="10.32.0.10", image=versions.IMAGES["coredns"], replicas=2)
+
+
+def nginx() -> str:
+    return addons.nginx_manifest(replicas=3, image=versions.IMAGES["nginx"], node_port=30080)
+
+
 def units() -> dict[str, str]:
-    out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev")}
+    out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev"), "k8s-pod-network": podnet.boot_unit()}
     out.update(control_plane.control_plane_units(control_plane_inputs()))
     out.update(worker.worker_units(worker_inputs()))
     return out

@@ -39,10 +39,11 @@ def test_every_unit_passes_systemd_analyze_verify(name, tmp_path):
     units = tmp_path / "units"
     units.mkdir()
     for unit_name, text in sample.units().items():
-        for binary in set(re.findall(r"/usr/local/bin/([\w.-]+)", text)):
+        for binary in set(re.findall(r"/usr/local/s?bin/([\w.-]+)", text)):
             (stubs / binary).write_text("#!/bin/sh\n")
             (stubs / binary).chmod(0o755)
-        (units / f"{unit_name}.service").write_text(text.replace("/usr/local/bin/", f"{stubs}/"))
+        text = re.sub(r"/usr/local/s?bin/", f"{stubs}/", text)
+        (units / f"{unit_name}.service").write_text(text)
     result = subprocess.run(["systemd-analyze", "verify", str(units / f"{name}.service")], capture_output=True,
                             text=True)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
@@ -50,11 +51,12 @@ def test_every_unit_passes_systemd_analyze_verify(name, tmp_path):
 
 def test_units_start_the_installed_binaries_with_every_flag_on_its_own_line():
     for name, text in sample.units().items():
-        exec_start = text.split("ExecStart=", 1)[1].split("\n\n", 1)[0]
-        assert exec_start.startswith("/usr/local/bin/"), name
-        assert all(line.strip().startswith("--") for line in exec_start.splitlines()[1:] if line.strip()
-                   and not line.startswith(("Restart", "Type", "User", "Group", "Limit", "State", "Delegate",
-                                            "Kill", "OOM", "Tasks", "ExecStartPre"))), name
+        command = text.split("ExecStart=", 1)[1].split("\n")
+        lines = [command[0]]
+        while lines[-1].endswith("\\"):
+            lines.append(command[len(lines)])
+        assert lines[0].startswith(("/usr/local/bin/", "/usr/local/sbin/")), name
+        assert all(line.strip().startswith("--") for line in lines[1:]), name
 
 
 def test_yaml_and_json_configs_parse_into_the_expected_kinds():
@@ -78,6 +80,19 @@ def test_yaml_and_json_configs_parse_into_the_expected_kinds():
     cni = json.loads(worker.cni_conflist("10.200.1.0/24"))
     assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.200.1.0/24"}]]
     assert "{{.PodCIDR}}" in worker.cni_template()
+
+
+def test_manifests_parse_into_the_expected_objects():
+    kinds = [item["kind"] for item in yaml.safe_load(sample.coredns())["items"]]
+    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Service"]
+    service = yaml.safe_load(sample.coredns())["items"][-1]
+    assert service["spec"]["clusterIP"] == "10.32.0.10"
+    nginx = yaml.safe_load(sample.nginx())["items"]
+    assert [i["kind"] for i in nginx] == ["Deployment", "Service"]
+    assert nginx[1]["spec"]["ports"][0]["nodePort"] == 30080
+    from cluster.render.addons import apiserver_to_kubelet_rbac
+    rbac = yaml.safe_load(apiserver_to_kubelet_rbac())["items"]
+    assert rbac[1]["subjects"][0]["name"] == "kube-apiserver-kubelet-client"
 
 
 def test_containerd_config_is_version_3_with_systemd_cgroups():
