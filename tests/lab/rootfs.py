@@ -60,4 +60,8 @@ def ensure_rootfs(log=print) -> Path:
     subprocess.run(["chroot", str(staging), "sh", "-c", SETUP], check=True, capture_output=True, text=True)
     (staging / ".k8s-from-scratch-complete").write_text(f"built in {time.monotonic() - started:.0f}s\n")
     staging.rename(root)
+    for old in CACHE.glob("rootfs-*"):
+        if old != root and not old.name.endswith(".building"):
+            log(f"removing the lab rootfs of an older recipe: {old}")
+            shutil.rmtree(old, ignore_errors=True)
     return root
