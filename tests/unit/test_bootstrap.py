@@ -219,3 +219,26 @@ def test_a_mirror_serves_every_artifact_under_the_upstream_paths():
         url = re.search(r"^url=(\S+)$", c.inputs["stdin"], re.M).group(1)
         assert url.startswith("https://mirror.example.internal/k8s/"), url
         assert re.search(r"/(dl\.k8s\.io|github\.com)/", url)
+
+
+def test_admin_kubeconfig_output_loads_with_the_kubernetes_client(run, tmp_path):
+    from kubernetes import client, config as kube_config
+    path = tmp_path / "kubeconfig"
+    path.write_text(run.outputs["kubeconfig"])
+    configuration = client.Configuration()
+    kube_config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    assert configuration.host == run.outputs["apiEndpoint"]
+    assert open(configuration.ssl_ca_cert).read() == run.outputs["caCertificate"]
+
+
+def test_private_topology_reaches_every_node_through_the_bastion():
+    run = run_program(config(1, 1, 2, topology="private"))
+    bastion = next(r for r in run.of_type("aws:ec2/instance:Instance") if r.inputs["tags"]["role"] == "bastion")
+    private = {r.inputs["tags"]["Name"].removeprefix("k8s-dev-"): r.inputs["privateIp"]
+               for r in run.of_type("aws:ec2/instance:Instance")}
+    for c in run.of_type(REMOTE):
+        host = re.match(r"^((?:etcd|controller|worker)-\d+)-", c.name).group(1)
+        conn = c.inputs["connection"]
+        assert conn["host"] == private[host], c.name
+        assert conn["proxy"]["host"] == bastion.outputs["publicIp"] and conn["proxy"]["user"] == "ubuntu"
+        assert "BEGIN OPENSSH PRIVATE KEY" in conn["proxy"]["privateKey"]
