@@ -42,14 +42,16 @@ class Network(pulumi.ComponentResource):
         aws.ec2.Route(f"{name}-public-default", route_table_id=public_table.id, destination_cidr_block="0.0.0.0/0",
                       gateway_id=gateway.id, opts=child)
 
-        self.public_subnet_ids: list[pulumi.Output[str]] = []
-        for z, cidr in enumerate(addressing.public_subnet_cidrs(s)):
-            subnet = aws.ec2.Subnet(f"{name}-public-{z}", vpc_id=self.vpc.id, cidr_block=cidr,
-                                    availability_zone=self.zone_names[z], map_public_ip_on_launch=False,
-                                    tags=tags(f"public-{z}"), opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-public-{z}", subnet_id=subnet.id, route_table_id=public_table.id,
+        def subnet(kind: str, z: int, cidr: str, table_id: pulumi.Input[str]) -> pulumi.Output[str]:
+            created = aws.ec2.Subnet(f"{name}-{kind}-{z}", vpc_id=self.vpc.id, cidr_block=cidr,
+                                     availability_zone=self.zone_names[z], map_public_ip_on_launch=False,
+                                     tags=tags(f"{kind}-{z}"), opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-{kind}-{z}", subnet_id=created.id, route_table_id=table_id,
                                           opts=child)
-            self.public_subnet_ids.append(subnet.id)
+            return created.id
+
+        self.public_subnet_ids = [subnet("public", z, cidr, public_table.id)
+                                  for z, cidr in enumerate(addressing.public_subnet_cidrs(s))]
 
         if s.topology == "public":
             self.node_subnet_ids = list(self.public_subnet_ids)
@@ -66,12 +68,7 @@ class Network(pulumi.ComponentResource):
                                            opts=child)
                 aws.ec2.Route(f"{name}-private-{z}-default", route_table_id=table.id,
                               destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=child)
-                subnet = aws.ec2.Subnet(f"{name}-private-{z}", vpc_id=self.vpc.id, cidr_block=cidr,
-                                        availability_zone=self.zone_names[z], map_public_ip_on_launch=False,
-                                        tags=tags(f"private-{z}"), opts=child)
-                aws.ec2.RouteTableAssociation(f"{name}-private-{z}", subnet_id=subnet.id, route_table_id=table.id,
-                                              opts=child)
-                self.node_subnet_ids.append(subnet.id)
+                self.node_subnet_ids.append(subnet("private", z, cidr, table.id))
                 self.node_route_table_ids.append(table.id)
 
         self.security_group_ids: dict[str, pulumi.Output[str]] = {}
