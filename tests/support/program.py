@@ -64,6 +64,7 @@ class Resource:
     type: str
     name: str
     urn: str
+    id: str
     inputs: dict[str, Any]
     secret_inputs: set[str]
     outputs: dict[str, Any]
@@ -115,7 +116,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         outputs, _ = unwrap_secrets(state)
         timeouts = request.customTimeouts
         self.recorded.append(Resource(
-            type=request.type, name=request.name, urn=response.urn, inputs=inputs, secret_inputs=secret_paths,
+            type=request.type, name=request.name, urn=response.urn, id=response.id, inputs=inputs, secret_inputs=secret_paths,
             outputs=outputs, parent=request.parent, dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             deleted_with=request.deletedWith, additional_secret_outputs=list(request.additionalSecretOutputs),
@@ -144,7 +145,8 @@ class ClusterMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs, _ = unwrap_secrets(args.inputs)
         outputs = dict(inputs)
-        resource_id = f"{args.name}-id"
+        # Unique per type: a subnet and its route table association may share a name.
+        resource_id = f"{args.name}-{args.typ.rsplit(':', 1)[-1].lower()}-id"
         if args.typ in TLS_OUTPUTS:
             if self.key_material is None:
                 outputs.update(TLS_OUTPUTS[args.typ](inputs))

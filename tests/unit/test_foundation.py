@@ -160,7 +160,7 @@ def test_vpc_has_dns_hostnames_and_the_configured_range(default_run):
 
 
 def ingress_rules(run):
-    groups = {r.outputs.get("id", r.name + "-id"): r.name.removeprefix("k8s-dev-")
+    groups = {r.id: r.name.removeprefix("k8s-dev-")
               for r in run.of_type("aws:ec2/securityGroup:SecurityGroup")}
     for r in run.of_type(INGRESS):
         yield groups[r.inputs["securityGroupId"]], r.inputs, groups.get(r.inputs.get("referencedSecurityGroupId"))
