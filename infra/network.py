@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from infra import addressing
 from infra.security_rules import groups_in_use, ingress_rules
-from infra.settings import Settings
+from infra.settings import Settings, SettingsError
 
 
 @dataclass
@@ -31,8 +31,12 @@ class Network(pulumi.ComponentResource):
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{s.cluster_name}-{suffix}"}
 
-        zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOptions(parent=self))
-        self.zone_names = [zones.names.apply(lambda names, z=z: _zone(names, z, s.zones)) for z in range(s.zones)]
+        # Asked once, up front: a region with fewer zones than `zones` stops the run before anything is created.
+        available = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names
+        if len(available) < s.zones:
+            raise SettingsError(f"setting 'zones' = {s.zones} is invalid: this region has only {len(available)} "
+                                f"available zones ({', '.join(available)})")
+        self.zone_names: list[str] = list(available[: s.zones])
 
         self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=s.vpc_cidr, enable_dns_support=True,
                                enable_dns_hostnames=True, tags=tags("vpc"), opts=child)
@@ -94,9 +98,3 @@ class Network(pulumi.ComponentResource):
 
         self.register_outputs({"vpcId": self.vpc.id})
 
-
-def _zone(names: list[str], index: int, wanted: int) -> str:
-    if len(names) < wanted:
-        raise ValueError(f"setting 'zones' = {wanted} is invalid: this region has only {len(names)} available "
-                         f"zones ({', '.join(names)})")
-    return names[index]

@@ -34,8 +34,11 @@ def test_network_private_topology_gives_each_zone_its_nat_and_route_table():
 
 def test_network_refuses_more_zones_than_the_region_has():
     import pytest
+    from tests.support.program import ClusterMocks
+    mocks = ClusterMocks()
     with pytest.raises(Exception, match="setting 'zones' = 4 is invalid: this region has only 3"):
-        run_pulumi(lambda: {"zones": Network("t", NetworkArgs(settings(zones=4), TAGS)).zone_names})
+        run_pulumi(lambda: {"zones": Network("t", NetworkArgs(settings(zones=4), TAGS)).zone_names}, mocks=mocks)
+    assert [token for token, _ in mocks.calls] == ["aws:index/getAvailabilityZones:getAvailabilityZones"]
 
 
 def test_pki_issues_one_certificate_per_spec_and_keeps_keys_secret():
