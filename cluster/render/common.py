@@ -17,7 +17,6 @@ KUBE_DIR = "/etc/kubernetes"
 CA_CERT = f"{PKI_DIR}/ca.crt"
 UNIT_DIR = "/etc/systemd/system"
 CACHE_DIR = "/var/cache/k8s-from-scratch"
-STATE_DIR = "/var/lib/k8s-from-scratch"
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def write_files_script(files: Sequence[NodeFile]) -> str:
         lines += [
             f"install -d -m 0755 \"$(dirname {path})\"",
             f"tmp=$(mktemp {shlex.quote(f.path + '.XXXXXX')})",
-            f"base64 -d > \"$tmp\" <<'K8S_FROM_SCRATCH_EOF'",
+            "base64 -d > \"$tmp\" <<'K8S_FROM_SCRATCH_EOF'",
             _b64(f.content),
             "K8S_FROM_SCRATCH_EOF",
             f"chmod {f.mode} \"$tmp\"",

@@ -2,7 +2,6 @@
 the kubernetes client."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -13,7 +12,6 @@ import pytest
 import yaml
 
 from cluster.render import control_plane, worker
-from cluster.render.common import kubeconfig
 from tests.render import sample
 
 needs = lambda tool: pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} is not installed")

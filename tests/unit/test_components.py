@@ -1,7 +1,5 @@
 """Each infra component alone under mocks: what it declares from its own arguments."""
 
-import pulumi
-
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
 from infra.certs import CA_SPECS, Host, cluster_cert_specs
 from infra.network import Network, NetworkArgs

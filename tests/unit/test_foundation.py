@@ -246,9 +246,9 @@ def test_api_load_balancer_forwards_6443_with_an_https_readyz_check(default_run)
     assert (check["protocol"], check["path"], check["port"]) == ("HTTPS", "/readyz", "6443")
     listener = default_run.of_type("aws:lb/listener:Listener")[0]
     assert (listener.inputs["port"], listener.inputs["protocol"]) == (6443, "TCP")
-    controller_ids = {r.outputs.get("id") for r in instances(default_run, "controllers")}
+    controller_ids = {r.id for r in instances(default_run, "controllers")}
     attached = {a.inputs["targetId"] for a in default_run.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")}
-    assert len(attached) == 3
+    assert attached == controller_ids and len(attached) == 3
 
 
 # --- private topology ----------------------------------------------------------------------------------------------
