@@ -2,7 +2,7 @@
 """Boot the local lab and replay the program's remote steps; print how long booting took and how long the replayed
 steps of each role ran (summed over that role's hosts, and the longest single host), plus the wall time.
 
-Needs root and the lab's tools (see README, "Local lab"). Usage: sudo .venv/bin/python bench/lab_bench.py
+Needs root and the lab's tools (see README, "Local lab"). Usage, as root: .venv/bin/python bench/lab_bench.py
 """
 
 from __future__ import annotations
