@@ -16,8 +16,8 @@ import pulumi_aws as aws
 
 from cluster.remote import RemoteHost
 from cluster.render import podcidrs, podnet
-from cluster.render.common import BIN_DIR, digest
-from cluster.render.control_plane import ADMIN_KUBECONFIG
+from cluster.render.common import digest
+from cluster.render.control_plane import ADMIN_KUBECTL
 from infra.nodes import Node
 
 READ_TIMEOUT_SECONDS = 300
@@ -43,8 +43,7 @@ class PodNetwork(pulumi.ComponentResource):
         super().__init__("k8s-from-scratch:cluster:PodNetwork", name, None, opts)
         expected = [w.name for w in args.workers]
         reader_host = next(iter(args.controller_hosts.values()))
-        script = podcidrs.reader_script(expected, READ_TIMEOUT_SECONDS,
-                                        [f"{BIN_DIR}/kubectl", "--kubeconfig", ADMIN_KUBECONFIG])
+        script = podcidrs.reader_script(expected, READ_TIMEOUT_SECONDS, list(ADMIN_KUBECTL))
         # Re-read whenever the set of workers or any worker's registration changed.
         reader = reader_host.step("read-pod-cidrs", script, triggers=[script, *(r.id for r in args.workers_ready)],
                                   depends_on=args.workers_ready)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from cluster.render.common import BIN_DIR
-from cluster.render.control_plane import ADMIN_KUBECONFIG
+from cluster.render.control_plane import ADMIN_KUBECTL
 from infra.certs import APISERVER_KUBELET_CLIENT_CN
+
+KUBECTL = " ".join(ADMIN_KUBECTL)
 
 
 def apiserver_to_kubelet_rbac() -> str:
@@ -37,7 +38,7 @@ def kubectl_apply_script(manifest_name: str, manifest: str) -> str:
     return f"""#!/bin/bash
 # Apply {manifest_name}. Verification: kubectl reports each object applied.
 set -euo pipefail
-{BIN_DIR}/kubectl --kubeconfig {ADMIN_KUBECONFIG} apply --server-side --force-conflicts \\
+{KUBECTL} apply --server-side --force-conflicts \\
   --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF'
 {manifest}K8S_FROM_SCRATCH_EOF
 """
@@ -123,11 +124,10 @@ def coredns_manifest(*, cluster_dns_ip: str, image: str, replicas: int) -> str:
 
 def dns_check_script(*, image: str, timeout_seconds: int = 300) -> str:
     """Verification: CoreDNS is rolled out and a pod resolves kubernetes.default."""
-    kubectl = f"{BIN_DIR}/kubectl --kubeconfig {ADMIN_KUBECONFIG}"
     return f"""#!/bin/bash
 # Verification: a pod resolves kubernetes.default through CoreDNS.
 set -uo pipefail
-kubectl() {{ {kubectl} "$@"; }}
+kubectl() {{ {KUBECTL} "$@"; }}
 kubectl -n kube-system rollout status deployment/coredns --timeout={timeout_seconds}s || {{
   kubectl -n kube-system get pods -l k8s-app=kube-dns -o wide >&2
   exit 1
@@ -173,16 +173,15 @@ def nginx_manifest(*, replicas: int, image: str, node_port: int) -> str:
 
 
 def nginx_rollout_script(timeout_seconds: int = 300) -> str:
-    kubectl = f"{BIN_DIR}/kubectl --kubeconfig {ADMIN_KUBECONFIG}"
     return f"""#!/bin/bash
 # Verification: every nginx replica is ready, one per worker.
 set -uo pipefail
-if ! {kubectl} -n default rollout status deployment/nginx --timeout={timeout_seconds}s; then
-  {kubectl} -n default get pods -l app=nginx-smoke-test -o wide >&2
-  {kubectl} -n default describe deployment nginx >&2
+if ! {KUBECTL} -n default rollout status deployment/nginx --timeout={timeout_seconds}s; then
+  {KUBECTL} -n default get pods -l app=nginx-smoke-test -o wide >&2
+  {KUBECTL} -n default describe deployment nginx >&2
   exit 1
 fi
-{kubectl} -n default get pods -l app=nginx-smoke-test -o wide
+{KUBECTL} -n default get pods -l app=nginx-smoke-test -o wide
 """
 
 

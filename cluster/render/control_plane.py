@@ -15,6 +15,8 @@ LOCAL_API = "https://127.0.0.1:6443"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 ENCRYPTION_CONFIG = f"{KUBE_DIR}/encryption-config.yaml"
 ADMIN_KUBECONFIG = f"{KUBE_DIR}/admin.kubeconfig"
+# kubectl as the cluster-level steps run it on a controller.
+ADMIN_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", ADMIN_KUBECONFIG)
 
 
 @dataclass(frozen=True)

@@ -87,8 +87,7 @@ def scripts() -> dict[str, str]:
         "node-ready": worker.node_ready_script("worker-0"),
         "rbac-apply": addons.kubectl_apply_script("rbac", addons.apiserver_to_kubelet_rbac()),
         "write-files": write_files_script(all_files()),
-        "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300,
-                                                 ["/usr/local/bin/kubectl", "--kubeconfig", "/etc/kubernetes/admin.kubeconfig"]),
+        "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.ADMIN_KUBECTL)),
         "pod-network-host-mode": podnet.install_script(pod_network_apply()),
         "pod-network-vpc-mode": podnet.install_script(podnet.apply_script(
             routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", masquerade=True)),
