@@ -76,6 +76,9 @@ class Resource:
     custom_timeouts: dict[str, str]
     ignore_changes: list[str]
     custom: bool
+    delete_before_replace: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)   # alias URNs and specs, as recorded
 
     def depends_on_urn(self, urn: str) -> bool:
         return urn in self.dependencies or any(urn in deps for deps in self.property_dependencies.values())
@@ -122,6 +125,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             deleted_with=request.deletedWith, additional_secret_outputs=list(request.additionalSecretOutputs),
             custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)},
             ignore_changes=list(request.ignoreChanges), custom=request.custom,
+            delete_before_replace=request.deleteBeforeReplace, replace_on_changes=list(request.replaceOnChanges),
+            aliases=[*request.aliasURNs, *(str(a).strip() for a in request.aliases)],
         ))
         return response
 
@@ -130,9 +135,12 @@ class ClusterMocks(pulumi.runtime.Mocks):
     """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources."""
 
     def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None,
-                 key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None):
+                 key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None,
+                 existing: "ProgramRun | None" = None):
         """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
         so that two runs differ only where the program's inputs differ.
+        `existing`: the run of this stack's previous `pulumi up`; EC2 lookups (getInstances, getInstance) answer
+        with its instances, as AWS would answer with what that update created. None: a new stack, no instances.
         `pod_cidrs`: what the API answers for node.spec.podCIDR (node name -> range, None for not yet assigned);
         by default worker-N gets 10.200.N.0/24."""
         self.calls: list[tuple[str, dict]] = []
@@ -141,6 +149,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
         self._public_ips = 0
         self.extra_outputs = extra_outputs
         self.key_material = key_material
+        self.existing = existing
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs, _ = unwrap_secrets(args.inputs)
@@ -210,8 +219,56 @@ class ClusterMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ZONES[:3], "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": REGION}
         if args.token == "aws:ec2/getAmi:getAmi":
+            wanted = [v for f in args.args.get("filters") or [] if f.get("name") == "architecture"
+                      for v in f.get("values") or []]
+            if "arm64" in wanted:
+                return {"id": "ami-0fedcba9876543210", "architecture": "arm64", "name": "ubuntu-noble-24.04-arm64"}
             return {"id": "ami-0abcdef1234567890", "architecture": "x86_64", "name": "ubuntu-noble-24.04"}
+        if args.token == "aws:ec2/getInstances:getInstances":
+            found = self._existing_instances(args.args)
+            return {"id": REGION, "ids": [r.id for r in found],
+                    "privateIps": [r.outputs.get("privateIp") or "" for r in found],
+                    "publicIps": [r.outputs.get("publicIp") or "" for r in found],
+                    "ipv6Addresses": []}
+        if args.token == "aws:ec2/getInstance:getInstance":
+            wanted_id = args.args.get("instanceId")
+            found = [r for r in self._existing_instances(args.args) if wanted_id in (None, "", r.id)]
+            if len(found) != 1:
+                # What the provider says when the lookup does not match exactly one instance.
+                raise AssertionError(f"Your query returned {'no' if not found else 'more than one'} results")
+            return self._describe_instance(found[0])
         raise AssertionError(f"unexpected invoke {args.token}")
+
+    def _existing_instances(self, query: dict) -> list[Resource]:
+        """The previous run's instances matching an EC2 lookup's tag filters (`instanceTags`, `tag:K` filters);
+        every instance is running. Other filters are answered as matching."""
+        if self.existing is None:
+            return []
+        tags = dict(query.get("instanceTags") or {})
+        for f in query.get("filters") or []:
+            if f.get("name", "").startswith("tag:"):
+                tags[f["name"][4:]] = f.get("values") or []
+        found = []
+        for r in self.existing.of_type("aws:ec2/instance:Instance"):
+            have = r.inputs.get("tags") or {}
+            if all(have.get(k) in (v if isinstance(v, list) else [v]) for k, v in tags.items()):
+                found.append(r)
+        return found
+
+    @staticmethod
+    def _describe_instance(r: Resource) -> dict:
+        root = r.inputs.get("rootBlockDevice") or {}
+        return {
+            "id": r.id, "instanceId": r.id, "arn": r.outputs.get("arn", ""), "ami": r.inputs.get("ami"),
+            "instanceType": r.inputs.get("instanceType"), "instanceState": "running",
+            "keyName": r.inputs.get("keyName"), "subnetId": r.inputs.get("subnetId"),
+            "privateIp": r.outputs.get("privateIp") or "", "publicIp": r.outputs.get("publicIp") or "",
+            "instanceTags": r.inputs.get("tags") or {}, "tags": r.inputs.get("tags") or {},
+            "vpcSecurityGroupIds": r.inputs.get("vpcSecurityGroupIds") or [],
+            "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": root.get("volumeSize"),
+                                  "volumeType": root.get("volumeType"), "encrypted": root.get("encrypted"),
+                                  "deleteOnTermination": root.get("deleteOnTermination")}],
+        }
 
 
 def _config_value(value: Any) -> str:
