@@ -179,9 +179,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
             outputs["primaryNetworkInterfaceId"] = f"eni-{abs(hash(args.name)) % 16**12:012x}"
             outputs["arn"] = f"arn:aws:ec2:{REGION}:123456789012:instance/{resource_id}"
             if inputs.get("associatePublicIpAddress"):
-                self._public_ips += 1
-                # TEST-NET-3 (RFC 5737): documentation addresses that can never be reached from here.
-                outputs["publicIp"] = f"203.0.113.{self._public_ips}"
+                outputs["publicIp"] = self._public_ip(args.name)
             else:
                 outputs["publicIp"] = ""
         elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
@@ -194,6 +192,21 @@ class ClusterMocks(pulumi.runtime.Mocks):
         if self.extra_outputs:
             outputs.update(self.extra_outputs(args) or {})
         return resource_id, outputs
+
+    def _public_ip(self, instance_name: str) -> str:
+        """An instance keeps the public address it had in the previous run (instances register in whatever order
+        their inputs resolve, so a counter alone would shuffle addresses between runs); a new one gets the next
+        free address. TEST-NET-3 (RFC 5737): documentation addresses that can never be reached from here."""
+        previous = {r.name: r.outputs.get("publicIp") for r in
+                    (self.existing.of_type("aws:ec2/instance:Instance") if self.existing else [])}
+        if previous.get(instance_name):
+            return previous[instance_name]
+        taken = set(previous.values())
+        while True:
+            self._public_ips += 1
+            address = f"203.0.113.{self._public_ips}"
+            if address not in taken:
+                return address
 
     def node_list(self, expected: list[str]) -> dict:
         """What `kubectl get nodes -o json` would answer once the workers registered."""

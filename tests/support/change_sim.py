@@ -1,0 +1,407 @@
+"""Play a setting change the way `pulumi up` would play it on a running stack, and replay its AWS operations.
+
+`simulate(before, after, stack=...)` runs the program under mocks for the stack as it is (`before` config) and as it
+will be (`after` config), with shared key material so that equal inputs give equal keys and certificates, then:
+
+1. matches resources by URN and classifies each: created, deleted, unchanged, updated, or replaced. A resource is
+   replaced when an input that forces replacement changed (infra/lifecycle.py, with sources), including when it
+   holds a value that a replaced resource upstream will give anew (an instance id, an ARN, a command's id, a key
+   name the provider generates): the mocks hand out the same ids on both runs, the real providers do not.
+2. orders the operations as the engine does: creates, updates and replacements in dependency order; a
+   replacement creates the new resource before deleting the old one unless it is delete-first (the resource's
+   `deleteBeforeReplace` option, or a name the program set itself); a delete-first replacement first deletes the
+   resources that depend on it and are replaced too; deletes of removed resources and of old halves of create-first
+   replacements come last, in reverse dependency order.
+3. replays those operations into moto on top of the "before" stack (tests/support/aws_replay.py), so that AWS's
+   own refusals surface: an address in use, a name taken, a name too long, a volume that cannot shrink.
+
+A test can mark resources replaced that the settings alone would not (`force_replace`), as `pulumi up
+--target-replace` or a node lost out of band would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from infra.lifecycle import RULES, UPDATE_CHANGES_OUTPUTS, changed_paths, replacing_paths
+from tests.support.aws_replay import AwsReplay
+from tests.support.program import ClusterMocks, ProgramRun, Resource, run_program
+
+CREATED, DELETED, UNCHANGED, UPDATED, REPLACED = "created", "deleted", "unchanged", "updated", "replaced"
+# A remote step's name is "<node>-<step>"; cluster-level steps run on a node too.
+STEP_NAME = re.compile(r"^(?P<host>(?:etcd|controller|worker|bastion)-\d+)-(?P<step>.+)$")
+
+
+@dataclass
+class Change:
+    urn: str
+    type: str
+    name: str
+    kind: str
+    before: Resource | None
+    after: Resource | None
+    changed: list[str] = field(default_factory=list)     # input paths that differ (values or new upstream ids)
+    forcing: list[str] = field(default_factory=list)     # those of them that force a replacement
+    delete_first: bool = False
+
+    @property
+    def resource(self) -> Resource:
+        return self.after or self.before
+
+    @property
+    def host(self) -> str | None:
+        m = STEP_NAME.match(self.name)
+        return m.group("host") if m and self.type == "command:remote:Command" else None
+
+    @property
+    def step(self) -> str | None:
+        m = STEP_NAME.match(self.name)
+        return m.group("step") if m and self.type == "command:remote:Command" else None
+
+    @property
+    def reruns(self) -> bool:
+        """A step runs its script again: when created or replaced, and, having no `update` command, on update."""
+        return self.type.startswith("command:") and self.kind in (CREATED, REPLACED, UPDATED)
+
+
+@dataclass(frozen=True)
+class Operation:
+    action: str            # create | update | delete
+    change: Change
+    old_half: bool = False  # a delete of the old half of a replacement
+
+
+@dataclass
+class ChangePlan:
+    before: ProgramRun
+    after: ProgramRun
+    changes: dict[str, Change]
+    operations: list[Operation]
+    key_material: dict = field(default_factory=dict, repr=False)
+
+    def of_kind(self, kind: str, type_: str | None = None) -> list[Change]:
+        return [c for c in self.changes.values() if c.kind == kind and (type_ is None or c.type == type_)]
+
+    def named(self, name: str, type_: str | None = None) -> Change:
+        found = [c for c in self.changes.values() if c.name == name and (type_ is None or c.type == type_)]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def steps(self, host: str | None = None) -> list[Change]:
+        return [c for c in self.changes.values() if c.step and (host is None or c.host == host)]
+
+    def replaced_nodes(self) -> list[str]:
+        """Nodes whose instance is replaced (the node name is the instance's `Name` tag minus the cluster)."""
+        return sorted(_node_name(c.resource) for c in self.of_kind(REPLACED, "aws:ec2/instance:Instance"))
+
+    def created_nodes(self) -> list[str]:
+        return sorted(_node_name(c.resource) for c in self.of_kind(CREATED, "aws:ec2/instance:Instance"))
+
+
+def _node_name(instance: Resource) -> str:
+    return re.search(r"^hostname: (\S+)$", instance.inputs.get("userData", ""), re.M).group(1)
+
+
+def _edges(r: Resource) -> set[str]:
+    return set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us} | (
+        {r.parent} if r.parent else set())
+
+
+def dependency_order(resources: list[Resource]) -> list[Resource]:
+    """Every resource after what it depends on (and after its parent), in registration order otherwise."""
+    by_urn = {r.urn: r for r in resources}
+    ordered, seen = [], set()
+
+    def visit(r: Resource) -> None:
+        if r.urn in seen:
+            return
+        seen.add(r.urn)
+        for urn in sorted(_edges(r)):
+            if urn in by_urn:
+                visit(by_urn[urn])
+        ordered.append(r)
+
+    for r in resources:
+        visit(r)
+    return ordered
+
+
+def _leaf_paths(value: Any, path: str, wanted: set[str]) -> Iterable[str]:
+    """Paths (objects as `a.b`, a list as a whole) whose string leaves are, or contain, one of `wanted`."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaf_paths(v, f"{path}.{k}" if path else k, wanted)
+    elif isinstance(value, list):
+        if any(True for v in value for _ in _leaf_paths(v, path, wanted)):
+            yield path
+    elif isinstance(value, str) and value:
+        # Identifiers are matched whole; long values (ARNs, DNS names, PEMs) also where a script embeds them.
+        if value in wanted or any(len(w) >= 16 and w in value for w in wanted):
+            yield path
+
+
+def _new_on_replace(r: Resource, values_changed: bool = True) -> set[str]:
+    """The values a resource's replacement gives anew: its id and the outputs its provider generates (a name the
+    provider generates, but not one the program set)."""
+    rule = RULES.get(r.type)
+    values = {r.id}
+    for key in rule.new_on_create if rule else ():
+        if rule.autoname and key == rule.autoname[0] and r.inputs.get(key):
+            continue
+        value = r.outputs.get(key)
+        if isinstance(value, str) and value:
+            values.add(value)
+    return values
+
+
+def _deletes_first(r: Resource) -> bool:
+    rule = RULES.get(r.type)
+    explicit_name = bool(rule and rule.autoname and r.inputs.get(rule.autoname[0]))
+    return r.delete_before_replace or explicit_name
+
+
+def classify(before: ProgramRun, after: ProgramRun, force_replace: Iterable[str] = ()) -> dict[str, Change]:
+    forced = set(force_replace)
+    old = {r.urn: r for r in before.resources}
+    changes: dict[str, Change] = {}
+    renewed: set[str] = set()       # values that replaced (or restarted) resources upstream will no longer have
+    for r in dependency_order(after.resources):
+        if r.urn not in old:
+            changes[r.urn] = Change(r.urn, r.type, r.name, CREATED, None, r)
+            continue
+        b = old[r.urn]
+        if not r.custom:
+            changes[r.urn] = Change(r.urn, r.type, r.name, UNCHANGED, b, r)
+            continue
+        paths = [p for p in changed_paths(b.inputs, r.inputs)
+                 if p.split(".", 1)[0] not in r.ignore_changes and p not in r.ignore_changes]
+        paths += [p for p in _leaf_paths(r.inputs, "", renewed) if p not in paths]
+        forcing = replacing_paths(r.type, paths, b.inputs, r.inputs)
+        if r.name in forced:
+            forcing = forcing or ["(replaced by request)"]
+        kind = REPLACED if forcing else UPDATED if paths else UNCHANGED
+        changes[r.urn] = Change(r.urn, r.type, r.name, kind, b, r, paths, forcing,
+                                delete_first=kind == REPLACED and _deletes_first(r))
+        if kind == REPLACED:
+            renewed |= _new_on_replace(b)
+        elif kind == UPDATED:
+            for path, outputs in UPDATE_CHANGES_OUTPUTS.get(r.type, {}).items():
+                if path in paths:
+                    renewed |= {b.outputs[o] for o in outputs if b.outputs.get(o)}
+    for b in before.resources:
+        if b.urn not in changes:
+            changes[b.urn] = Change(b.urn, b.type, b.name, DELETED, b, None)
+    return changes
+
+
+def order_operations(before: ProgramRun, after: ProgramRun, changes: dict[str, Change]) -> list[Operation]:
+    ops: list[Operation] = []
+    deleted_early: set[str] = set()
+    dependents: dict[str, set[str]] = {}
+    for r in before.resources:
+        for urn in _edges(r):
+            dependents.setdefault(urn, set()).add(r.urn)
+
+    def replaced_dependents(urn: str) -> list[str]:
+        found, stack = set(), [urn]
+        while stack:
+            for d in dependents.get(stack.pop(), ()):
+                if d not in found and changes[d].kind == REPLACED:
+                    found.add(d)
+                    stack.append(d)
+        return found
+
+    before_order = [r.urn for r in dependency_order(before.resources)]
+    for r in dependency_order(after.resources):
+        c = changes[r.urn]
+        if c.kind == CREATED:
+            ops.append(Operation("create", c))
+        elif c.kind == UPDATED:
+            ops.append(Operation("update", c))
+        elif c.kind == REPLACED:
+            if c.delete_first:
+                # The engine deletes what depends on it and is replaced as well, dependents first.
+                first = replaced_dependents(r.urn) - deleted_early
+                for urn in reversed(before_order):
+                    if urn in first:
+                        ops.append(Operation("delete", changes[urn], old_half=True))
+                        deleted_early.add(urn)
+                if r.urn not in deleted_early:
+                    ops.append(Operation("delete", c, old_half=True))
+                    deleted_early.add(r.urn)
+            ops.append(Operation("create", c))
+    for urn in reversed(before_order):
+        c = changes[urn]
+        if c.kind == DELETED or (c.kind == REPLACED and urn not in deleted_early):
+            ops.append(Operation("delete", c, old_half=c.kind == REPLACED))
+    return ops
+
+
+def replay_operations(plan: ChangePlan) -> AwsReplay:
+    """Create the "before" stack in moto, then play the plan's AWS operations on it. Use inside `mock_aws()`."""
+    aws = AwsReplay()
+    aws.replay(plan.before)
+    for op in plan.operations:
+        c = op.change
+        if not c.type.startswith("aws:"):
+            continue
+        if op.action == "create":
+            aws.create(c.after)
+        elif op.action == "update":
+            aws.update(c.before, c.after, c.changed)
+        else:
+            aws.delete(c.before)
+    return aws
+
+
+def simulate(before: dict[str, Any] | ChangePlan, after: dict[str, Any], *, stack: str = "dev",
+             force_replace: Iterable[str] = ()) -> ChangePlan:
+    """Plan `pulumi up` of the `after` config on a stack deployed with the `before` config, or deployed by the
+    plan `before` (a change after a change)."""
+    if isinstance(before, ChangePlan):
+        key_material, first = before.key_material, before.after
+    else:
+        key_material = {}
+        first = run_program(before, stack=stack, mocks=ClusterMocks(key_material=key_material))
+    second = run_program(after, stack=stack, mocks=ClusterMocks(key_material=key_material, existing=first))
+    changes = classify(first, second, force_replace)
+    return ChangePlan(first, second, changes, order_operations(first, second, changes), key_material)
+
+
+# --- what a change does, for people -------------------------------------------------------------------------------
+def _count(items: Iterable[str]) -> str:
+    return ", ".join(f"{n} {name}" if n > 1 else name for name, n in sorted(Counter(items).items()))
+
+
+def summarize(plan: ChangePlan) -> dict[str, str]:
+    """One line per column of the README table: AWS and PKI resources by outcome, steps that run again, and
+    services restarted (a `start-*` step replaced; an updated one restarts nothing when its service's files and
+    binary are unchanged)."""
+    def kinds(kind: str) -> str:
+        return _count(short(c.type) for c in plan.of_kind(kind) if c.resource.custom
+                      and not c.type.startswith("command:"))
+
+    def short(type_: str) -> str:
+        return type_.split(":")[-1]
+
+    aws = "; ".join(f"{kind}: {text}" for kind in (CREATED, REPLACED, UPDATED, DELETED) if (text := kinds(kind)))
+    reruns = [c for c in plan.changes.values() if c.reruns and c.step]
+    cluster = next(c.name for c in plan.changes.values() if c.type == "aws:ec2/vpc:Vpc").removesuffix("-vpc")
+    local = [c.name.removeprefix(f"{cluster}-") for c in plan.changes.values()
+             if c.reruns and c.type == "command:local:Command"]
+    steps = _count(f"`{c.step}`" for c in reruns if c.kind != UPDATED)
+    connection_only = _count(f"`{c.step}`" for c in reruns if c.kind == UPDATED)
+    restarted = _count(c.step.removeprefix("start-") for c in reruns
+                       if c.step.startswith("start-") and c.kind != UPDATED)
+    return {
+        "aws": aws or "nothing",
+        "steps": "; ".join(x for x in (steps, f"updated (run again, restart nothing): {connection_only}"
+                                       if connection_only else "",
+                                       _count(f"`{name}` (deployer)" for name in local)) if x)
+        or "none",
+        "restarted": restarted or "none",
+    }
+
+
+# --- the changes the tests play, and the README table made from them -------------------------------------------
+ADMIN_CIDRS = ["100.64.7.0/24"]
+BASE = {"adminCidrs": ADMIN_CIDRS, "etcd": {"count": 1}, "controllers": {"count": 1}, "workers": {"count": 3}}
+SSH_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHv9aVfnN0d0bw0FWxT2XjvE8x8VpN7B0zEXlQ0cB3vS you@host"
+KUBERNETES_1_36_4 = {"kubernetes": {"version": "1.36.4",
+                                    "kubernetes-server": {"sha512": {"amd64": "a1" * 64}},
+                                    "kubernetes-node": {"sha512": {"amd64": "b2" * 64}}}}
+
+
+def _with(**settings: Any) -> dict[str, Any]:
+    return {**BASE, **settings}
+
+
+@dataclass(frozen=True)
+class ChangeCase:
+    id: str
+    label: str                   # the README's words for the change
+    before: dict[str, Any]
+    after: dict[str, Any]
+    force_replace: tuple[str, ...] = ()
+    after_case: str | None = None   # play on top of this case's result instead of `before`
+
+
+CHANGE_CASES: tuple[ChangeCase, ...] = (
+    ChangeCase("ssh-key", "`sshPublicKey` set (the generated key is dropped)", BASE,
+               _with(sshPublicKey=SSH_PUBLIC_KEY)),
+    ChangeCase("workers-up", "`workers.count` 3 → 5", BASE, _with(workers={"count": 5})),
+    ChangeCase("workers-down", "`workers.count` 5 → 2", {}, _with(workers={"count": 2}), after_case="workers-up"),
+    ChangeCase("instance-type", "`workers.instanceType` t3.medium → t3.large", BASE,
+               _with(workers={"count": 3, "instanceType": "t3.large"})),
+    ChangeCase("root-volume-up", "`workers.rootVolumeGb` 30 → 40", BASE,
+               _with(workers={"count": 3, "rootVolumeGb": 40})),
+    ChangeCase("version", "`versions.kubernetes` 1.36.0 → 1.36.4 (with its checksums)", BASE,
+               _with(versions=KUBERNETES_1_36_4)),
+    ChangeCase("admin-cidr", "`adminCidrs`: one more network", BASE,
+               _with(adminCidrs=[*ADMIN_CIDRS, "100.64.8.0/24"])),
+    ChangeCase("zones", "`zones` 1 → 3", BASE, _with(zones=3)),
+    ChangeCase("topology", "`topology` public → private", BASE, _with(topology="private")),
+    ChangeCase("replace-worker", "a worker replaced at the same address (`pulumi up --target-replace`, or lost and "
+               "recreated)", BASE, BASE, force_replace=("k8s-dev-worker-1",)),
+    ChangeCase("architecture", "`architecture` amd64 → arm64", BASE,
+               _with(architecture="arm64", etcd={"count": 1, "instanceType": "t4g.small"},
+                     controllers={"count": 1, "instanceType": "t4g.medium"},
+                     workers={"count": 3, "instanceType": "t4g.medium"})),
+    ChangeCase("root-volume-down", "`workers.rootVolumeGb` 30 → 20", BASE,
+               _with(workers={"count": 3, "rootVolumeGb": 20})),
+)
+CASES_BY_ID = {c.id: c for c in CHANGE_CASES}
+_PLANS: dict[str, ChangePlan | Exception] = {}
+
+
+def plan_case(case_id: str) -> ChangePlan:
+    """The plan of a case, made once per process; raises what the program raised (a refused change)."""
+    if case_id not in _PLANS:
+        case = CASES_BY_ID[case_id]
+        before: dict | ChangePlan = plan_case(case.after_case) if case.after_case else case.before
+        try:
+            _PLANS[case_id] = simulate(before, case.after, force_replace=case.force_replace)
+        except Exception as refused:   # the program refused the change: that is the case's outcome
+            _PLANS[case_id] = refused
+    outcome = _PLANS[case_id]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+CHANGES_HEADER = ("| change | AWS and PKI resources | steps that run again | services restarted |\n"
+                  "|---|---|---|---|\n")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_changes_table() -> str:
+    """The README's table of setting changes: every case, as the simulator played it."""
+    rows = []
+    for case in CHANGE_CASES:
+        try:
+            s = summarize(plan_case(case.id))
+            rows.append(f"| {case.label} | {_cell(s['aws'])} | {_cell(s['steps'])} | {_cell(s['restarted'])} |")
+        except Exception as refused:
+            message = str(refused).splitlines()[0]
+            rows.append(f"| {case.label} | **refused** before anything is created: {_cell(message)} | none | none |")
+    return CHANGES_HEADER + "\n".join(rows) + "\n"
+
+
+def render_replace_rules() -> str:
+    """The README's table of what forces a replacement, per resource type, with its source."""
+    from infra.lifecycle import REPLACE_RULES
+    rows = [f"| `{r.type.split(':')[-1]}` | {', '.join(f'`{p}`' for p in r.replace_on) or 'nothing'}"
+            f"{''.join(f', `{p}` (an element removed)' for p in r.replace_when_shrunk)} | {_cell(r.source)} |"
+            for r in REPLACE_RULES]
+    return ("| resource | replaced when this input changes | source |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    print(render_changes_table())
+    print(render_replace_rules())
