@@ -184,7 +184,7 @@ ETCD_3_6_13 = {"version": "3.6.13", "sha256": {
     "amd64": "b4928654aed84d90952620c7144555e4186d795e1e7414e65fe0cf6265fd0465",
     "arm64": "5ab53ff70301fa9d782fa4b59fdfc1fae49ffdf427a0afb3cd313a93449800fc"}}
 # A mirror's own build of Kubernetes: the override brings the sums of both tarballs.
-KUBERNETES_MIRROR_BUILD = {"version": "1.36.0-mirror.1",
+KUBERNETES_MIRROR_BUILD = {"version": "1.37.2-mirror.1",
                            "kubernetes-server": {"sha512": {"amd64": "ab" * 64}},
                            "kubernetes-node": {"sha512": {"amd64": "cd" * 64}}}
 

@@ -66,12 +66,12 @@ def test_role_objects_merge_with_defaults():
     ({"clusterName": "Bad_Name"}, "setting 'clusterName' = 'Bad_Name' is invalid"),
     ({"sshPublicKey": "not a key"}, "setting 'sshPublicKey' = 'not a key' is invalid"),
     ({"downloadBaseUrl": "ftp://x"}, "setting 'downloadBaseUrl' = 'ftp://x' is invalid"),
-    ({"versions": ["1.36"]}, "setting 'versions' = ['1.36'] is invalid"),
+    ({"versions": ["1.37"]}, "setting 'versions' = ['1.37'] is invalid"),
     ({"versions": {"etcd": "3.9.0"}}, "setting 'versions.etcd' = '3.9.0' is invalid: no checksums are pinned for etcd"),
     ({"versions": {"etcd": {"version": "3.4.30"}}}, "setting 'versions.etcd' = {'version': '3.4.30'} is invalid: "
                                                    "give the checksums of etcd"),
     ({"versions": {"etcd": {"version": "3.4.30", "sha256": {"amd64": "XYZ"}}}}, "etcd sha256 for amd64 is 'XYZ'"),
-    ({"versions": {"kubelet": "1.36.0"}}, "setting 'versions.kubelet' is invalid: unknown component"),
+    ({"versions": {"kubelet": "1.37.2"}}, "setting 'versions.kubelet' is invalid: unknown component"),
     ({"podRouting": "host", "zones": 2}, "setting 'podRouting' = 'host' is invalid: 'host' routes to other nodes as "
                                          "on-link next hops"),
     ({"wrokers": {"count": 3}}, "setting 'wrokers' = {'count': 3} is invalid: unknown setting"),
