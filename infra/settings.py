@@ -121,7 +121,7 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 "Public key to install on nodes. Default: a key pair is generated; its private key is a secret output."),
     SettingSpec("sshUser", "ubuntu", "ubuntu", "Login user of the AMI."),
     SettingSpec("bastionInstanceType", "t3.micro", "t3.micro", "Instance type of the bastion (private topology only)."),
-    SettingSpec("versions", {}, '{"kubernetes": "1.36.4"}',
+    SettingSpec("versions", {}, '{"kubernetes": "1.36.0"}',
                 "Override pinned component versions (see cluster/versions.py); each needs its checksums there."),
     SettingSpec("downloadBaseUrl", None, "https://mirror.example.internal",
                 "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it)."),
