@@ -136,13 +136,16 @@ class ClusterMocks(pulumi.runtime.Mocks):
 
     def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None,
                  key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None,
-                 existing: "ProgramRun | None" = None):
+                 existing: "ProgramRun | None" = None, existing_instances: list[dict] | None = None):
         """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
         so that two runs differ only where the program's inputs differ.
         `existing`: the run of this stack's previous `pulumi up`; EC2 lookups (getInstances, getInstance) answer
         with its instances, as AWS would answer with what that update created. None: a new stack, no instances.
         `pod_cidrs`: what the API answers for node.spec.podCIDR (node name -> range, None for not yet assigned);
-        by default worker-N gets 10.200.N.0/24."""
+        by default worker-N gets 10.200.N.0/24.
+        `existing_instances`: the cluster's instances AWS reports before this run (a stack already deployed), each
+        {"id", "tags", "rootVolumeGb"}; by default none (a first `pulumi up`)."""
+        self.existing_instances = existing_instances or []
         self.calls: list[tuple[str, dict]] = []
         self.pod_cidrs = pod_cidrs
         self.node_ips: dict[str, str] = {}
@@ -239,37 +242,39 @@ class ClusterMocks(pulumi.runtime.Mocks):
             return {"id": "ami-0abcdef1234567890", "architecture": "x86_64", "name": "ubuntu-noble-24.04"}
         if args.token == "aws:ec2/getInstances:getInstances":
             found = self._existing_instances(args.args)
-            return {"id": REGION, "ids": [r.id for r in found],
-                    "privateIps": [r.outputs.get("privateIp") or "" for r in found],
-                    "publicIps": [r.outputs.get("publicIp") or "" for r in found],
-                    "ipv6Addresses": []}
+            return {"id": REGION, "ids": [d["id"] for d in found], "privateIps": [d["privateIp"] for d in found],
+                    "publicIps": [d["publicIp"] for d in found], "ipv6Addresses": []}
         if args.token == "aws:ec2/getInstance:getInstance":
             wanted_id = args.args.get("instanceId")
-            found = [r for r in self._existing_instances(args.args) if wanted_id in (None, "", r.id)]
+            found = [d for d in self._existing_instances(args.args) if wanted_id in (None, "", d["id"])]
             if len(found) != 1:
                 # What the provider says when the lookup does not match exactly one instance.
                 raise AssertionError(f"Your query returned {'no' if not found else 'more than one'} results")
-            return self._describe_instance(found[0])
+            return found[0]
         raise AssertionError(f"unexpected invoke {args.token}")
 
-    def _existing_instances(self, query: dict) -> list[Resource]:
-        """The previous run's instances matching an EC2 lookup's tag filters (`instanceTags`, `tag:K` filters);
-        every instance is running. Other filters are answered as matching."""
-        if self.existing is None:
-            return []
+    def _existing_instances(self, query: dict) -> list[dict]:
+        """The instances AWS holds before this run (`existing_instances`, and the previous run's), as
+        getInstance describes them, matching an EC2 lookup's tag filters (`instanceTags`, `tag:K` filters); every
+        one is running. Other filters are answered as matching."""
+        described = [self._describe_instance(i) for i in self.existing_instances]
+        if self.existing is not None:
+            described += [self._describe_run_instance(r) for r in self.existing.of_type("aws:ec2/instance:Instance")]
         tags = dict(query.get("instanceTags") or {})
         for f in query.get("filters") or []:
             if f.get("name", "").startswith("tag:"):
                 tags[f["name"][4:]] = f.get("values") or []
-        found = []
-        for r in self.existing.of_type("aws:ec2/instance:Instance"):
-            have = r.inputs.get("tags") or {}
-            if all(have.get(k) in (v if isinstance(v, list) else [v]) for k, v in tags.items()):
-                found.append(r)
-        return found
+        return [d for d in described
+                if all(d["tags"].get(k) in (v if isinstance(v, list) else [v]) for k, v in tags.items())]
 
     @staticmethod
-    def _describe_instance(r: Resource) -> dict:
+    def _describe_instance(i: dict) -> dict:
+        return {"id": i["id"], "instanceId": i["id"], "tags": i["tags"], "instanceTags": i["tags"],
+                "instanceState": "running", "privateIp": "", "publicIp": "",
+                "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": i["rootVolumeGb"]}]}
+
+    @staticmethod
+    def _describe_run_instance(r: Resource) -> dict:
         root = r.inputs.get("rootBlockDevice") or {}
         return {
             "id": r.id, "instanceId": r.id, "arn": r.outputs.get("arn", ""), "ami": r.inputs.get("ami"),
