@@ -310,7 +310,8 @@ def summarize(plan: ChangePlan) -> dict[str, str]:
 ADMIN_CIDRS = ["100.64.7.0/24"]
 BASE = {"adminCidrs": ADMIN_CIDRS, "etcd": {"count": 1}, "controllers": {"count": 1}, "workers": {"count": 3}}
 SSH_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHv9aVfnN0d0bw0FWxT2XjvE8x8VpN7B0zEXlQ0cB3vS you@host"
-KUBERNETES_1_36_4 = {"kubernetes": {"version": "1.36.4",
+# A patch release with checksums of its own (made up: the simulator downloads nothing).
+KUBERNETES_PATCH = {"kubernetes": {"version": "1.37.3",
                                     "kubernetes-server": {"sha512": {"amd64": "a1" * 64}},
                                     "kubernetes-node": {"sha512": {"amd64": "b2" * 64}}}}
 
@@ -338,8 +339,8 @@ CHANGE_CASES: tuple[ChangeCase, ...] = (
                _with(workers={"count": 3, "instanceType": "t3.large"})),
     ChangeCase("root-volume-up", "`workers.rootVolumeGb` 30 → 40", BASE,
                _with(workers={"count": 3, "rootVolumeGb": 40})),
-    ChangeCase("version", "`versions.kubernetes` 1.36.0 → 1.36.4 (with its checksums)", BASE,
-               _with(versions=KUBERNETES_1_36_4)),
+    ChangeCase("version", "`versions.kubernetes` 1.37.2 → 1.37.3 (with its checksums)", BASE,
+               _with(versions=KUBERNETES_PATCH)),
     ChangeCase("admin-cidr", "`adminCidrs`: one more network", BASE,
                _with(adminCidrs=[*ADMIN_CIDRS, "100.64.8.0/24"])),
     ChangeCase("zones", "`zones` 1 → 3", BASE, _with(zones=3)),
@@ -393,15 +394,72 @@ def render_changes_table() -> str:
     return CHANGES_HEADER + "\n".join(rows) + "\n"
 
 
+def sdk_name(type_: str) -> str:
+    """The Python SDK's name for a type token: aws:ec2/instance:Instance -> aws.ec2.Instance."""
+    package, module, name = type_.split(":")
+    module = module.split("/")[0]
+    return ".".join(part for part in (package, "" if module == "index" else module, name) if part)
+
+
 def render_replace_rules() -> str:
     """The README's table of what forces a replacement, per resource type, with its source."""
     from infra.lifecycle import REPLACE_RULES
-    rows = [f"| `{r.type.split(':')[-1]}` | {', '.join(f'`{p}`' for p in r.replace_on) or 'nothing'}"
+    rows = [f"| `{sdk_name(r.type)}` | "
+            f"{'any input' if '*' in r.replace_on else ', '.join(f'`{p}`' for p in r.replace_on) or 'nothing'}"
             f"{''.join(f', `{p}` (an element removed)' for p in r.replace_when_shrunk)} | {_cell(r.source)} |"
             for r in REPLACE_RULES]
     return ("| resource | replaced when this input changes | source |\n|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
+def delete_first_types() -> list[str]:
+    """Resource types the program replaces delete-first: its `deleteBeforeReplace` option, or a name it sets."""
+    runs = [plan_case(c).after for c in ("topology", "ssh-key")]
+    return sorted({sdk_name(r.type) for run in runs for r in run.resources if r.custom and _deletes_first(r)})
+
+
+README_SECTION = "## Changing a running cluster"
+
+
+def render_readme_section() -> str:
+    return f"""{README_SECTION}
+
+`pulumi up` after a setting change updates in place what it can, replaces what it must, and refuses before anything
+is created what it cannot apply. Nodes keep fixed private addresses, so a node whose instance must be replaced is
+deleted first and created again at the same address; every step on it runs again, because each step's triggers
+hold its instance's id. A change of connection alone (a new public address after a stop and start) updates the
+steps: they run again, and a `start-*` step restarts its service only when the service's files or binary changed.
+
+What each change does, as the change simulator (`tests/support/change_sim.py`) plays it on a running stack of
+1 etcd member, 1 controller and 3 workers: the program is run before and after the change, every resource is
+classified with the table further down, the operations are ordered as the engine orders them and replayed into
+moto on top of the running stack, which refuses any address or name collision. Counts grow with the node counts.
+`tests/unit/test_change_simulator.py` checks that this section is what the simulator prints
+(`python -m tests.support.change_sim --readme` rewrites it).
+
+{render_changes_table()}
+"Updated" steps run their script again over the new connection; "services restarted" are the `start-*` steps
+that are replaced. Replaced delete-first: {", ".join(f"`{t}`" for t in delete_first_types())} (the others are
+created before the old one is deleted).
+
+What forces a replacement, per resource type (`infra/lifecycle.py`; every other input change is an update):
+
+{render_replace_rules()}"""
+
+
+def write_readme_section(readme_path: str) -> None:
+    with open(readme_path) as f:
+        text = f.read()
+    head, rest = text.split(README_SECTION, 1)
+    tail = rest.split("\n## ", 1)[1]
+    with open(readme_path, "w") as f:
+        f.write(head + render_readme_section() + "\n## " + tail)
+
+
 if __name__ == "__main__":
-    print(render_changes_table())
-    print(render_replace_rules())
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:] == ["--readme"]:
+        write_readme_section(str(Path(__file__).resolve().parents[2] / "README.md"))
+    else:
+        print(render_readme_section())
