@@ -14,6 +14,7 @@ previous run. Where moto accepts what AWS refuses, the check is made here, with 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import defaultdict, deque
 from typing import Any
 
@@ -21,6 +22,10 @@ import boto3
 
 from infra.lifecycle import RULES
 from tests.support.program import REGION, ProgramRun, Resource
+
+# moto would load its catalogue of public images into every new region backend (about a second each time); the
+# replay names one image by id and needs no catalogue.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 # The Terraform-based provider removes the default allow-all egress rule of a new group; the program adds its own.
 DEFAULT_EGRESS = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}

@@ -8,7 +8,9 @@ changed. Changes the program cannot apply are refused before anything is created
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from tests.support.aws_replay import AwsRefused, AwsReplay
 from tests.support.change_sim import (ADMIN_CIDRS, CASES_BY_ID, CREATED, DELETED, REPLACED, UNCHANGED, UPDATED,
                                       README_SECTION, ChangePlan, order_operations, plan_case,
                                       render_readme_section, replay_operations, simulate)
-from tests.support.program import run_program
+from tests.support.program import ProgramRun, run_program
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -60,9 +62,14 @@ def kinds(plan: ChangePlan, type_: str) -> dict[str, str]:
 
 
 # --- a new stack ------------------------------------------------------------------------------------------------
+@functools.cache
+def first_up(stack: str) -> ProgramRun:
+    return run_program({"adminCidrs": ADMIN_CIDRS}, stack=stack)
+
+
 @pytest.mark.parametrize("stack", ["staging", "production-eu"])
 def test_first_up_of_a_new_stack_fits_every_aws_name_and_limit(stack):
-    run = run_program({"adminCidrs": ADMIN_CIDRS}, stack=stack)
+    run = first_up(stack)
     with mock_aws():
         aws = AwsReplay()
         aws.replay(run)
@@ -77,7 +84,7 @@ def test_first_up_of_a_new_stack_fits_every_aws_name_and_limit(stack):
 
 
 def test_an_autonamed_target_group_over_32_characters_is_refused_as_pulumi_aws_would():
-    run = run_program({"adminCidrs": ADMIN_CIDRS}, stack="staging")
+    run = copy.deepcopy(first_up("staging"))
     group = run.of_type("aws:lb/targetGroup:TargetGroup")[0]
     del group.inputs["name"]
     group.name = "k8s-staging-api-controllers"
@@ -183,6 +190,19 @@ def test_public_to_private_rebuilds_every_node_behind_a_bastion():
     assert_safe(plan)
     assert plan.replaced_nodes() == ["controller-0", "etcd-0", "worker-0", "worker-1", "worker-2"]
     assert plan.created_nodes() == ["bastion"]
+
+
+def test_a_new_bastion_address_reaches_every_step_and_restarts_nothing():
+    """In the private topology every step dials through the bastion: a bastion stopped and started for a new
+    instance type has a new public address, so every step is updated, and none restarts its service."""
+    plan = plan_case("bastion-type")
+    assert_safe(plan)
+    assert plan.replaced_nodes() == []
+    assert {c.kind for c in plan.steps()} == {UPDATED}
+    for c in plan.steps():
+        assert c.changed == ["connection.proxy.host"], (c.name, c.changed)
+        if c.step.startswith("start-"):
+            assert "inputs unchanged since it was started, not restarting" in c.after.inputs["stdin"]
 
 
 def test_a_worker_replaced_at_the_same_address_is_installed_again():
