@@ -58,7 +58,7 @@ pki = Pki(f"{settings.cluster_name}-pki", PkiArgs(cas=CA_SPECS, certs=cluster_ce
 
 # 5. Node bootstrap over SSH: etcd, then the control plane; workers install in parallel with both.
 ssh = Ssh(user=settings.ssh_user, private_key=nodes.ssh_private_key,
-          bastion=nodes.bastion.public_ip if nodes.bastion else None)
+          bastion=nodes.bastion.public_ip if nodes.bastion else None, secret_values=settings.secret_values)
 
 versions = settings.resolved_versions
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
@@ -78,8 +78,9 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
 ))
-api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", api_lb.endpoint, pki,
-                                     control_plane.ready)
+kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki)
+api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,
+                                     control_plane.ready, parent=api_lb)
 
 # 6. Pod network from the podCIDRs the cluster assigned, CoreDNS, and the nginx smoke test.
 pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
@@ -92,14 +93,16 @@ addons = Addons(f"{settings.cluster_name}-addons", AddonsArgs(
     control_plane_ready=[control_plane.rbac], pod_network_ready=pod_network.ready,
 ))
 smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
-    host=control_plane.first_host, workers=nodes.workers, public=settings.topology == "public",
+    host=control_plane.first_host, workers=nodes.workers,
+    # Private nodes have no address you can reach: the first worker fetches the other workers' pages.
+    fetch_from=None if settings.topology == "public" else next(iter(workers.hosts.values())),
     ready=[*pod_network.ready, addons.dns_ready],
 ))
 
 # --- outputs: access ----------------------------------------------------------------------------------------------
 pulumi.export("apiEndpoint", api_lb.endpoint)
 pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
-pulumi.export("kubeconfig", admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
+pulumi.export("kubeconfig", kubeconfig)
 
 ssh_identity_file = f"~/.ssh/{settings.cluster_name}"
 ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))

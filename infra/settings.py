@@ -63,6 +63,13 @@ class Settings:
     bastion_instance_type: str
     versions: Mapping[str, str] = field(default_factory=dict)
     download_base_url: str | None = None
+    # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
+    secret_keys: frozenset[str] = frozenset()
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Values of secret settings that end up on nodes (a mirror URL with credentials, say)."""
+        return tuple(v for k, v in (("downloadBaseUrl", self.download_base_url),) if v and k in self.secret_keys)
 
     # --- derived values: computed, never stored ---------------------------------------------------------------
     @property
@@ -218,7 +225,8 @@ def node_subnet_prefix(vpc: ipaddress.IPv4Network) -> int:
     return vpc.prefixlen + 4
 
 
-def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
+def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: frozenset[str] = frozenset()
+                   ) -> Settings:
     """Validate raw stack config (keys without the project prefix) and return the settings tree."""
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
@@ -340,7 +348,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
         pod_routing=pod_routing, routes_quota=routes_quota, topology=topology, zones=zones,
         architecture=architecture, ssh_public_key=ssh_key.strip() if ssh_key else None, ssh_user=ssh_user,
         bastion_instance_type=bastion_type, versions=dict(versions),
-        download_base_url=base_url.rstrip("/") if base_url else None,
+        download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
     )
 
 
@@ -355,17 +363,23 @@ def _decode(value: str) -> Any:
 def read_stack_settings() -> Settings:
     """Read every key of this project's stack config and validate it. The only function here that touches Pulumi.
 
-    The engine hands config to the program either in the runtime's config map or in the PULUMI_CONFIG environment
-    variable; both are searched for this project's keys, so a misspelt key is reported, not ignored."""
+    The engine hands config to the program either in the PULUMI_CONFIG environment variable or (Automation API,
+    test mocks) in the runtime's config map; both are searched for this project's keys, so a misspelt key is
+    reported, not ignored. Values are read raw, secret ones included (no warning), and the secret keys are
+    remembered so that their values stay secret wherever the program puts them."""
     import pulumi  # local import: the parsing above stays pure and testable without a Pulumi runtime
-    from pulumi.runtime.config import CONFIG, get_config_env
+    from pulumi import runtime
 
     prefix = f"{CONFIG_NAMESPACE}:"
-    present = {key[len(prefix):] for key in {**get_config_env(), **CONFIG.get()} if key.startswith(prefix)}
-    config = pulumi.Config(CONFIG_NAMESPACE)
+    # The runtime's own map is not part of the SDK's public surface: read it if it is there.
+    runtime_map = getattr(runtime.config, "CONFIG", None)
+    keys = {**runtime.get_config_env(), **(runtime_map.get() if runtime_map is not None else {})}
+    present = {key[len(prefix):] for key in keys if key.startswith(prefix)}
     raw = {}
     for key in sorted(present | KNOWN_KEYS):
-        value = config.get(key)
+        value = runtime.get_config(prefix + key)
         if value is not None:
             raw[key] = _decode(value)
-    return parse_settings(raw, stack=pulumi.get_stack())
+    secret = frozenset(key for key in raw if runtime.is_config_secret(prefix + key)
+                       or prefix + key in runtime.get_config_secret_keys_env())
+    return parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret)

@@ -308,14 +308,16 @@ async def _resolve(value: Any, path: str, secrets: set[str]) -> Any:
 
 
 def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, Any] | None = None,
-               stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
+               stack: str = "dev", mocks: ClusterMocks | None = None, secret_keys: tuple[str, ...] = ()
+               ) -> ProgramRun:
     """Run `build` as a Pulumi program under fresh mocks; resolve what it returns (or, if it returns None, the
     stack's exports). Raises what the program raises and fails on any unknown value."""
     mocks = mocks or ClusterMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in (config or {}).items()})
+    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in (config or {}).items()},
+                                  [f"{PROJECT}:{k}" for k in secret_keys])
     resolved: dict[str, Any] = {}
     secret_outputs: set[str] = set()
 
@@ -333,9 +335,11 @@ def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, 
     return ProgramRun(resources=monitor.recorded, outputs=resolved, secret_outputs=secret_outputs, calls=mocks.calls)
 
 
-def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
-    """Run __main__.py with this project config (keys without the project prefix); raise what the program raises."""
+def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None,
+                secret_keys: tuple[str, ...] = ()) -> ProgramRun:
+    """Run __main__.py with this project config (keys without the project prefix; `secret_keys` are marked secret
+    as `pulumi config set --secret` would); raise what the program raises."""
     def main() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    return run_pulumi(main, config=config, stack=stack, mocks=mocks)
+    return run_pulumi(main, config=config, stack=stack, mocks=mocks, secret_keys=secret_keys)

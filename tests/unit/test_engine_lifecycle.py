@@ -173,3 +173,24 @@ def test_a_users_ssh_key_is_its_own_key_pair_and_a_refresh_cannot_replace_it():
     assert own[0].inputs["publicKey"] == key
     for pair in generated + own:
         assert pair.ignore_changes == ["publicKey"]
+
+
+def test_a_secret_mirror_url_never_lands_in_plain_state_or_logs():
+    mirror = "https://user:s3cr3t@mirror.example.internal"
+    run = run_program(config(1, 1, 1, downloadBaseUrl=mirror), secret_keys=("downloadBaseUrl",))
+    carrying = [c for c in run.of_type(REMOTE) if "s3cr3t" in str(c.inputs.get("stdin")) + str(c.inputs["triggers"])]
+    assert {c.name.split("-", 2)[-1] for c in carrying} >= {"install-etcd", "install-kubernetes-server",
+                                                              "install-containerd"}
+    for c in carrying:
+        assert "stdin" in c.secret_inputs, c.name
+        assert "triggers" in c.secret_inputs or all(
+            f"triggers[{i}]" in c.secret_inputs for i, t in enumerate(c.inputs["triggers"]) if "s3cr3t" in str(t)), c.name
+        assert c.inputs["logging"] == "none", c.name
+    others = [c for c in run.of_type(REMOTE) if c not in carrying and c.name.endswith(("-etcd-user", "-node-ready"))]
+    assert len(others) == 2 and all(c.inputs["logging"] == "stdoutAndStderr" for c in others)
+
+
+def test_a_plain_mirror_url_keeps_its_steps_logged():
+    run = run_program(config(1, 1, 1, downloadBaseUrl="https://mirror.example.internal"))
+    install = run.named("etcd-0-install-etcd")
+    assert "stdin" not in install.secret_inputs and install.inputs["logging"] == "stdoutAndStderr"
