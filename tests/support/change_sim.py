@@ -17,6 +17,10 @@ will be (`after` config), with shared key material so that equal inputs give equ
 
 A test can mark resources replaced that the settings alone would not (`force_replace`), as `pulumi up
 --target-replace` or a node lost out of band would.
+
+Limits: a value the program hashes (a files fingerprint) follows changes of value only, not a renewal it cannot
+see under mocks (the mocks give a replaced resource the same outputs); ids reach triggers directly, so a renewed
+id is followed. Updates reach moto only where they bear on addresses, names, routes, rules or targets.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from infra.lifecycle import RULES, UPDATE_CHANGES_OUTPUTS, changed_paths, replacing_paths
+from infra.settings import SettingsError
 from tests.support.aws_replay import AwsReplay
 from tests.support.program import ClusterMocks, ProgramRun, Resource, run_program
 
@@ -143,7 +148,7 @@ def _leaf_paths(value: Any, path: str, wanted: set[str]) -> Iterable[str]:
             yield path
 
 
-def _new_on_replace(r: Resource, values_changed: bool = True) -> set[str]:
+def _new_on_replace(r: Resource) -> set[str]:
     """The values a resource's replacement gives anew: its id and the outputs its provider generates (a name the
     provider generates, but not one the program set)."""
     rule = RULES.get(r.type)
@@ -383,7 +388,7 @@ def plan_case(case_id: str) -> ChangePlan:
         before = plan_case(case.after_case) if case.after_case else deployed(case.before)
         try:
             _PLANS[case_id] = simulate(before, case.after, force_replace=case.force_replace)
-        except Exception as refused:   # the program refused the change: that is the case's outcome
+        except SettingsError as refused:   # the program refused the change: that is the case's outcome
             _PLANS[case_id] = refused
     outcome = _PLANS[case_id]
     if isinstance(outcome, Exception):
@@ -406,7 +411,7 @@ def render_changes_table() -> str:
         try:
             s = summarize(plan_case(case.id))
             rows.append(f"| {case.label} | {_cell(s['aws'])} | {_cell(s['steps'])} | {_cell(s['restarted'])} |")
-        except Exception as refused:
+        except SettingsError as refused:
             message = str(refused).splitlines()[0]
             rows.append(f"| {case.label} | **refused** before anything is created: {_cell(message)} | none | none |")
     return CHANGES_HEADER + "\n".join(rows) + "\n"

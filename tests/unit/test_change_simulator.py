@@ -28,9 +28,12 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 INSTANCE = "aws:ec2/instance:Instance"
 
 
-def replay(plan: ChangePlan) -> AwsReplay:
+def replay(plan: ChangePlan) -> list[dict]:
+    """Play the plan into moto on top of its running stack; return the instances AWS then runs."""
     with mock_aws():
-        return replay_operations(plan)
+        aws = replay_operations(plan)
+        return [i for r in aws.ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": [
+            "pending", "running"]}])["Reservations"] for i in r["Instances"]]
 
 
 def assert_replaced_nodes_run_every_step_again(plan: ChangePlan) -> None:
@@ -51,7 +54,7 @@ def assert_no_restart_without_new_inputs(plan: ChangePlan) -> None:
                 f"{c.name} restarts its service although nothing it starts changed (forced by {c.forcing})"
 
 
-def assert_safe(plan: ChangePlan) -> AwsReplay:
+def assert_safe(plan: ChangePlan) -> list[dict]:
     assert_replaced_nodes_run_every_step_again(plan)
     assert_no_restart_without_new_inputs(plan)
     return replay(plan)
@@ -178,11 +181,11 @@ def test_an_admin_network_added_adds_rules_and_nothing_else():
 
 def test_zones_1_to_3_moves_nodes_to_new_subnets_without_a_collision():
     plan = plan_case("zones")
-    aws = assert_safe(plan)
+    instances = assert_safe(plan)
     assert plan.replaced_nodes() == ["worker-1", "worker-2"]
+    assert len({i["SubnetId"] for i in instances}) == 3 and len(instances) == 5
     assert plan.named("k8s-dev-api-nlb").kind == UPDATED     # subnets added to a network load balancer in place
     assert len(plan.of_kind(CREATED, "aws:ec2/subnetCidrReservation:SubnetCidrReservation")) == 2
-    assert aws is not None
 
 
 def test_public_to_private_rebuilds_every_node_behind_a_bastion():
@@ -207,8 +210,11 @@ def test_a_new_bastion_address_reaches_every_step_and_restarts_nothing():
 
 def test_a_worker_replaced_at_the_same_address_is_installed_again():
     plan = plan_case("replace-worker")
-    assert_safe(plan)
+    instances = assert_safe(plan)
     worker = plan.named("k8s-dev-worker-1", INSTANCE)
+    # five machines run afterwards, the new worker-1 at the address the old one had
+    assert len(instances) == 5
+    assert worker.before.inputs["privateIp"] in {i["PrivateIpAddress"] for i in instances}
     assert worker.kind == REPLACED and worker.delete_first
     assert plan.replaced_nodes() == ["worker-1"]
     # the other workers are left alone
