@@ -25,6 +25,9 @@ class ReplaceRule:
     source: str                     # where the rule is written down
     # List inputs for which only a removed element forces a replacement (an added one is an update).
     replace_when_shrunk: tuple[str, ...] = ()
+    # Mutually exclusive inputs: switching from one to another forces a replacement, a new value of the same one
+    # does not.
+    replace_when_switched: tuple[str, ...] = ()
     # The input the provider fills with "<resource name>-<7 random characters>" when the program leaves it unset,
     # and the longest value AWS accepts (the bridge fails, it does not truncate, when the name would not fit).
     autoname: tuple[str, int] | None = None
@@ -64,10 +67,13 @@ REPLACE_RULES: tuple[ReplaceRule, ...] = (
                 "ForceNew", autoname=("name", 255)),
     ReplaceRule("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", ("securityGroupId",),
                 f"{TF_AWS} internal/service/ec2/vpc_security_group_ingress_rule.go: security_group_id "
-                "RequiresReplace; ports, protocol, source and description go through ModifySecurityGroupRules"),
+                "RequiresReplace, and ModifyPlan replaces a rule whose kind of source changes (\"you cannot change "
+                "the rule's source type\"); ports, protocol, source and description go through "
+                "ModifySecurityGroupRules", replace_when_switched=("cidrIpv4", "cidrIpv6", "prefixListId", "referencedSecurityGroupId")),
     ReplaceRule("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", ("securityGroupId",),
                 f"{TF_AWS} internal/service/ec2/vpc_security_group_egress_rule.go (shares the ingress rule's "
-                "schema): security_group_id RequiresReplace"),
+                "schema and plan): security_group_id RequiresReplace, a new kind of destination replaces",
+                replace_when_switched=("cidrIpv4", "cidrIpv6", "prefixListId", "referencedSecurityGroupId")),
     ReplaceRule("aws:ec2/subnetCidrReservation:SubnetCidrReservation", ("*",),
                 f"{TF_AWS} internal/service/ec2/vpc_subnet_cidr_reservation.go: every argument ForceNew, no Update"),
     # --- instances ----------------------------------------------------------------------------------------------
@@ -186,5 +192,9 @@ def replacing_paths(type_: str, changed: list[str], old: dict[str, Any], new: di
         if path in rule.replace_on or top in rule.replace_on:
             forcing.append(path)
         elif top in rule.replace_when_shrunk and not set(old.get(top) or []) <= set(new.get(top) or []):
+            forcing.append(path)
+        elif top in rule.replace_when_switched and (
+                {k for k in rule.replace_when_switched if old.get(k)} != {k for k in rule.replace_when_switched
+                                                                           if new.get(k)}):
             forcing.append(path)
     return forcing

@@ -427,11 +427,18 @@ def sdk_name(type_: str) -> str:
 def render_replace_rules() -> str:
     """The README's table of what forces a replacement, per resource type, with its source."""
     from infra.lifecycle import REPLACE_RULES
-    rows = [f"| `{sdk_name(r.type)}` | "
-            f"{'any input' if '*' in r.replace_on else ', '.join(f'`{p}`' for p in r.replace_on) or 'nothing'}"
-            f"{''.join(f', `{p}` (an element removed)' for p in r.replace_when_shrunk)} | {_cell(r.source)} |"
-            for r in REPLACE_RULES]
-    return ("| resource | replaced when this input changes | source |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+
+    def forcing(rule) -> str:
+        if "*" in rule.replace_on:
+            return "any input"
+        parts = [f"`{p}`" for p in rule.replace_on]
+        parts += [f"`{p}` (an element removed)" for p in rule.replace_when_shrunk]
+        if rule.replace_when_switched:
+            parts.append("one of " + ", ".join(f"`{p}`" for p in rule.replace_when_switched) + " for another")
+        return ", ".join(parts) or "nothing"
+
+    rows = [f"| `{sdk_name(r.type)}` | {forcing(r)} | {_cell(r.source)} |" for r in REPLACE_RULES]
+    return "| resource | replaced when this input changes | source |\n|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
 def delete_first_types() -> list[str]:
