@@ -213,7 +213,7 @@ def order_operations(before: ProgramRun, after: ProgramRun, changes: dict[str, C
         for urn in _edges(r):
             dependents.setdefault(urn, set()).add(r.urn)
 
-    def replaced_dependents(urn: str) -> list[str]:
+    def replaced_dependents(urn: str) -> set[str]:
         found, stack = set(), [urn]
         while stack:
             for d in dependents.get(stack.pop(), ()):
