@@ -254,6 +254,10 @@ CLAIMS = [
           and file("/etc/etcd/pki/ca.crt").content != file(CA_CERT).content
           and file("/etc/etcd/pki/ca.crt").content == file(f"{PKI_DIR}/etcd-ca.crt").content),
     # 3 control plane configuration
+    Claim("3.1.2", "every kubeconfig", "users and components present certificates, no service-account tokens",
+          lambda: all("token" not in config(p)["users"][0]["user"] for p in files() if p.endswith("kubeconfig"))),
+    Claim("3.1.3", "kube-apiserver.service", "no bootstrap token authentication",
+          lambda: flag("kube-apiserver", "enable-bootstrap-token-auth") is None),
     Claim("3.2.1", "kube-apiserver.service, audit-policy.yaml", "--audit-policy-file, file 0600 root",
           lambda: flag("kube-apiserver", "audit-policy-file") == apiserver_config.AUDIT_POLICY
           and private_root(apiserver_config.AUDIT_POLICY)),
