@@ -7,7 +7,8 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import access, addons, control_plane, deployer_checks, etcd, install, podcidrs, podnet, steps, worker
+from cluster.render import (access, addons, control_plane, deployer_checks, etcd, install, podcidrs, podnet, steps,
+                            worker)
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster

@@ -209,7 +209,8 @@ CLAIMS = [
           lambda: flag("kube-apiserver", "etcd-certfile") and flag("kube-apiserver", "etcd-keyfile")),
     Claim("1.2.24", "kube-apiserver.service", "--tls-cert-file and --tls-private-key-file",
           lambda: flag("kube-apiserver", "tls-cert-file") and flag("kube-apiserver", "tls-private-key-file")),
-    Claim("1.2.25", "kube-apiserver.service", "--client-ca-file", lambda: flag("kube-apiserver", "client-ca-file") == CA_CERT),
+    Claim("1.2.25", "kube-apiserver.service", "--client-ca-file",
+          lambda: flag("kube-apiserver", "client-ca-file") == CA_CERT),
     Claim("1.2.26", "kube-apiserver.service", "--etcd-cafile is the etcd CA",
           lambda: flag("kube-apiserver", "etcd-cafile") == f"{PKI_DIR}/etcd-ca.crt"),
     Claim("1.2.27", "kube-apiserver.service, encryption-config.yaml", "--encryption-provider-config, file 0600 root",
@@ -263,7 +264,8 @@ CLAIMS = [
           and private_root(apiserver_config.AUDIT_POLICY)),
     Claim("3.2.2", "audit-policy.yaml", "Secrets, ConfigMaps, tokens at Metadata before any other rule logs them; "
           "nothing at RequestResponse",
-          lambda: audit_level_of("", "secrets", "get", user="system:node:worker-0", groups=["system:nodes"]) == "Metadata"
+          lambda: audit_level_of("", "secrets", "get", user="system:node:worker-0",
+                                 groups=["system:nodes"]) == "Metadata"
           and audit_level_of("", "configmaps", "update") == "Metadata"
           and audit_level_of("authentication.k8s.io", "tokenreviews", "create") == "Metadata"
           and audit_level_of("", "serviceaccounts/token", "create") == "Metadata"
@@ -302,7 +304,8 @@ def audit_level_of(group: str, resource: str, verb: str, *, user: str = "someone
             continue
         if rule.get("resources"):
             names = {resource, f"{resource}/{subresource}" if subresource else resource}
-            if not any(gr.get("group", "") == group and names & set(gr.get("resources", [])) for gr in rule["resources"]):
+            if not any(gr.get("group", "") == group and names & set(gr.get("resources", []))
+                       for gr in rule["resources"]):
                 continue
         return rule["level"]
     return "None"
