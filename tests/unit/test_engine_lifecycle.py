@@ -194,3 +194,13 @@ def test_a_plain_mirror_url_keeps_its_steps_logged():
     run = run_program(config(1, 1, 1, downloadBaseUrl="https://mirror.example.internal"))
     install = run.named("etcd-0-install-etcd")
     assert "stdin" not in install.secret_inputs and install.inputs["logging"] == "stdoutAndStderr"
+
+
+def test_the_encryption_key_keeps_its_identity_whatever_the_cluster_is_called():
+    urns = []
+    for name in ("k8s-dev", "renamed"):
+        (key,) = run_program(config(1, 1, 1, clusterName=name)).of_type("random:index/randomBytes:RandomBytes")
+        urns.append(key.urn)
+        assert key.name == "secrets-encryption-key" and "pulumi:pulumi:Stack::" in key.parent    # the stack itself
+        assert any(f"{name}-control-plane-encryption-key" in a for a in key.aliases), key.aliases
+    assert urns[0] == urns[1]
