@@ -6,8 +6,8 @@ operation, which waits for the resources it depends on (explicit `depends_on`, i
 dependencies on a component stand for everything under it: what the Python SDK awaits before it registers a
 resource). Each operation is weighted by:
 - an AWS operation: a published latency (LATENCIES below: what each source says, and where);
-- a remote step: its measured time in the local lab (tests/lab, `bench/lab_bench.py`), or a labelled estimate where
-  the lab does not replay the step yet (the Kubernetes steps);
+- a remote step: its measured time in the local lab (`bench/lab_bench.py`; the lab lives in tests/lab, moving to
+  locallab/), or a labelled estimate where the lab does not replay the step yet (the Kubernetes steps);
 - a local computation (keys, certificates): a labelled estimate.
 
 Two schedules are computed over the same graph:
@@ -161,12 +161,13 @@ LAB_REPLAYED = {"ready", "etcd-user", "etcd-files", "install-etcd", "start-etcd"
                 "control-plane-files", "worker-files", "pod-network"}
 # Steps not replayed yet: labelled estimates, each with its reason. A lab report replaces any it measured.
 STEP_ESTIMATES: dict[str, tuple[float, str]] = {
-    "install-kubernetes-server": (20, "download and verify the ~400 MB server tarball from dl.k8s.io, unpack 4 binaries"),
+    "install-kubernetes-server": (20, "download and verify the server tarball from dl.k8s.io (the largest "
+                                      "download), unpack 4 binaries"),
     "install-kubernetes-node": (10, "download and verify the node tarball, unpack 3 binaries"),
-    "install-containerd": (5, "a ~40 MB archive"),
-    "install-runc": (3, "one ~10 MB binary"),
-    "install-cni-plugins": (5, "a ~50 MB archive"),
-    "install-crictl": (3, "a ~20 MB archive"),
+    "install-containerd": (5, "download, verify and unpack a release archive"),
+    "install-runc": (3, "download and verify one binary"),
+    "install-cni-plugins": (5, "download, verify and unpack a release archive"),
+    "install-crictl": (3, "download, verify and unpack a small archive"),
     "prepare-os": (30, "modprobe, sysctl, then apt-get update and install of a few packages from the region's mirror"),
     "start-kube-apiserver": (3, "systemctl restart, unit active"),
     "start-kube-controller-manager": (2, "systemctl restart, unit active"),
@@ -267,7 +268,7 @@ def program_graph(run, lab: dict[str, float]) -> dict[str, Op]:
             latency = step_latency(r.name, lab)
             if (host := HOST_STEP.match(r.name)) and host["kind"] == "ready":   # the gate also waits for the boot
                 latency = Latency(latency.seconds + BOOT.seconds, latency.basis,
-                                  f"{BOOT.source} boot {BOOT.seconds:g} s + {latency.label()}")
+                                  f"boot {BOOT.seconds:g} s ({BOOT.label()}) + the step ({latency.label()})")
         elif r.type in AWS:
             latency = AWS[r.type]
         elif r.type in LOCAL:
@@ -592,7 +593,7 @@ def main(argv: list[str] | None = None) -> None:
     after_small = usable("after", smallest, first_p)
     print(f"Goal, usable within 3 minutes for {smallest} workers: {minutes(after_small)} at -p {first_p} "
           f"({'met' if after_small <= 180 else 'not met'}).")
-    for p in (first_p, last_p):
+    for p in dict.fromkeys((first_p, last_p)) if largest > smallest else ():
         ratio = usable("after", largest, p) / usable("after", smallest, p)
         print(f"Growth {smallest} -> {largest} workers at -p {p}: x{ratio:.2f} the time for x{largest / smallest:.1f} "
               f"the workers ({'no worse than linear' if ratio <= largest / smallest else 'worse than linear'}).")
