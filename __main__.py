@@ -2,7 +2,7 @@
 
 import pulumi
 
-from cluster.access import admin_kubeconfig_output, load_balancer_check
+from cluster.access import admin_kubeconfig_output, load_balancer_check, super_admin_kubeconfig_output
 from cluster.addons import Addons, AddonsArgs
 from cluster.control_plane import ControlPlane, ControlPlaneArgs
 from cluster.etcd import EtcdCluster, EtcdClusterArgs
@@ -47,13 +47,13 @@ api_lb = ApiLoadBalancer(f"{settings.cluster_name}-api", ApiLoadBalancerArgs(
     depends_on=[network.internet_gateway, *network.address_reservations],
 ))
 
-# 4. PKI: CAs and one certificate per identity; the API server's names include the load balancer's.
+# 4. PKI: CAs and one certificate per identity. Nothing here waits for the load balancer: kubeconfigs that go
+#    through it verify the API server as `kubernetes` (tls-server-name), a name its certificate always carries.
 pki = Pki(f"{settings.cluster_name}-pki", PkiArgs(cas=CA_SPECS, certs=cluster_cert_specs(
     etcd=[Host(n.name, n.private_ip) for n in nodes.etcd],
     controllers=[Host(n.name, n.private_ip) for n in nodes.controllers],
     workers=[Host(n.name, n.private_ip) for n in nodes.workers],
     service_ip=settings.service_ip,
-    api_dns_names=[api_lb.dns_name],
 )))
 
 # 5. Node bootstrap over SSH: etcd, then the control plane; workers install in parallel with both.
@@ -103,6 +103,7 @@ smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
 pulumi.export("apiEndpoint", api_lb.endpoint)
 pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
 pulumi.export("kubeconfig", kubeconfig)
+pulumi.export("superAdminKubeconfig", super_admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
 
 ssh_identity_file = f"~/.ssh/{settings.cluster_name}"
 ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))

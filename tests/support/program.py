@@ -270,7 +270,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
     @staticmethod
     def _describe_instance(i: dict) -> dict:
         return {"id": i["id"], "instanceId": i["id"], "tags": i["tags"], "instanceTags": i["tags"],
-                "instanceState": "running", "privateIp": "", "publicIp": "",
+                "instanceState": "running", "privateIp": i.get("privateIp", ""), "publicIp": "",
                 "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": i["rootVolumeGb"]}]}
 
     @staticmethod
