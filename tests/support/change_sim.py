@@ -443,7 +443,7 @@ def render_replace_rules() -> str:
 
 def delete_first_types() -> list[str]:
     """Resource types the program replaces delete-first: its `deleteBeforeReplace` option, or a name it sets."""
-    runs = [plan_case(c).after for c in ("topology", "ssh-key")]
+    runs = [plan_case(c).after for c in ("bastion-type", "ssh-key")]
     return sorted({sdk_name(r.type) for run in runs for r in run.resources if r.custom and _deletes_first(r)})
 
 
