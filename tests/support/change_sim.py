@@ -352,6 +352,8 @@ CHANGE_CASES: tuple[ChangeCase, ...] = (
     ChangeCase("admin-cidr", "`adminCidrs`: one more network", BASE,
                _with(adminCidrs=[*ADMIN_CIDRS, "100.64.8.0/24"])),
     ChangeCase("zones", "`zones` 1 → 3", BASE, _with(zones=3)),
+    ChangeCase("zones-moving-etcd", "`zones` 1 → 3 with 3 etcd members", _with(etcd={"count": 3}),
+               _with(etcd={"count": 3}, zones=3)),
     ChangeCase("topology", "`topology` public → private", BASE, _with(topology="private")),
     ChangeCase("bastion-type", "`bastionInstanceType` t3.micro → t3.small (private topology)",
                _with(topology="private"), _with(topology="private", bastionInstanceType="t3.small")),

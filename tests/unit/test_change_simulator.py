@@ -230,7 +230,8 @@ def test_the_replay_catches_a_create_first_replacement_at_a_fixed_address():
 @pytest.mark.parametrize("case_id, setting", [("architecture", "architecture"),
                                                ("root-volume-down", "workers.rootVolumeGb"),
                                                # etcd members cannot move: every member would start empty
-                                               ("topology", "zones', 'topology' and 'vpcCidr")])
+                                               ("topology", "zones', 'topology' and 'vpcCidr"),
+                                               ("zones-moving-etcd", "zones', 'topology' and 'vpcCidr")])
 def test_a_change_that_cannot_be_applied_is_refused_naming_the_setting(case_id, setting):
     with pytest.raises(SettingsError, match=f"settings? '{setting}'"):
         plan_case(case_id)
