@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from infra import addressing
-from infra.settings import Settings, SettingsError
+from infra.settings import Settings, SettingsError, key_pair_resource_name
 
 # Tags every node carries (infra/nodes.py sets them; this module reads them back).
 CLUSTER_TAG = "cluster"
@@ -34,6 +34,7 @@ class ExistingNode:
     root_volume_gb: int | None
     name: str = ""                 # the node name (etcd-0, ...), from the Name tag
     private_ip: str = ""
+    key_name: str = ""             # the EC2 key pair it was launched with
 
 
 def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list[str]:
@@ -52,6 +53,13 @@ def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list
             problems.append(
                 f"setting '{role}.rootVolumeGb' = {wanted.root_volume_gb} cannot be applied: the {role} nodes have "
                 f"{max(sizes)} GB root volumes and EBS volumes cannot shrink. Keep {max(sizes)} or more")
+    key_pair = key_pair_resource_name(settings.cluster_name, settings.ssh_public_key)
+    launched_with_other_keys = [n for n in existing if n.key_name and not _made_by(key_pair, n.key_name)]
+    if launched_with_other_keys and any(n.role == "etcd" for n in existing):
+        problems.append(
+            "setting 'sshPublicKey' cannot be changed on a running cluster: a node's key pair is fixed at launch, "
+            f"so all {len(launched_with_other_keys)} nodes would be replaced at once and etcd would start empty. "
+            "Set the key you had (or unset it to keep the generated one), or build a new stack")
     members = {n.name: n.private_ip for n in existing if n.role == "etcd"}
     if members and len(members) != settings.etcd.count:
         problems.append(
@@ -70,6 +78,13 @@ def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list
     return problems
 
 
+def _made_by(resource_name: str, key_name: str) -> bool:
+    """Whether an EC2 key pair name is the one the provider made for this Pulumi name (the name, '-', 7 random
+    characters): `k8s-dev-ssh-1a2b3c4` is `k8s-dev-ssh`'s, `k8s-dev-ssh-0f1e2d3c-1a2b3c4` is not."""
+    suffix = key_name.removeprefix(resource_name + "-")
+    return suffix != key_name and len(suffix) == 7 and "-" not in suffix
+
+
 def refuse_unsafe_changes(settings: Settings) -> None:
     """Read this cluster's instances from AWS and raise SettingsError if the settings cannot be applied to them.
     Called before any resource is declared; one invoke, plus one per existing node."""
@@ -85,7 +100,7 @@ def refuse_unsafe_changes(settings: Settings) -> None:
         existing.append(ExistingNode(instance_id, tags.get(ROLE_TAG, ""), tags.get(ARCHITECTURE_TAG),
                                      int(volumes[0]) if volumes else None,
                                      name=tags.get("Name", "").removeprefix(f"{settings.cluster_name}-"),
-                                     private_ip=found.private_ip or ""))
+                                     private_ip=found.private_ip or "", key_name=found.key_name or ""))
     problems = unsafe_changes(settings, existing)
     if problems:
         raise SettingsError("; ".join(problems))

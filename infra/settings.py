@@ -7,6 +7,7 @@ so that every validation rule runs, and is tested, before any resource is declar
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -153,6 +154,14 @@ AWS_NAME_LIMITS = {"load balancer": 32, "target group": 32}
 def aws_names(cluster_name: str) -> dict[str, str]:
     """The explicit AWS names derived from the cluster name (infra/apilb.py uses exactly these)."""
     return {"load balancer": f"{cluster_name}-api", "target group": f"{cluster_name}-api"}
+
+
+def key_pair_resource_name(cluster_name: str, ssh_public_key: str | None) -> str:
+    """The Pulumi name of the nodes' key pair: one per key (AWS names it this plus '-' and 7 random characters), so
+    another key is another key pair, never an in-place change."""
+    if not ssh_public_key:
+        return f"{cluster_name}-ssh"
+    return f"{cluster_name}-ssh-{hashlib.sha256(ssh_public_key.encode()).hexdigest()[:8]}"
 
 
 MAX_CLUSTER_NAME = min(limit - (len(aws_names("")[kind])) for kind, limit in AWS_NAME_LIMITS.items())

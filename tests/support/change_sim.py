@@ -339,7 +339,7 @@ class ChangeCase:
 
 
 CHANGE_CASES: tuple[ChangeCase, ...] = (
-    ChangeCase("ssh-key", "`sshPublicKey` set (the generated key is dropped)", BASE,
+    ChangeCase("ssh-key", "`sshPublicKey` set after the first up", BASE,
                _with(sshPublicKey=SSH_PUBLIC_KEY)),
     ChangeCase("workers-up", "`workers.count` 3 → 5", BASE, _with(workers={"count": 5})),
     ChangeCase("workers-down", "`workers.count` 5 → 2", {}, _with(workers={"count": 2}), after_case="workers-up"),
@@ -445,7 +445,7 @@ def render_replace_rules() -> str:
 
 def delete_first_types() -> list[str]:
     """Resource types the program replaces delete-first: its `deleteBeforeReplace` option, or a name it sets."""
-    runs = [plan_case(c).after for c in ("bastion-type", "ssh-key")]
+    runs = [plan_case(c).after for c in ("bastion-type", "workers-up")]
     return sorted({sdk_name(r.type) for run in runs for r in run.resources if r.custom and _deletes_first(r)})
 
 
@@ -483,8 +483,9 @@ def write_readme_section(readme_path: str) -> None:
         text = f.read()
     head, rest = text.split(README_SECTION, 1)
     tail = rest.split("\n## ", 1)[1]
+    section = render_readme_section()    # before the file is opened for writing: a failure leaves it whole
     with open(readme_path, "w") as f:
-        f.write(head + render_readme_section() + "\n## " + tail)
+        f.write(head + section + "\n## " + tail)
 
 
 if __name__ == "__main__":

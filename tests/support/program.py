@@ -191,7 +191,8 @@ class ClusterMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:lb/targetGroup:TargetGroup":
             outputs["arn"] = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:targetgroup/{args.name}/1"
         elif args.typ == "aws:ec2/keyPair:KeyPair":
-            outputs["keyName"] = args.name
+            # As the provider names it: the Pulumi name, '-' and 7 random characters (here derived, so stable).
+            outputs["keyName"] = f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
         if self.extra_outputs:
             outputs.update(self.extra_outputs(args) or {})
         return resource_id, outputs
@@ -271,6 +272,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
     def _describe_instance(i: dict) -> dict:
         return {"id": i["id"], "instanceId": i["id"], "tags": i["tags"], "instanceTags": i["tags"],
                 "instanceState": "running", "privateIp": i.get("privateIp", ""), "publicIp": "",
+                "keyName": i.get("keyName", ""),
                 "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": i["rootVolumeGb"]}]}
 
     @staticmethod

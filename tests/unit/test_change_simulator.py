@@ -21,7 +21,7 @@ from infra.settings import SettingsError
 from tests.support.aws_replay import AwsRefused, AwsReplay
 from tests.support.change_sim import (ADMIN_CIDRS, CASES_BY_ID, CREATED, DELETED, REPLACED, UNCHANGED, UPDATED,
                                       README_SECTION, ChangePlan, order_operations, plan_case,
-                                      render_readme_section, replay_operations, simulate)
+                                      deployed, render_readme_section, replay_operations, simulate)
 from tests.support.program import ProgramRun, run_program
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -98,7 +98,7 @@ def test_an_autonamed_target_group_over_32_characters_is_refused_as_pulumi_aws_w
 # --- changes to a running stack ---------------------------------------------------------------------------------
 def test_every_resource_type_the_program_declares_has_a_replace_rule():
     known = {rule.type for rule in REPLACE_RULES}
-    declared = {r.type for c in ("bastion-type", "ssh-key") for run in (plan_case(c).before, plan_case(c).after)
+    declared = {r.type for c in ("bastion-type", "workers-up") for run in (plan_case(c).before, plan_case(c).after)
                 for r in run.resources if r.custom}
     assert declared <= known, f"no replace rule for {sorted(declared - known)}"
 
@@ -109,14 +109,18 @@ def test_a_second_up_with_nothing_changed_changes_nothing():
     assert same.operations == []
 
 
-def test_setting_an_ssh_public_key_rebuilds_every_node_delete_first():
-    plan = plan_case("ssh-key")
+def test_setting_an_ssh_public_key_would_rebuild_every_node_so_it_is_refused(monkeypatch):
+    """A node's key pair is fixed at launch: a new key replaces every node at once, etcd's data with it. Played
+    without the refusal, the simulator shows exactly that (delete-first, no collision)."""
+    with pytest.raises(SettingsError, match="setting 'sshPublicKey' cannot be changed on a running cluster"):
+        plan_case("ssh-key")
+    from infra import guards
+    monkeypatch.setattr(guards, "unsafe_changes", lambda settings, existing: [])
+    plan = simulate(deployed(CASES_BY_ID["ssh-key"].before), CASES_BY_ID["ssh-key"].after)
     assert_safe(plan)
     instances = plan.of_kind(REPLACED, INSTANCE)
     assert len(instances) == 5 and all("keyName" in c.forcing and c.delete_first for c in instances)
     assert plan.replaced_nodes() == ["controller-0", "etcd-0", "worker-0", "worker-1", "worker-2"]
-    # the generated key is gone with the key pair made from it
-    assert [c.type for c in plan.of_kind(DELETED) if c.type.startswith("tls:")] == ["tls:index/privateKey:PrivateKey"]
 
 
 def test_workers_3_to_5_adds_two_and_touches_no_running_node():
@@ -227,7 +231,7 @@ def test_the_replay_catches_a_create_first_replacement_at_a_fixed_address():
         replay(create_first)
 
 
-@pytest.mark.parametrize("case_id, setting", [("architecture", "architecture"),
+@pytest.mark.parametrize("case_id, setting", [("architecture", "architecture"), ("ssh-key", "sshPublicKey"),
                                                ("root-volume-down", "workers.rootVolumeGb"),
                                                # etcd members cannot move: every member would start empty
                                                ("topology", "zones', 'topology' and 'vpcCidr"),

@@ -232,3 +232,19 @@ def test_changes_that_would_break_etcd_are_refused(change, fragment):
 def test_etcd_members_staying_where_they_are_is_no_change():
     run = run_program({**config(), "workers": {"count": 5}}, mocks=ClusterMocks(existing_instances=RUNNING_ETCD))
     assert len(run.of_type(INSTANCE)) == 3 + 3 + 5
+
+
+def test_another_ssh_key_on_a_running_cluster_is_refused_before_every_node_is_replaced():
+    before = run_program(config(1, 1, 1))
+    launched = [{"id": r.id, "rootVolumeGb": 20, "privateIp": r.inputs["privateIp"], "tags": r.inputs["tags"]}
+                for r in before.of_type(INSTANCE)]
+    key_name = before.of_type("aws:ec2/keyPair:KeyPair")[0].outputs["keyName"]
+    assert re.fullmatch(r"k8s-dev-ssh-[0-9a-f]{7}", key_name)
+    for node in launched:
+        node["keyName"] = key_name
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBp8eZyWQ0kUrJ6h2jk7vYk3Yq8j5m3n9lJ8bY0zQ1aB me@host"
+    with pytest.raises(SettingsError, match="setting 'sshPublicKey' cannot be changed on a running cluster: .* all 3 "
+                                            "nodes would be replaced at once and etcd would start empty"):
+        run_program(config(1, 1, 1, sshPublicKey=key), mocks=ClusterMocks(existing_instances=launched))
+    # the same key as before is no change at all
+    assert run_program(config(1, 1, 1), mocks=ClusterMocks(existing_instances=launched)).of_type(INSTANCE)
