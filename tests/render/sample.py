@@ -90,7 +90,8 @@ def scripts() -> dict[str, str]:
         "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.ADMIN_KUBECTL)),
         "pod-network-host-mode": podnet.install_script(pod_network_apply()),
         "pod-network-vpc-mode": podnet.install_script(podnet.apply_script(
-            routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", masquerade=True)),
+            routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", dns_resolver="10.43.0.2",
+            masquerade=True)),
         "apply-coredns": addons.kubectl_apply_script("CoreDNS", coredns()),
         "dns-check": addons.dns_check_script(image=versions.IMAGES["busybox"]),
         "apply-nginx": addons.kubectl_apply_script("nginx", nginx()),
@@ -109,7 +110,8 @@ def scripts() -> dict[str, str]:
 def pod_network_apply() -> str:
     ranges = [(w.ip, f"10.200.{i}.0/24") for i, w in enumerate(WORKERS)]
     return podnet.apply_script(routes=podnet.routes_for(WORKERS[0].ip, ranges), cluster_pod_cidr="10.200.0.0/16",
-                               vpc_cidr="10.43.0.0/16", masquerade=True)
+                               vpc_cidr="10.43.0.0/16", dns_resolver=podnet.vpc_resolver("10.43.0.0/16"),
+                               masquerade=True)
 
 
 def coredns() -> str:

@@ -7,7 +7,7 @@ import pytest
 from tests.support.graph import dependency_depth
 from tests.support.program import ClusterMocks, run_program
 
-ADMIN = ["198.51.100.0/24"]
+ADMIN = ["100.64.7.0/24"]
 ROUTE = "aws:ec2/route:Route"
 
 
@@ -78,6 +78,18 @@ def test_removing_a_worker_leaves_no_route_to_it(mode):
     # the removed node is pruned from the API by the reader, which is told exactly the workers that remain
     reader = after.named("controller-0-read-pod-cidrs").inputs["stdin"]
     assert "main(['worker-0', 'worker-1']" in reader
+
+
+@pytest.mark.parametrize("mode", ["vpc", "host"])
+def test_pod_dns_to_the_vpc_resolver_is_masqueraded_before_the_vpc_is_exempted(mode):
+    """The resolver is the VPC base + 2 of the configured VPC, and its rule comes before the VPC's RETURN."""
+    run = run_program(config(3, podRouting=mode, vpcCidr="10.50.0.0/16"), mocks=ClusterMocks(pod_cidrs=canned(3)))
+    for c in run.of_type("command:remote:Command"):
+        if c.name.startswith("worker-") and c.name.endswith("-pod-network"):
+            chain = [line for line in c.inputs["stdin"].splitlines() if "-A K8S-FROM-SCRATCH-MASQ" in line]
+            rules = [line.split("-A K8S-FROM-SCRATCH-MASQ ", 1)[1] for line in chain]
+            assert rules == ["-d 10.200.0.0/16 -j RETURN", "-d 10.50.0.2/32 -j MASQUERADE",
+                             "-d 10.50.0.0/16 -j RETURN", "-d 224.0.0.0/4 -j RETURN", "-j MASQUERADE"], c.name
 
 
 def test_a_node_that_never_gets_a_pod_range_fails_the_update_by_name():
