@@ -86,8 +86,8 @@ def test_manifests_parse_into_the_expected_objects():
     service = yaml.safe_load(sample.coredns())["items"][-1]
     assert service["spec"]["clusterIP"] == "10.32.0.10"
     nginx = yaml.safe_load(sample.nginx())["items"]
-    assert [i["kind"] for i in nginx] == ["Deployment", "Service"]
-    assert nginx[1]["spec"]["ports"][0]["nodePort"] == 30080
+    assert [i["kind"] for i in nginx] == ["Namespace", "ConfigMap", "Deployment", "Service"]
+    assert nginx[3]["spec"]["ports"][0]["nodePort"] == 30080
     from cluster.render.addons import apiserver_to_kubelet_rbac
     rbac = yaml.safe_load(apiserver_to_kubelet_rbac())["items"]
     assert rbac[1]["subjects"][0]["name"] == "kube-apiserver-kubelet-client"
