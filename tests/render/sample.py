@@ -67,6 +67,11 @@ def worker_inputs(i: int = 0) -> worker.WorkerInputs:
     )
 
 
+def worker_files_by_path(i: int = 0) -> dict[str, NodeFile]:
+    """Every file one worker receives, by its path on the node."""
+    return {f.path: f for fs in worker.worker_files(worker_inputs(i)).values() for f in fs}
+
+
 def all_files() -> list[NodeFile]:
     files = etcd.etcd_files(ETCD[0], ETCD, "k8s-dev", etcd_tls("etcd-0"))
     files += [f for fs in control_plane.control_plane_files(control_plane_inputs()).values() for f in fs]
@@ -81,6 +86,7 @@ def scripts() -> dict[str, str]:
         "readiness-gate": steps.readiness_gate_script(),
         "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"]),
         "worker-os-prep": worker.os_prep_script(),
+        "cni-config-sync": worker.cni_config_sync_script(WORKERS[0].name),
         "etcd-user": etcd.ETCD_USER_SCRIPT,
         "etcd-health": etcd.etcd_health_script(ETCD),
         "apiserver-ready": control_plane.apiserver_ready_script(),
