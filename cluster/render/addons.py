@@ -258,7 +258,7 @@ NGINX_PORT = 8080          # unprivileged: nginx runs as its own user, not root
 NGINX_USER = 101           # the `nginx` user of the official image
 NGINX_CONFIG_DIR = "/etc/nginx-smoke-test"
 # The official image runs nginx as root and writes under /var/cache/nginx and /var/run. Here it runs as the nginx
-# user on a read-only root filesystem: every path it writes is under /tmp, an emptyDir.
+# user on a read-only root filesystem: every path it writes is under /tmp, an emptyDir; errors go to stderr.
 NGINX_CONF = f"""worker_processes 1;
 daemon off;
 pid /tmp/nginx.pid;
@@ -270,7 +270,8 @@ events {{
 
 http {{
     include /etc/nginx/mime.types;
-    access_log /dev/stdout;
+    # Off: the readiness probe would fill it, and opening /dev/stdout needs the container user to own it.
+    access_log off;
     client_body_temp_path /tmp/client_body;
     proxy_temp_path /tmp/proxy;
     fastcgi_temp_path /tmp/fastcgi;
