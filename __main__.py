@@ -13,12 +13,14 @@ from cluster.smoke import SmokeTest, SmokeTestArgs
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
 from infra.certs import CA_SPECS, KUBERNETES_CA, Host, cluster_cert_specs
+from infra.guards import refuse_unsafe_changes
 from infra.network import Network, NetworkArgs
 from infra.nodes import Nodes, NodesArgs
 from infra.pki import Pki, PkiArgs
 from infra.settings import read_stack_settings
 
 settings = read_stack_settings()
+refuse_unsafe_changes(settings)      # changes AWS cannot apply to the running nodes stop here, before anything
 tags = {"cluster": settings.cluster_name, "project": "k8s-from-scratch"}
 
 # 1. Network: VPC, subnets, gateways, route tables, security groups.
@@ -31,6 +33,8 @@ nodes = Nodes(settings.cluster_name, NodesArgs(
     public_subnet_ids=network.public_subnet_ids,
     security_group_ids=network.security_group_ids,
     tags=tags,
+    egress_ready_by_zone=network.egress_ready_by_zone,
+    egress_rules=network.egress_rules,
 ))
 
 # 3. API load balancer in front of the controllers.
@@ -40,6 +44,7 @@ api_lb = ApiLoadBalancer(f"{settings.cluster_name}-api", ApiLoadBalancerArgs(
     subnet_ids=network.public_subnet_ids,
     controller_instance_ids={n.name: n.instance.id for n in nodes.controllers},
     tags=tags,
+    depends_on=[network.internet_gateway, *network.address_reservations],
 ))
 
 # 4. PKI: CAs and one certificate per identity; the API server's names include the load balancer's.
@@ -53,7 +58,7 @@ pki = Pki(f"{settings.cluster_name}-pki", PkiArgs(cas=CA_SPECS, certs=cluster_ce
 
 # 5. Node bootstrap over SSH: etcd, then the control plane; workers install in parallel with both.
 ssh = Ssh(user=settings.ssh_user, private_key=nodes.ssh_private_key,
-          bastion=nodes.bastion.public_ip if nodes.bastion else None)
+          bastion=nodes.bastion.public_ip if nodes.bastion else None, secret_values=settings.secret_values)
 
 versions = settings.resolved_versions
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
@@ -73,8 +78,9 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
 ))
-api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", api_lb.endpoint, pki,
-                                     control_plane.ready)
+kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki)
+api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,
+                                     control_plane.ready, parent=api_lb)
 
 # 6. Pod network from the podCIDRs the cluster assigned, CoreDNS, and the nginx smoke test.
 pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
@@ -88,14 +94,16 @@ addons = Addons(f"{settings.cluster_name}-addons", AddonsArgs(
     control_plane_ready=[control_plane.rbac], pod_network_ready=pod_network.ready,
 ))
 smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
-    host=control_plane.first_host, workers=nodes.workers, public=settings.topology == "public",
+    host=control_plane.first_host, workers=nodes.workers,
+    # Private nodes have no address you can reach: the first worker fetches the other workers' pages.
+    fetch_from=None if settings.topology == "public" else next(iter(workers.hosts.values())),
     ready=[*pod_network.ready, addons.dns_ready],
 ))
 
 # --- outputs: access ----------------------------------------------------------------------------------------------
 pulumi.export("apiEndpoint", api_lb.endpoint)
 pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
-pulumi.export("kubeconfig", admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
+pulumi.export("kubeconfig", kubeconfig)
 
 ssh_identity_file = f"~/.ssh/{settings.cluster_name}"
 ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))

@@ -7,7 +7,7 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import access, addons, control_plane, etcd, install, podcidrs, podnet, steps, worker
+from cluster.render import addons, control_plane, deployer_checks, etcd, install, podcidrs, podnet, steps, worker
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
@@ -84,7 +84,7 @@ def scripts() -> dict[str, str]:
     resolved = versions.resolve_versions({})
     out = {
         "readiness-gate": steps.readiness_gate_script(),
-        "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"]),
+        "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
         "worker-os-prep": worker.os_prep_script(),
         "cni-config-sync": worker.cni_config_sync_script(WORKERS[0].name),
         "etcd-user": etcd.ETCD_USER_SCRIPT,
@@ -103,9 +103,8 @@ def scripts() -> dict[str, str]:
                                              external_name="sts.amazonaws.com"),
         "apply-nginx": addons.kubectl_apply_script("nginx", nginx()),
         "nginx-rollout": addons.nginx_rollout_script(),
-        "smoke-check": addons.smoke_check_script({w.name: f"http://203.0.113.{i}:30080/" for i, w in enumerate(WORKERS)}),
-        "load-balancer-ready": access.load_balancer_ready_script(endpoint=f"https://{LB_DNS}:6443",
-                                                                 ca_pem=pki()[KUBERNETES_CA].cert_pem),
+        "smoke-check-on-a-worker": deployer_checks.on_node(deployer_checks.nodeport_check_program(
+            {w.name: f"http://{w.ip}:30080/" for w in WORKERS})),
     }
     for component in versions.COMPONENTS:
         for arch in ("amd64", "arm64"):

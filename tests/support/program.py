@@ -76,6 +76,8 @@ class Resource:
     custom_timeouts: dict[str, str]
     ignore_changes: list[str]
     custom: bool
+    delete_before_replace: bool = False
+    aliases: list = field(default_factory=list)
 
     def depends_on_urn(self, urn: str) -> bool:
         return urn in self.dependencies or any(urn in deps for deps in self.property_dependencies.values())
@@ -122,6 +124,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             deleted_with=request.deletedWith, additional_secret_outputs=list(request.additionalSecretOutputs),
             custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)},
             ignore_changes=list(request.ignoreChanges), custom=request.custom,
+            delete_before_replace=request.deleteBeforeReplace,
+            aliases=[str(a) for a in request.aliases] + list(request.aliasURNs),
         ))
         return response
 
@@ -130,11 +134,15 @@ class ClusterMocks(pulumi.runtime.Mocks):
     """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources."""
 
     def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None,
-                 key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None):
+                 key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None,
+                 existing_instances: list[dict] | None = None):
         """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
         so that two runs differ only where the program's inputs differ.
         `pod_cidrs`: what the API answers for node.spec.podCIDR (node name -> range, None for not yet assigned);
-        by default worker-N gets 10.200.N.0/24."""
+        by default worker-N gets 10.200.N.0/24.
+        `existing_instances`: the cluster's instances AWS reports before this run (a stack already deployed), each
+        {"id", "tags", "rootVolumeGb"}; by default none (a first `pulumi up`)."""
+        self.existing_instances = existing_instances or []
         self.calls: list[tuple[str, dict]] = []
         self.pod_cidrs = pod_cidrs
         self.node_ips: dict[str, str] = {}
@@ -211,6 +219,14 @@ class ClusterMocks(pulumi.runtime.Mocks):
             return {"names": ZONES[:3], "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": REGION}
         if args.token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0abcdef1234567890", "architecture": "x86_64", "name": "ubuntu-noble-24.04"}
+        if args.token == "aws:ec2/getInstances:getInstances":
+            wanted = dict(args.args.get("instanceTags") or {})
+            ids = [i["id"] for i in self.existing_instances if wanted.items() <= i["tags"].items()]
+            return {"ids": ids, "privateIps": [], "publicIps": [], "ipv6Addresses": [], "id": REGION}
+        if args.token == "aws:ec2/getInstance:getInstance":
+            found = next(i for i in self.existing_instances if i["id"] == args.args["instanceId"])
+            return {"id": found["id"], "tags": found["tags"],
+                    "rootBlockDevices": [{"volumeSize": found["rootVolumeGb"]}]}
         raise AssertionError(f"unexpected invoke {args.token}")
 
 
@@ -233,14 +249,16 @@ async def _resolve(value: Any, path: str, secrets: set[str]) -> Any:
 
 
 def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, Any] | None = None,
-               stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
+               stack: str = "dev", mocks: ClusterMocks | None = None, secret_keys: tuple[str, ...] = ()
+               ) -> ProgramRun:
     """Run `build` as a Pulumi program under fresh mocks; resolve what it returns (or, if it returns None, the
     stack's exports). Raises what the program raises and fails on any unknown value."""
     mocks = mocks or ClusterMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in (config or {}).items()})
+    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in (config or {}).items()},
+                                  [f"{PROJECT}:{k}" for k in secret_keys])
     resolved: dict[str, Any] = {}
     secret_outputs: set[str] = set()
 
@@ -258,9 +276,11 @@ def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, 
     return ProgramRun(resources=monitor.recorded, outputs=resolved, secret_outputs=secret_outputs, calls=mocks.calls)
 
 
-def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
-    """Run __main__.py with this project config (keys without the project prefix); raise what the program raises."""
+def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None,
+                secret_keys: tuple[str, ...] = ()) -> ProgramRun:
+    """Run __main__.py with this project config (keys without the project prefix; `secret_keys` are marked secret
+    as `pulumi config set --secret` would); raise what the program raises."""
     def main() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    return run_pulumi(main, config=config, stack=stack, mocks=mocks)
+    return run_pulumi(main, config=config, stack=stack, mocks=mocks, secret_keys=secret_keys)
