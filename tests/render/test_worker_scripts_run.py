@@ -178,3 +178,31 @@ def test_dns_check_fails_within_its_bound_and_shows_what_the_pod_saw(tmp_path, l
         in result.stderr
     assert missing in result.stderr
     assert log in result.stderr, "the pod's own output is shown"
+
+
+# --- kernel features -----------------------------------------------------------------------------------------------
+
+def kernel_feature_part() -> str:
+    """The part of prepare-os that makes sure overlay and br_netfilter are there."""
+    script = worker.os_prep_script()
+    start = script.index("feature_present() {")
+    end = script.index("\ndone\n", script.index("for module in ")) + len("\ndone\n")
+    return "set -euo pipefail\n" + script[start:end]
+
+
+@pytest.mark.skipif(not Path("/proc/sys/net/bridge/bridge-nf-call-iptables").exists()
+                    or "overlay" not in Path("/proc/filesystems").read_text(),
+                    reason="this kernel lacks overlay or br_netfilter")
+def test_built_in_kernel_features_pass_even_when_modprobe_cannot_load_anything(tmp_path):
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "modprobe").write_text("#!/bin/sh\necho \"modprobe: FATAL: Module $1 not found\" >&2\nexit 1\n")
+    (stubs / "modprobe").chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+    ok = subprocess.run(["bash", "-c", kernel_feature_part()], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    missing = subprocess.run(["bash", "-c", kernel_feature_part().replace("grep -qw overlay /proc/filesystems",
+                                                                          "grep -qw no-such-fs /proc/filesystems")],
+                             capture_output=True, text=True, env=env)
+    assert missing.returncode == 1
+    assert "the kernel has no overlay (not built in, and modprobe could not load it)" in missing.stderr
