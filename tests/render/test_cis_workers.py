@@ -213,6 +213,7 @@ def test_nginx_smoke_test_still_answers_on_node_port_30080():
 # --- the Kubernetes libraries themselves -----------------------------------------------------------------------------
 
 KUBECHECK_SOURCE = Path(__file__).parent / "kubecheck"
+KUBECHECK_GO = (1, 26)          # the `go` line of kubecheck/go.mod (what k8s.io/* v0.37 require)
 
 
 @pytest.fixture(scope="session")
@@ -220,6 +221,10 @@ def kubecheck(tmp_path_factory) -> Path:
     """Build tests/render/kubecheck (Go, against the Kubernetes libraries of the release the cluster runs)."""
     if shutil.which("go") is None:
         pytest.skip("go is not installed (needed to build tests/render/kubecheck)")
+    version = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
+    found = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if found < KUBECHECK_GO:
+        pytest.skip(f"tests/render/kubecheck needs Go {'.'.join(map(str, KUBECHECK_GO))} or newer, found {version}")
     binary = tmp_path_factory.mktemp("kubecheck") / "kubecheck"
     result = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=KUBECHECK_SOURCE, capture_output=True,
                             text=True, timeout=1200, env={**os.environ, "GOTOOLCHAIN": "local"})
