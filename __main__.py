@@ -2,7 +2,7 @@
 
 import pulumi
 
-from cluster.access import admin_kubeconfig_output, load_balancer_check
+from cluster.access import admin_kubeconfig_output, load_balancer_check, super_admin_kubeconfig_output
 from cluster.addons import Addons, AddonsArgs
 from cluster.control_plane import ControlPlane, ControlPlaneArgs
 from cluster.etcd import EtcdCluster, EtcdClusterArgs
@@ -104,6 +104,7 @@ smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
 pulumi.export("apiEndpoint", api_lb.endpoint)
 pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
 pulumi.export("kubeconfig", kubeconfig)
+pulumi.export("superAdminKubeconfig", super_admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
 
 ssh_identity_file = f"~/.ssh/{settings.cluster_name}"
 ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))

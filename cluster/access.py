@@ -1,4 +1,4 @@
-"""The admin kubeconfig (secret) and the check that the API answers through the load balancer."""
+"""The admin and break-glass kubeconfigs (secrets) and the check that the API answers through the load balancer."""
 
 from __future__ import annotations
 
@@ -11,16 +11,27 @@ from cluster.remote import deployer_python
 from cluster.render.access import admin_kubeconfig
 from cluster.render.common import digest
 from cluster.render.deployer_checks import api_check_program
-from infra.certs import KUBERNETES_CA
+from infra.certs import ADMIN, KUBERNETES_CA, SUPER_ADMIN
 from infra.pki import Pki
 
 
-def admin_kubeconfig_output(cluster_name: str, endpoint: pulumi.Output[str], pki: Pki) -> pulumi.Output[str]:
-    admin = pki.certs["admin"]
-    return pulumi.Output.secret(pulumi.Output.all(endpoint, pki.cas[KUBERNETES_CA].cert_pem, admin.cert_pem,
-                                                  admin.key_pem).apply(
+def _kubeconfig_output(cluster_name: str, endpoint: pulumi.Output[str], pki: Pki, identity: str
+                       ) -> pulumi.Output[str]:
+    keys = pki.certs[identity]
+    return pulumi.Output.secret(pulumi.Output.all(endpoint, pki.cas[KUBERNETES_CA].cert_pem, keys.cert_pem,
+                                                  keys.key_pem).apply(
         lambda v: admin_kubeconfig(cluster_name=cluster_name, endpoint=v[0], ca_pem=v[1], cert_pem=v[2],
-                                   key_pem=v[3])))
+                                   key_pem=v[3], user=identity)))
+
+
+def admin_kubeconfig_output(cluster_name: str, endpoint: pulumi.Output[str], pki: Pki) -> pulumi.Output[str]:
+    """The everyday kubeconfig: the admin group, bound to cluster-admin by RBAC."""
+    return _kubeconfig_output(cluster_name, endpoint, pki, ADMIN)
+
+
+def super_admin_kubeconfig_output(cluster_name: str, endpoint: pulumi.Output[str], pki: Pki) -> pulumi.Output[str]:
+    """Break glass: system:masters, which no RBAC change can lock out (nor revoke until the CA is replaced)."""
+    return _kubeconfig_output(cluster_name, endpoint, pki, SUPER_ADMIN)
 
 
 def load_balancer_check(name: str, kubeconfig: pulumi.Output[str], control_plane_ready: Sequence[pulumi.Resource],

@@ -1,10 +1,27 @@
-"""How people reach the cluster: the admin kubeconfig."""
+"""How people reach the cluster: the admin kubeconfigs and the admin group's binding."""
 
 from __future__ import annotations
 
+import json
+
 from cluster.render.common import kubeconfig
+from infra.certs import ADMIN, CLUSTER_ADMINS_GROUP
 
 
-def admin_kubeconfig(*, cluster_name: str, endpoint: str, ca_pem: str, cert_pem: str, key_pem: str) -> str:
-    return kubeconfig(cluster=cluster_name, server=endpoint, ca_pem=ca_pem, user="admin", cert_pem=cert_pem,
+def admin_kubeconfig(*, cluster_name: str, endpoint: str, ca_pem: str, cert_pem: str, key_pem: str,
+                     user: str = ADMIN) -> str:
+    """The everyday `admin` (the cluster-admins group); `user="super-admin"` for the break-glass identity."""
+    return kubeconfig(cluster=cluster_name, server=endpoint, ca_pem=ca_pem, user=user, cert_pem=cert_pem,
                       key_pem=key_pem)
+
+
+def cluster_admins_rbac() -> str:
+    """The admin group gets `cluster-admin` through RBAC, where a ClusterRoleBinding can narrow or revoke it."""
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": CLUSTER_ADMINS_GROUP},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": CLUSTER_ADMINS_GROUP}],
+    }
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [binding]}, indent=2) + "\n"

@@ -7,7 +7,8 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import addons, control_plane, deployer_checks, etcd, install, podcidrs, podnet, steps, worker
+from cluster.render import (access, addons, control_plane, deployer_checks, etcd, install, podcidrs, podnet, steps,
+                            worker)
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
@@ -52,6 +53,7 @@ def control_plane_inputs(i: int = 0) -> control_plane.ControlPlaneInputs:
         controller_manager_key_pem=p["kube-controller-manager"].key_pem,
         scheduler_cert_pem=p["kube-scheduler"].cert_pem, scheduler_key_pem=p["kube-scheduler"].key_pem,
         admin_cert_pem=p["admin"].cert_pem, admin_key_pem=p["admin"].key_pem,
+        super_admin_cert_pem=p["super-admin"].cert_pem, super_admin_key_pem=p["super-admin"].key_pem,
         encryption_key_b64=base64.b64encode(os.urandom(32)).decode(),
     )
 
@@ -91,7 +93,8 @@ def scripts() -> dict[str, str]:
         "etcd-health": etcd.etcd_health_script(ETCD),
         "apiserver-ready": control_plane.apiserver_ready_script(),
         "node-ready": worker.node_ready_script("worker-0"),
-        "rbac-apply": addons.kubectl_apply_script("rbac", addons.apiserver_to_kubelet_rbac()),
+        "rbac-apply": control_plane.rbac_apply_script({"cluster-admins": access.cluster_admins_rbac(),
+                                                       "kubelet access": addons.apiserver_to_kubelet_rbac()}),
         "write-files": write_files_script(all_files()),
         "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.ADMIN_KUBECTL)),
         "pod-network-host-mode": podnet.install_script(pod_network_apply()),

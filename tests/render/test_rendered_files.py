@@ -90,7 +90,7 @@ def test_manifests_parse_into_the_expected_objects():
     assert nginx[3]["spec"]["ports"][0]["nodePort"] == 30080
     from cluster.render.addons import apiserver_to_kubelet_rbac
     rbac = yaml.safe_load(apiserver_to_kubelet_rbac())["items"]
-    assert rbac[1]["subjects"][0]["name"] == "kube-apiserver-kubelet-client"
+    assert rbac[0]["subjects"][0]["name"] == "kube-apiserver-kubelet-client"
 
 
 def test_containerd_config_is_version_3_with_systemd_cgroups():
@@ -120,7 +120,7 @@ def kubeconfigs():
 def test_every_kubeconfig_loads_with_the_kubernetes_client(tmp_path):
     from kubernetes import client, config
     found = kubeconfigs()
-    assert len(found) == 5  # controller-manager, scheduler, admin, kubelet, kube-proxy
+    assert len(found) == 6  # controller-manager, scheduler, admin, super-admin, kubelet, kube-proxy
     for path, text in found.items():
         f = tmp_path / Path(path).name
         f.write_text(text)

@@ -88,8 +88,8 @@ def test_zones_are_real_availability_zones_in_a_stable_order():
     (args,) = [a for token, a in mocks.calls if token == "aws:index/getAvailabilityZones:getAvailabilityZones"]
     assert {"name": "zone-type", "values": ["availability-zone"]} in args["filters"]
     assert "state" not in args, "a state filter lets a briefly impaired zone shift every subnet to another zone"
-    zones = [s.inputs["availabilityZone"] for s in run.of_type("aws:ec2/subnet:Subnet")]
-    assert zones == ["eu-west-1a", "eu-west-1b"]
+    zones = {s.name: s.inputs["availabilityZone"] for s in run.of_type("aws:ec2/subnet:Subnet")}
+    assert zones == {"k8s-dev-public-0": "eu-west-1a", "k8s-dev-public-1": "eu-west-1b"}
 
 
 def test_every_remote_step_carries_its_instance_id_so_a_new_machine_is_installed_again(run):
