@@ -5,8 +5,8 @@ assigned this node (node.spec.podCIDR) and keeps the CNI config on it. container
 containerd renders it once and never again, so a node that re-registers with another range would keep handing out
 addresses from the old one.
 
-File modes follow the CIS Kubernetes Benchmark (section 4.1): units, configs and kubeconfigs 0600, owned by root;
-only certificates are world-readable.
+File modes follow the CIS Kubernetes Benchmark (section 4.1): the kubelet unit, configs and kubeconfigs 0600,
+owned by root. Certificates and the other units stay world-readable.
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 KUBELET_CONFIG = f"{KUBELET_DIR}/config.yaml"        # where kubeadm puts it and audit tools (kube-bench) look
 KUBELET_KUBECONFIG = f"{KUBELET_DIR}/kubeconfig"
 KUBE_PROXY_CONFIG = f"{KUBE_PROXY_DIR}/kube-proxy-config.yaml"
-PRIVATE = "0600"      # units, configs, kubeconfigs, keys (CIS 4.1.1, 4.1.3, 4.1.5, 4.1.9)
-PUBLIC = "0644"       # certificates only (CIS 4.1.7 allows 644)
+PRIVATE = "0600"      # the kubelet unit, configs, kubeconfigs, keys (CIS 4.1.1, 4.1.3, 4.1.5, 4.1.9)
+PUBLIC = "0644"       # certificates (CIS 4.1.7 allows 644)
+# Units no benchmark item covers. 0600 would gain nothing: systemd serves every unit's contents to any local user
+# over D-Bus, and warns on each reload that such a file is "marked world-inaccessible". They hold no secret.
+UNIT = "0644"
 # Kubelets and kube-proxy talk to this node-local proxy, which spreads over every controller. They never wait for the
 # load balancer, and keep working when it is slow or down.
 API_PROXY = "https://127.0.0.1:6443"
@@ -421,12 +424,12 @@ def worker_files(i: WorkerInputs) -> dict[str, list[NodeFile]]:
         "containerd": [
             NodeFile("/etc/containerd/config.toml", containerd_config(i.pause_image), PRIVATE),
             NodeFile("/etc/crictl.yaml", crictl_config(), PRIVATE),
-            NodeFile("/etc/systemd/system/containerd.service", units["containerd"], PRIVATE),
+            NodeFile("/etc/systemd/system/containerd.service", units["containerd"], UNIT),
         ],
         "k8s-cni-config": [
             NodeFile(CNI_TEMPLATE, cni_template(), PRIVATE),
             NodeFile(CNI_CONFIG_SYNC, cni_config_sync_script(i.node_name), "0700"),
-            NodeFile("/etc/systemd/system/k8s-cni-config.service", units["k8s-cni-config"], PRIVATE),
+            NodeFile("/etc/systemd/system/k8s-cni-config.service", units["k8s-cni-config"], UNIT),
         ],
         "kubelet": [
             NodeFile(CA_CERT, i.ca_pem, PUBLIC),
@@ -435,13 +438,14 @@ def worker_files(i: WorkerInputs) -> dict[str, list[NodeFile]]:
             NodeFile(KUBELET_KUBECONFIG, kc(f"system:node:{i.node_name}", i.kubelet_cert_pem, i.kubelet_key_pem),
                      PRIVATE, secret=True),
             NodeFile(KUBELET_CONFIG, kubelet_config(i), PRIVATE),
+            # CIS 4.1.1 asks 600 of this one unit (systemd then warns on each reload; it still reads it).
             NodeFile("/etc/systemd/system/kubelet.service", units["kubelet"], PRIVATE),
         ],
         "kube-proxy": [
             NodeFile(f"{KUBE_PROXY_DIR}/kubeconfig", kc("system:kube-proxy", i.kube_proxy_cert_pem,
                                                         i.kube_proxy_key_pem), PRIVATE, secret=True),
             NodeFile(KUBE_PROXY_CONFIG, kube_proxy_config(i), PRIVATE),
-            NodeFile("/etc/systemd/system/kube-proxy.service", units["kube-proxy"], PRIVATE),
+            NodeFile("/etc/systemd/system/kube-proxy.service", units["kube-proxy"], UNIT),
         ],
     }
 

@@ -31,6 +31,8 @@ KUBELET_UNIT = "/etc/systemd/system/kubelet.service"
 PROXY_KUBECONFIG = "/var/lib/kube-proxy/kubeconfig"
 WORKER_UNITS = [KUBELET_UNIT, "/etc/systemd/system/kube-proxy.service", "/etc/systemd/system/containerd.service",
                 "/etc/systemd/system/k8s-cni-config.service"]
+WORKER_CONFIGS = [worker.KUBELET_CONFIG, worker.KUBE_PROXY_CONFIG, "/etc/containerd/config.toml", "/etc/crictl.yaml",
+                  "/etc/haproxy/haproxy.cfg", worker.CNI_TEMPLATE]
 # cfg/cis-1.12/node.yaml 4.2.12: the suites the benchmark accepts.
 CIS_STRONG_CIPHERS = ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
                       "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
@@ -96,9 +98,11 @@ WORKER_CLAIMS = [
     Claim("4.1.7", CA_CERT, "mode (644 or stricter)", mode(CA_CERT), "0644"),
     Claim("4.1.8", CA_CERT, "owner", owner(CA_CERT), "root"),
     Claim("4.1.9", worker.KUBELET_CONFIG, "mode", mode(worker.KUBELET_CONFIG), "0600"),
+    Claim("4.1.9 (every worker config)", "configs", "modes",
+          lambda f: {p: f[p].mode for p in WORKER_CONFIGS}, {p: "0600" for p in WORKER_CONFIGS}),
     Claim("4.1.10", worker.KUBELET_CONFIG, "owner", owner(worker.KUBELET_CONFIG), "root"),
-    Claim("4.1.1 (every worker unit)", "units", "modes",
-          lambda f: {u: f[u].mode for u in WORKER_UNITS}, {u: "0600" for u in WORKER_UNITS}),
+    Claim("4.1.2 (every worker unit)", "units", "owners",
+          lambda f: {u: f[u].owner for u in WORKER_UNITS}, {u: "root" for u in WORKER_UNITS}),
     Claim("1.1.9/1.1.10 (CNI files, on workers)", worker.CNI_TEMPLATE, "mode and owner",
           lambda f: (f[worker.CNI_TEMPLATE].mode, f[worker.CNI_TEMPLATE].owner), ("0600", "root")),
     Claim("1.1.9 (CNI files, on workers)", worker.CNI_CONFIG_SYNC, "writes the conflist under umask 077",
