@@ -5,7 +5,8 @@
 //	                                           (what the API server's PodSecurity admission runs). pods.json is a
 //	                                           JSON list of {"name", "metadata", "spec"}. Prints "name: allowed" or
 //	                                           "name: forbidden: reason (detail); ..." per pod.
-//	kubecheck kubelet-config < config          strict decoding into k8s.io/kubelet KubeletConfiguration v1beta1
+//	kubecheck kubelet-config < config          strict decoding into k8s.io/kubelet KubeletConfiguration v1beta1,
+//	                                           and its TLS cipher suites resolved as the kubelet resolves them
 //	kubecheck kube-proxy-config < config       strict decoding into k8s.io/kube-proxy KubeProxyConfiguration v1alpha1
 //
 // Strict decoding refuses any field the type does not have. Exit status 1 on a finding, 2 on a usage error.
@@ -21,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeproxyv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
+	cliflag "k8s.io/component-base/cli/flag"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
@@ -71,6 +73,15 @@ func podSecurity(levelName string) {
 	}
 }
 
+func kubeletConfig() {
+	var config kubeletv1beta1.KubeletConfiguration
+	strict(&config)
+	if _, err := cliflag.TLSCipherSuites(config.TLSCipherSuites); err != nil {
+		fail(1, "tlsCipherSuites: %v", err)
+	}
+	fmt.Println("ok")
+}
+
 func strict(into any) {
 	data, err := io.ReadAll(os.Stdin)
 	if err != nil {
@@ -79,7 +90,6 @@ func strict(into any) {
 	if err := yaml.UnmarshalStrict(data, into); err != nil {
 		fail(1, "%v", err)
 	}
-	fmt.Println("ok")
 }
 
 func main() {
@@ -87,9 +97,10 @@ func main() {
 	case len(os.Args) == 3 && os.Args[1] == "pod-security":
 		podSecurity(os.Args[2])
 	case len(os.Args) == 2 && os.Args[1] == "kubelet-config":
-		strict(&kubeletv1beta1.KubeletConfiguration{})
+		kubeletConfig()
 	case len(os.Args) == 2 && os.Args[1] == "kube-proxy-config":
 		strict(&kubeproxyv1alpha1.KubeProxyConfiguration{})
+		fmt.Println("ok")
 	default:
 		fail(2, "usage: kubecheck pod-security LEVEL | kubelet-config | kube-proxy-config  (input on stdin)")
 	}
