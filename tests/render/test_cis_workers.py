@@ -292,7 +292,7 @@ def test_haproxy_runs_unprivileged_in_a_chroot():
 
 def test_kubelet_cipher_suites_are_names_the_kubelet_resolves(kubecheck):
     text = worker.kubelet_config(sample.worker_inputs())
-    assert subprocess.run([str(kubecheck), "kubelet-config"], input=text, capture_output=True).returncode == 0
+    assert subprocess.run([str(kubecheck), "kubelet-config"], input=text, capture_output=True, text=True).returncode == 0
     wrong = subprocess.run([str(kubecheck), "kubelet-config"], capture_output=True, text=True,
                            input=text.replace("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM"))
     assert wrong.returncode == 1 and "TLS_ECDHE_RSA_WITH_AES_128_GCM not supported" in wrong.stderr
