@@ -132,3 +132,21 @@ def test_dns_and_smoke_test_follow_the_pod_network_and_the_urls_are_outputs():
 def test_graph_depth_does_not_grow_with_the_worker_count():
     depths = {n: dependency_depth(run_program(config(n, podRouting="host"))) for n in (3, 10, 30)}
     assert len(set(depths.values())) == 1, depths
+
+
+def test_dns_check_resolves_the_configured_external_name_and_the_kubernetes_service_address():
+    run = run_program(config(2, dnsCheckName="ec2.eu-west-1.amazonaws.com", serviceCidr="10.96.0.0/24"))
+    check = run.named("controller-0-dns-check").inputs["stdin"]
+    assert "internal=$(answers kubernetes.default.svc.cluster.local" in check
+    assert "external=$(answers ec2.eu-west-1.amazonaws.com " in check
+    assert "grep -qxF 10.96.0.1 " in check
+    assert "kubectl run" not in check
+
+
+def test_a_worker_is_ready_only_once_its_cni_config_follower_runs():
+    run = run_program(config(2))
+    for i in range(2):
+        ready = run.named(f"worker-{i}-node-ready")
+        assert ready.depends_on_urn(run.named(f"worker-{i}-start-k8s-cni-config").urn)
+        assert run.named(f"worker-{i}-start-k8s-cni-config").depends_on_urn(
+            run.named(f"worker-{i}-install-kubernetes-node").urn), "it runs kubectl"
