@@ -47,13 +47,13 @@ api_lb = ApiLoadBalancer(f"{settings.cluster_name}-api", ApiLoadBalancerArgs(
     depends_on=[network.internet_gateway, *network.address_reservations],
 ))
 
-# 4. PKI: CAs and one certificate per identity; the API server's names include the load balancer's.
+# 4. PKI: CAs and one certificate per identity. Nothing here waits for the load balancer: kubeconfigs that go
+#    through it verify the API server as `kubernetes` (tls-server-name), a name its certificate always carries.
 pki = Pki(f"{settings.cluster_name}-pki", PkiArgs(cas=CA_SPECS, certs=cluster_cert_specs(
     etcd=[Host(n.name, n.private_ip) for n in nodes.etcd],
     controllers=[Host(n.name, n.private_ip) for n in nodes.controllers],
     workers=[Host(n.name, n.private_ip) for n in nodes.workers],
     service_ip=settings.service_ip,
-    api_dns_names=[api_lb.dns_name],
 )))
 
 # 5. Node bootstrap over SSH: etcd, then the control plane; workers install in parallel with both.

@@ -21,6 +21,7 @@ from infra.nodes import Node
 from infra.pki import Pki
 
 SERVICES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+ENCRYPTION_KEY_NAME = "secrets-encryption-key"
 
 
 @dataclass
@@ -57,9 +58,11 @@ class ControlPlane(pulumi.ComponentResource):
         artifact = versions.artifact("kubernetes-server", args.resolved_versions, args.architecture,
                                      args.download_base_url)
         # 32 random bytes, made once and kept in state: the key that encrypts Secrets in etcd never changes on an
-        # update (a new key would make every stored Secret unreadable).
-        encryption_key = random.RandomBytes(f"{name}-encryption-key", length=32,
-                                            opts=pulumi.ResourceOptions(parent=self))
+        # update (a new key would make every stored Secret unreadable). Its identity depends on nothing that a
+        # refactor or a new clusterName could change: a fixed name at the top of the stack, with the place it was
+        # first made in as an alias. Not protected: `pulumi destroy` removes it with the cluster it belongs to.
+        encryption_key = random.RandomBytes(ENCRYPTION_KEY_NAME, length=32, opts=pulumi.ResourceOptions(
+            aliases=[pulumi.Alias(name=f"{name}-encryption-key", parent=self)]))
         p = args.pki
         shared = {
             "ca_pem": p.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": p.cas[ETCD_CA].cert_pem,

@@ -33,6 +33,10 @@ KUBERNETES_SERVICE_NAMES = (
     "kubernetes.default.svc.cluster.local",
 )
 
+# What people's clients verify the API server certificate against when they come through the load balancer: a
+# name the certificate carries from the start, so that it need not wait for the load balancer's own name.
+API_TLS_SERVER_NAME = KUBERNETES_SERVICE_NAMES[0]
+
 # Identities the control plane components present to the API server (and that RBAC binds).
 APISERVER_KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
 APISERVER_ETCD_CLIENT_CN = "kube-apiserver-etcd-client"
@@ -100,7 +104,8 @@ def api_server_sans(controllers: Sequence[Host], service_ip: str, extra_dns_name
 
 def cluster_cert_specs(*, etcd: Sequence[Host], controllers: Sequence[Host], workers: Sequence[Host],
                        service_ip: str, api_dns_names: Sequence[Any] = ()) -> list[CertSpec]:
-    """Every certificate the cluster needs. `api_dns_names` are extra API server names (the load balancer's)."""
+    """Every certificate the cluster needs. `api_dns_names`: extra API server names (a DNS name of your own in
+    front of the API, say); the load balancer's is not one of them (see API_TLS_SERVER_NAME)."""
     api_dns, api_ips = api_server_sans(controllers, service_ip, api_dns_names)
     specs = [
         CertSpec(ADMIN, KUBERNETES_CA, ADMIN, CLUSTER_ADMINS_GROUP, CLIENT),

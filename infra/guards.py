@@ -1,9 +1,12 @@
 """Setting changes that cannot be applied to a running cluster, refused before anything is created.
 
-Settings validation (infra/settings.py) sees only the new values. A few changes are valid values that AWS cannot
-apply to the nodes that exist: the architecture (the AMI is kept by `ignore_changes`, and an arm64 instance type
-cannot run an x86_64 image) and a smaller root volume (EBS volumes only grow). The previous values are read from
-the cluster's own instances, which carry them as tags (infra/nodes.py), so the check needs no state of its own.
+Settings validation (infra/settings.py) sees only the new values. A few changes are valid values that cannot be
+applied to the nodes that exist: the architecture (the AMI is kept by `ignore_changes`, and an arm64 instance type
+cannot run an x86_64 image), a smaller root volume (EBS volumes only grow), and any change to the etcd members:
+their count, or their addresses (`zones`, `topology` and `vpcCidr` decide where nodes sit). Members are not yet
+added to or removed from a running etcd cluster one at a time: a new member would start a cluster of its own, and
+members that all move would start an empty one. The previous values are read from the cluster's own instances
+(their tags and addresses), so the check needs no state of its own.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from infra import addressing
 from infra.settings import Settings, SettingsError
 
 # Tags every node carries (infra/nodes.py sets them; this module reads them back).
@@ -28,6 +32,8 @@ class ExistingNode:
     role: str
     architecture: str | None       # None for an instance made before the tag existed
     root_volume_gb: int | None
+    name: str = ""                 # the node name (etcd-0, ...), from the Name tag
+    private_ip: str = ""
 
 
 def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list[str]:
@@ -46,6 +52,21 @@ def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list
             problems.append(
                 f"setting '{role}.rootVolumeGb' = {wanted.root_volume_gb} cannot be applied: the {role} nodes have "
                 f"{max(sizes)} GB root volumes and EBS volumes cannot shrink. Keep {max(sizes)} or more")
+    members = {n.name: n.private_ip for n in existing if n.role == "etcd"}
+    if members and len(members) != settings.etcd.count:
+        problems.append(
+            f"setting 'etcd.count' = {settings.etcd.count} cannot be applied: the cluster runs {len(members)} etcd "
+            f"members, and members are not yet added to or removed from a running cluster. Keep {len(members)}, "
+            "or build a new stack")
+    elif members:
+        planned = {p.name: p.private_ip for p in addressing.plan_nodes(settings, "etcd")}
+        moved = [f"{name} from {ip} to {planned[name]}" for name, ip in sorted(members.items())
+                 if name in planned and ip and planned[name] != ip]
+        if moved:
+            problems.append(
+                f"settings 'zones', 'topology' and 'vpcCidr' = {settings.zones}, {settings.topology!r}, "
+                f"{settings.vpc_cidr!r} cannot be applied: they move {'; '.join(moved)}, and an etcd member cannot "
+                "move (every member would start empty). Keep them, or build a new stack")
     return problems
 
 
@@ -62,7 +83,9 @@ def refuse_unsafe_changes(settings: Settings) -> None:
         tags = dict(found.tags or {})
         volumes = [d.volume_size for d in found.root_block_devices or []]
         existing.append(ExistingNode(instance_id, tags.get(ROLE_TAG, ""), tags.get(ARCHITECTURE_TAG),
-                                     int(volumes[0]) if volumes else None))
+                                     int(volumes[0]) if volumes else None,
+                                     name=tags.get("Name", "").removeprefix(f"{settings.cluster_name}-"),
+                                     private_ip=found.private_ip or ""))
     problems = unsafe_changes(settings, existing)
     if problems:
         raise SettingsError("; ".join(problems))

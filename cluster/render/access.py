@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 
 from cluster.render.common import kubeconfig
-from infra.certs import ADMIN, CLUSTER_ADMINS_GROUP
+from infra.certs import ADMIN, API_TLS_SERVER_NAME, CLUSTER_ADMINS_GROUP
 
 
 def admin_kubeconfig(*, cluster_name: str, endpoint: str, ca_pem: str, cert_pem: str, key_pem: str,
                      user: str = ADMIN) -> str:
-    """The everyday `admin` (the cluster-admins group); `user="super-admin"` for the break-glass identity."""
+    """The everyday `admin` (the cluster-admins group); `user="super-admin"` for the break-glass identity.
+
+    The endpoint is the load balancer, whose name AWS makes up only once it exists: the API server certificate
+    does not carry it (so no controller waits minutes for the load balancer), and clients verify the certificate
+    against a name it does carry instead."""
     return kubeconfig(cluster=cluster_name, server=endpoint, ca_pem=ca_pem, user=user, cert_pem=cert_pem,
-                      key_pem=key_pem)
+                      key_pem=key_pem, tls_server_name=API_TLS_SERVER_NAME)
 
 
 def cluster_admins_rbac() -> str:

@@ -225,7 +225,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
             return {"ids": ids, "privateIps": [], "publicIps": [], "ipv6Addresses": [], "id": REGION}
         if args.token == "aws:ec2/getInstance:getInstance":
             found = next(i for i in self.existing_instances if i["id"] == args.args["instanceId"])
-            return {"id": found["id"], "tags": found["tags"],
+            return {"id": found["id"], "tags": found["tags"], "privateIp": found.get("privateIp", ""),
                     "rootBlockDevices": [{"volumeSize": found["rootVolumeGb"]}]}
         raise AssertionError(f"unexpected invoke {args.token}")
 

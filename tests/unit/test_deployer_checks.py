@@ -31,8 +31,9 @@ def config(**extra):
 
 
 @contextmanager
-def serving(handler_body: bytes, *, tls: ssl.SSLContext | None = None, path_bodies: dict | None = None):
-    """An HTTP(S) server on 127.0.0.1 answering every GET with `handler_body` (or per path)."""
+def serving(handler_body: bytes, *, tls: ssl.SSLContext | None = None, path_bodies: dict | None = None,
+            address: str = "127.0.0.1"):
+    """An HTTP(S) server on a loopback address answering every GET with `handler_body` (or per path)."""
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             body = (path_bodies or {}).get(self.path.split("?")[0].rstrip("/"), handler_body)
@@ -45,7 +46,7 @@ def serving(handler_body: bytes, *, tls: ssl.SSLContext | None = None, path_bodi
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer((address, 0), Handler)
     if tls:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -99,6 +100,8 @@ def pki():
 
 
 def test_the_api_check_reaches_the_api_with_the_exported_kubeconfig(pki):
+    """As through the load balancer: the server's address (127.0.0.2 here, the load balancer's name on AWS) is not
+    a name of its certificate; the kubeconfig's tls-server-name is."""
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
         cert.write_text(pki["kube-apiserver"].cert_pem)
@@ -108,13 +111,18 @@ def test_the_api_check_reaches_the_api_with_the_exported_kubeconfig(pki):
         version = json.dumps({"major": "1", "minor": "37", "gitVersion": "v1.37.2", "gitCommit": "0" * 40,
                               "gitTreeState": "clean", "buildDate": "2026-11-12T00:00:00Z", "goVersion": "go1.26",
                               "compiler": "gc", "platform": "linux/amd64"}).encode()
-        with serving(b"ok", tls=tls, path_bodies={"/version": version, "/readyz": b"ok"}) as port:
-            kubeconfig = admin_kubeconfig(cluster_name="k8s-dev", endpoint=f"https://127.0.0.1:{port}",
+        with serving(b"ok", tls=tls, path_bodies={"/version": version, "/readyz": b"ok"},
+                     address="127.0.0.2") as port:
+            kubeconfig = admin_kubeconfig(cluster_name="k8s-dev", endpoint=f"https://127.0.0.2:{port}",
                                           ca_pem=pki[KUBERNETES_CA].cert_pem, cert_pem=pki["admin"].cert_pem,
                                           key_pem=pki["admin"].key_pem)
             result = run_python(api_check_program(kubeconfig, timeout_seconds=15))
     assert result.returncode == 0, result.stderr
-    assert f"https://127.0.0.1:{port}/readyz: ok; version v1.37.2" in result.stdout
+    assert f"https://127.0.0.2:{port}/readyz: ok; version v1.37.2" in result.stdout
+    from cryptography import x509
+    sans = x509.load_pem_x509_certificate(pki["kube-apiserver"].cert_pem.encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert "127.0.0.2" not in {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
 
 
 def test_the_api_check_refuses_a_server_the_cluster_ca_did_not_sign_and_says_what_it_waited_for(pki):

@@ -194,3 +194,41 @@ def test_a_plain_mirror_url_keeps_its_steps_logged():
     run = run_program(config(1, 1, 1, downloadBaseUrl="https://mirror.example.internal"))
     install = run.named("etcd-0-install-etcd")
     assert "stdin" not in install.secret_inputs and install.inputs["logging"] == "stdoutAndStderr"
+
+
+def test_the_encryption_key_keeps_its_identity_whatever_the_cluster_is_called():
+    urns = []
+    for name in ("k8s-dev", "renamed"):
+        (key,) = run_program(config(1, 1, 1, clusterName=name)).of_type("random:index/randomBytes:RandomBytes")
+        urns.append(key.urn)
+        assert key.name == "secrets-encryption-key" and "pulumi:pulumi:Stack::" in key.parent    # the stack itself
+        assert any(f"{name}-control-plane-encryption-key" in a for a in key.aliases), key.aliases
+    assert urns[0] == urns[1]
+
+
+def etcd_member(index, ip):
+    node = existing("etcd", index)
+    node["tags"]["Name"] = f"k8s-dev-etcd-{index}"
+    node["privateIp"] = ip
+    return node
+
+
+RUNNING_ETCD = [etcd_member(i, f"10.43.0.{10 + i}") for i in range(3)]
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"etcd": {"count": 5}}, "setting 'etcd.count' = 5 cannot be applied: the cluster runs 3 etcd members"),
+    ({"etcd": {"count": 1}}, "setting 'etcd.count' = 1 cannot be applied: the cluster runs 3 etcd members"),
+    ({"zones": 3}, "settings 'zones', 'topology' and 'vpcCidr' = 3, 'public', '10.43.0.0/16' cannot be applied: they "
+                   "move etcd-1 from 10.43.0.11 to 10.43.16.10; etcd-2 from 10.43.0.12 to 10.43.32.10"),
+    ({"topology": "private"}, "they move etcd-0 from 10.43.0.10 to 10.43.128.10"),
+])
+def test_changes_that_would_break_etcd_are_refused(change, fragment):
+    with pytest.raises(SettingsError) as err:
+        run_program({**config(), **change}, mocks=ClusterMocks(existing_instances=RUNNING_ETCD))
+    assert fragment in str(err.value)
+
+
+def test_etcd_members_staying_where_they_are_is_no_change():
+    run = run_program({**config(), "workers": {"count": 5}}, mocks=ClusterMocks(existing_instances=RUNNING_ETCD))
+    assert len(run.of_type(INSTANCE)) == 3 + 3 + 5

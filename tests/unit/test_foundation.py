@@ -3,6 +3,7 @@
 import ipaddress
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -84,10 +85,22 @@ def test_each_worker_certificate_names_the_node_and_carries_its_own_ip(sized):
 def test_api_server_certificate_carries_every_name_the_api_is_reached_by(sized):
     (_, controllers, _), run = sized
     dns, ips = sans(cert(run, "kube-apiserver"))
-    lb_dns = run.outputs["apiEndpoint"].removeprefix("https://").removesuffix(":6443")
     assert {"kubernetes", "kubernetes.default", "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local", lb_dns} <= dns
+            "kubernetes.default.svc.cluster.local"} <= dns
     assert {"127.0.0.1", "10.32.0.1"} | {f"10.43.0.{20 + i}" for i in range(controllers)} <= ips
+    # People come through the load balancer and verify the name their kubeconfig gives (tls-server-name), which
+    # the certificate carries; the load balancer's own name is not needed, so no certificate waits for it.
+    lb_dns = run.outputs["apiEndpoint"].removeprefix("https://").removesuffix(":6443")
+    assert lb_dns not in dns
+    kubeconfig = yaml.safe_load(run.outputs["kubeconfig"])["clusters"][0]["cluster"]
+    assert kubeconfig["server"] == run.outputs["apiEndpoint"] and kubeconfig["tls-server-name"] in dns
+
+
+def test_no_certificate_waits_for_the_load_balancer(default_run):
+    lb_urns = {r.urn for r in default_run.resources if r.type.startswith("aws:lb/")}
+    for r in default_run.resources:
+        if r.type.startswith("tls:"):
+            assert not any(r.depends_on_urn(u) for u in lb_urns), r.name
 
 
 # --- PKI -----------------------------------------------------------------------------------------------------------
