@@ -89,7 +89,8 @@ pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
     controller_hosts=control_plane.hosts, workers_ready=workers.ready, route_table_ids=network.node_route_table_ids,
 ))
 addons = Addons(f"{settings.cluster_name}-addons", AddonsArgs(
-    host=control_plane.first_host, cluster_dns_ip=settings.cluster_dns_ip, worker_count=settings.workers.count,
+    host=control_plane.first_host, cluster_dns_ip=settings.cluster_dns_ip, kubernetes_service_ip=settings.service_ip,
+    dns_check_name=settings.dns_check_name, worker_count=settings.workers.count,
     control_plane_ready=[control_plane.rbac], pod_network_ready=pod_network.ready,
 ))
 smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(

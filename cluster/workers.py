@@ -22,7 +22,12 @@ ARTIFACTS_BY_SERVICE = {
     "kubelet": ("kubernetes-node",),
     "kube-proxy": ("kubernetes-node",),
     "haproxy": (),
+    "k8s-cni-config": (),
 }
+# k8s-cni-config runs kubectl anew every few seconds: it needs it installed, but a new kubectl needs no restart.
+USES_INSTALLED = {"k8s-cni-config": ("kubernetes-node",)}
+# A service starts after the ones it talks to.
+STARTS_AFTER = {"kubelet": ["containerd", "haproxy"], "kube-proxy": ["haproxy"], "k8s-cni-config": ["haproxy"]}
 
 
 @dataclass
@@ -75,9 +80,9 @@ class Workers(pulumi.ComponentResource):
                          for c, a in artifacts.items()}
 
             started = {}
-            for service in ("haproxy", "containerd", "kubelet", "kube-proxy"):
-                needs = [installed[c] for c in ARTIFACTS_BY_SERVICE[service]]
-                after = {"kubelet": ["containerd", "haproxy"], "kube-proxy": ["haproxy"]}.get(service, [])
+            for service in ("haproxy", "containerd", "k8s-cni-config", "kubelet", "kube-proxy"):
+                needs = [installed[c] for c in (*ARTIFACTS_BY_SERVICE[service], *USES_INSTALLED.get(service, ()))]
+                after = STARTS_AFTER.get(service, [])
                 started[service] = host.start_services(
                     [service], triggers=[by_service.apply(lambda fs, s=service: files_digest(fs[s])),
                               *(artifacts[c].digest for c in ARTIFACTS_BY_SERVICE[service])],
@@ -86,5 +91,6 @@ class Workers(pulumi.ComponentResource):
             check = render.node_ready_script(node.name)
             self.ready.append(host.step(
                 "node-ready", check, triggers=[check, started["kubelet"].id],
-                depends_on=[started["kubelet"], started["kube-proxy"], *args.control_plane_ready]))
+                depends_on=[started["kubelet"], started["kube-proxy"], started["k8s-cni-config"],
+                            *args.control_plane_ready]))
         self.register_outputs({})

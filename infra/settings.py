@@ -64,6 +64,7 @@ class Settings:
     bastion_instance_type: str
     versions: Mapping[str, str] = field(default_factory=dict)
     download_base_url: str | None = None
+    dns_check_name: str = "sts.amazonaws.com"
     # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
     secret_keys: frozenset[str] = frozenset()
 
@@ -133,6 +134,9 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 "Override pinned component versions (see cluster/versions.py); each needs its checksums there."),
     SettingSpec("downloadBaseUrl", None, "https://mirror.example.internal",
                 "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it)."),
+    # AWS's global STS endpoint: a public name with A records that every VPC resolver answers, internet or not.
+    SettingSpec("dnsCheckName", "sts.amazonaws.com", "ec2.eu-west-1.amazonaws.com",
+                "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver)."),
 )
 
 KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
@@ -140,6 +144,7 @@ _DEFAULTS = {spec.key: spec.default for spec in SETTINGS_REFERENCE}
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 # RFC 5737: addresses for documentation. Nobody connects from them, so an adminCidrs entry in one of them (the
 # example stack's placeholder) could only lead to gates dialling for a quarter of an hour before failing.
@@ -351,6 +356,12 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
     if base_url is not None and (not isinstance(base_url, str) or not re.match(r"^https?://[^\s'\"]+$", base_url)):
         raise _fail("downloadBaseUrl", base_url, "expected an http(s) URL with no spaces or quotes")
 
+    dns_check_name = values["dnsCheckName"]
+    if not isinstance(dns_check_name, str) or not _DNS_NAME.match(dns_check_name) or \
+            dns_check_name == "cluster.local" or dns_check_name.endswith(".cluster.local"):
+        raise _fail("dnsCheckName", dns_check_name, "expected a lowercase DNS name outside the cluster with at least "
+                    "one dot and no trailing dot, such as sts.amazonaws.com")
+
     return Settings(
         cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
         vpc_cidr=str(vpc), pod_cidr=str(pod), pod_cidr_mask_size=mask, service_cidr=str(service),
@@ -358,6 +369,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         architecture=architecture, ssh_public_key=ssh_key.strip() if ssh_key else None, ssh_user=ssh_user,
         bastion_instance_type=bastion_type, versions=dict(versions),
         download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
+        dns_check_name=dns_check_name,
     )
 
 

@@ -69,6 +69,11 @@ def worker_inputs(i: int = 0) -> worker.WorkerInputs:
     )
 
 
+def worker_files_by_path(i: int = 0) -> dict[str, NodeFile]:
+    """Every file one worker receives, by its path on the node."""
+    return {f.path: f for fs in worker.worker_files(worker_inputs(i)).values() for f in fs}
+
+
 def all_files() -> list[NodeFile]:
     files = etcd.etcd_files(ETCD[0], ETCD, "k8s-dev", etcd_tls("etcd-0"))
     files += [f for fs in control_plane.control_plane_files(control_plane_inputs()).values() for f in fs]
@@ -83,6 +88,7 @@ def scripts() -> dict[str, str]:
         "readiness-gate": steps.readiness_gate_script(),
         "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
         "worker-os-prep": worker.os_prep_script(),
+        "cni-config-sync": worker.cni_config_sync_script(WORKERS[0].name),
         "etcd-user": etcd.ETCD_USER_SCRIPT,
         "etcd-health": etcd.etcd_health_script(ETCD),
         "apiserver-ready": control_plane.apiserver_ready_script(),
@@ -93,9 +99,11 @@ def scripts() -> dict[str, str]:
         "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.ADMIN_KUBECTL)),
         "pod-network-host-mode": podnet.install_script(pod_network_apply()),
         "pod-network-vpc-mode": podnet.install_script(podnet.apply_script(
-            routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", masquerade=True)),
+            routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", dns_resolver="10.43.0.2",
+            masquerade=True)),
         "apply-coredns": addons.kubectl_apply_script("CoreDNS", coredns()),
-        "dns-check": addons.dns_check_script(image=versions.IMAGES["busybox"]),
+        "dns-check": addons.dns_check_script(image=versions.IMAGES["busybox"], kubernetes_service_ip="10.32.0.1",
+                                             external_name="sts.amazonaws.com"),
         "apply-nginx": addons.kubectl_apply_script("nginx", nginx()),
         "nginx-rollout": addons.nginx_rollout_script(),
         "smoke-check-on-a-worker": deployer_checks.on_node(deployer_checks.nodeport_check_program(
@@ -111,7 +119,8 @@ def scripts() -> dict[str, str]:
 def pod_network_apply() -> str:
     ranges = [(w.ip, f"10.200.{i}.0/24") for i, w in enumerate(WORKERS)]
     return podnet.apply_script(routes=podnet.routes_for(WORKERS[0].ip, ranges), cluster_pod_cidr="10.200.0.0/16",
-                               vpc_cidr="10.43.0.0/16", masquerade=True)
+                               vpc_cidr="10.43.0.0/16", dns_resolver=podnet.vpc_resolver("10.43.0.0/16"),
+                               masquerade=True)
 
 
 def coredns() -> str:

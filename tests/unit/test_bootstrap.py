@@ -17,7 +17,7 @@ CONTROLLER_STEPS = {"ready", "control-plane-files", "install-kubernetes-server",
                     "start-kube-controller-manager", "start-kube-scheduler", "apiserver-ready"}
 WORKER_STEPS = {"ready", "prepare-os", "worker-files", "install-containerd", "install-runc", "install-cni-plugins",
                 "install-crictl", "install-kubernetes-node", "start-haproxy", "start-containerd", "start-kubelet",
-                "start-kube-proxy", "node-ready", "pod-network"}
+                "start-kube-proxy", "start-k8s-cni-config", "node-ready", "pod-network"}
 # Cluster-wide steps, run once from the first controller.
 CLUSTER_STEPS = {"apply-rbac", "read-pod-cidrs", "apply-coredns", "dns-check", "apply-nginx", "nginx-rollout"}
 
@@ -131,7 +131,7 @@ def test_workers_reach_the_api_through_their_local_proxy_over_every_controller(r
     for ip in ("10.43.0.20", "10.43.0.21", "10.43.0.22"):
         assert f"{ip}:6443 check" in stdin
     assert '"server": "https://127.0.0.1:6443"' in stdin
-    assert "--node-ip=10.43.0.32" in stdin and "--hostname-override=worker-2" in stdin
+    assert "--node-ip=10.43.0.32" in stdin and "--hostname-override" not in stdin
     assert "elb" not in stdin, "nodes must not depend on the load balancer"
 
 

@@ -80,6 +80,18 @@ def test_removing_a_worker_leaves_no_route_to_it(mode):
     assert "main(['worker-0', 'worker-1']" in reader
 
 
+@pytest.mark.parametrize("mode", ["vpc", "host"])
+def test_pod_dns_to_the_vpc_resolver_is_masqueraded_before_the_vpc_is_exempted(mode):
+    """The resolver is the VPC base + 2 of the configured VPC, and its rule comes before the VPC's RETURN."""
+    run = run_program(config(3, podRouting=mode, vpcCidr="10.50.0.0/16"), mocks=ClusterMocks(pod_cidrs=canned(3)))
+    for c in run.of_type("command:remote:Command"):
+        if c.name.startswith("worker-") and c.name.endswith("-pod-network"):
+            chain = [line for line in c.inputs["stdin"].splitlines() if "-A K8S-FROM-SCRATCH-MASQ" in line]
+            rules = [line.split("-A K8S-FROM-SCRATCH-MASQ ", 1)[1] for line in chain]
+            assert rules == ["-d 10.200.0.0/16 -j RETURN", "-d 10.50.0.2/32 -j MASQUERADE",
+                             "-d 10.50.0.0/16 -j RETURN", "-d 224.0.0.0/4 -j RETURN", "-j MASQUERADE"], c.name
+
+
 def test_a_node_that_never_gets_a_pod_range_fails_the_update_by_name():
     with pytest.raises(Exception, match="these nodes still have no podCIDR: worker-1"):
         run_program(config(3), mocks=ClusterMocks(pod_cidrs={"worker-0": "10.200.0.0/24", "worker-1": None,
@@ -120,3 +132,21 @@ def test_dns_and_smoke_test_follow_the_pod_network_and_the_urls_are_outputs():
 def test_graph_depth_does_not_grow_with_the_worker_count():
     depths = {n: dependency_depth(run_program(config(n, podRouting="host"))) for n in (3, 10, 30)}
     assert len(set(depths.values())) == 1, depths
+
+
+def test_dns_check_resolves_the_configured_external_name_and_the_kubernetes_service_address():
+    run = run_program(config(2, dnsCheckName="ec2.eu-west-1.amazonaws.com", serviceCidr="10.96.0.0/24"))
+    check = run.named("controller-0-dns-check").inputs["stdin"]
+    assert "internal=$(answers kubernetes.default.svc.cluster.local" in check
+    assert "external=$(answers ec2.eu-west-1.amazonaws.com " in check
+    assert "grep -qxF 10.96.0.1 " in check
+    assert "kubectl run" not in check
+
+
+def test_a_worker_is_ready_only_once_its_cni_config_follower_runs():
+    run = run_program(config(2))
+    for i in range(2):
+        ready = run.named(f"worker-{i}-node-ready")
+        assert ready.depends_on_urn(run.named(f"worker-{i}-start-k8s-cni-config").urn)
+        assert run.named(f"worker-{i}-start-k8s-cni-config").depends_on_urn(
+            run.named(f"worker-{i}-install-kubernetes-node").urn), "it runs kubectl"

@@ -138,3 +138,16 @@ def test_any_overlap_between_vpc_and_pods_is_refused(a, b, prefix):
             parse(**overrides)
     elif not pod.overlaps(ipaddress.ip_network("10.32.0.0/24")):
         assert parse(**overrides).pod_cidr == str(pod)
+
+
+@pytest.mark.parametrize("name", ["kubernetes.default.svc.cluster.local", "cluster.local", "localhost",
+                                  "sts.amazonaws.com.", "STS.amazonaws.com", "a..b", "-x.example.com",
+                                  "x.example.com;reboot", 3])
+def test_dns_check_name_must_be_an_external_dns_name(name):
+    with pytest.raises(SettingsError, match=f"setting 'dnsCheckName' = {name!r} is invalid: expected a lowercase"):
+        parse(dnsCheckName=name)
+
+
+def test_dns_check_name_defaults_to_an_aws_name_and_takes_another():
+    assert parse().dns_check_name == "sts.amazonaws.com"
+    assert parse(dnsCheckName="ec2.eu-west-1.amazonaws.com").dns_check_name == "ec2.eu-west-1.amazonaws.com"
