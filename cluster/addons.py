@@ -33,11 +33,11 @@ class Addons(pulumi.ComponentResource):
         manifest = coredns_manifest(cluster_dns_ip=args.cluster_dns_ip, image=IMAGES["coredns"],
                                     replicas=min(2, args.worker_count))
         applied = args.host.step("apply-coredns", kubectl_apply_script("CoreDNS", manifest),
-                                 triggers=[digest(manifest)], depends_on=args.control_plane_ready)
+                                 triggers=[digest(manifest)], depends_on=args.control_plane_ready, parent=self)
         check = dns_check_script(image=IMAGES["busybox"], kubernetes_service_ip=args.kubernetes_service_ip,
                                  external_name=args.dns_check_name)
         # A pod on one worker resolving through CoreDNS on another is the first cross-node pod traffic, and the
         # external name needs the pod DNS masquerade: it waits for the pod network.
         self.dns_ready = args.host.step("dns-check", check, triggers=[digest(check), applied.id],
-                                        depends_on=[applied, *args.pod_network_ready])
+                                        depends_on=[applied, *args.pod_network_ready], parent=self)
         self.register_outputs({})

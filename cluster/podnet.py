@@ -44,9 +44,11 @@ class PodNetwork(pulumi.ComponentResource):
         expected = [w.name for w in args.workers]
         reader_host = next(iter(args.controller_hosts.values()))
         script = podcidrs.reader_script(expected, READ_TIMEOUT_SECONDS, list(ADMIN_KUBECTL))
-        # Re-read whenever the set of workers or any worker's registration changed.
-        reader = reader_host.step("read-pod-cidrs", script, triggers=[script, *(r.id for r in args.workers_ready)],
-                                  depends_on=args.workers_ready)
+        # Re-read whenever the set of workers changed or a worker is a new machine (which registers anew and may get
+        # another range). Not when a worker's kubelet merely restarted (a version bump): the ranges stay known, so a
+        # preview does not show every pod route replaced for values that will come out the same.
+        reader = reader_host.step("read-pod-cidrs", script, triggers=[script, *(w.instance.id for w in args.workers)],
+                                  depends_on=args.workers_ready, parent=self)
         self.ranges: pulumi.Output[list[podcidrs.NodePodRange]] = reader.stdout.apply(podcidrs.parse_reader_output)
         by_name = self.ranges.apply(lambda rs: {r.name: r for r in rs})
         self.ready: list[pulumi.Resource] = []
@@ -76,6 +78,6 @@ class PodNetwork(pulumi.ComponentResource):
                 apply = podnet.apply_script(routes=[], cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr,
                                             dns_resolver=resolver, masquerade=True)
             install = pulumi.Output.from_input(apply).apply(podnet.install_script)
-            self.ready.append(host.step("pod-network", install, triggers=[install.apply(digest)],
+            self.ready.append(host.step("pod-network", install, triggers=[install.apply(digest)], parent=self,
                                         depends_on=[reader] if args.pod_routing == "host" else []))
         self.register_outputs({})

@@ -100,7 +100,8 @@ def test_every_remote_step_carries_its_instance_id_so_a_new_machine_is_installed
         host = re.match(r"^((?:etcd|controller|worker)-\d+)-", c.name).group(1)
         assert instances[host] in c.inputs["triggers"], c.name
         for other, instance_id in instances.items():
-            if other != host:
+            # the pod range reader also follows the workers' machines (test below)
+            if other != host and not c.name.endswith("-read-pod-cidrs"):
                 assert instance_id not in c.inputs["triggers"], (c.name, other)
 
 
@@ -248,3 +249,24 @@ def test_another_ssh_key_on_a_running_cluster_is_refused_before_every_node_is_re
         run_program(config(1, 1, 1, sshPublicKey=key), mocks=ClusterMocks(existing_instances=launched))
     # the same key as before is no change at all
     assert run_program(config(1, 1, 1), mocks=ClusterMocks(existing_instances=launched)).of_type(INSTANCE)
+
+
+def test_cluster_level_steps_sit_under_the_component_they_belong_to_and_keep_their_identity(run):
+    components = {r.name: r.urn for r in run.resources if not r.custom}
+    expected = {"controller-0-read-pod-cidrs": "k8s-dev-pod-network", "worker-1-pod-network": "k8s-dev-pod-network",
+                "controller-0-apply-coredns": "k8s-dev-addons", "controller-0-dns-check": "k8s-dev-addons",
+                "controller-0-apply-nginx": "k8s-dev-smoke-test", "controller-0-nginx-rollout": "k8s-dev-smoke-test"}
+    for step, component in expected.items():
+        resource = run.named(step)
+        assert resource.parent == components[component], step
+        assert resource.aliases, f"{step}: its old place under the host's component is an alias, so it is not re-run"
+    assert run.named("controller-0-apiserver-ready").parent == components["k8s-dev-control-plane"]
+
+
+def test_the_pod_range_reader_reruns_for_new_machines_not_for_restarted_kubelets(run):
+    reader = run.named("controller-0-read-pod-cidrs")
+    for i in range(3):
+        worker = run.named(f"k8s-dev-worker-{i}", INSTANCE)
+        assert worker.id in reader.inputs["triggers"]
+        assert run.named(f"worker-{i}-node-ready").id not in reader.inputs["triggers"]
+        assert reader.depends_on_urn(run.named(f"worker-{i}-node-ready").urn)
