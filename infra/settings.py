@@ -44,6 +44,13 @@ class RoleSettings:
 
 
 @dataclass(frozen=True)
+class EtcdSnapshotSettings:
+    interval_minutes: int = 60
+    keep: int = 24
+    s3: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     cluster_name: str
     admin_cidrs: tuple[str, ...]
@@ -65,6 +72,7 @@ class Settings:
     versions: Mapping[str, str] = field(default_factory=dict)
     download_base_url: str | None = None
     dns_check_name: str = "sts.amazonaws.com"
+    etcd_snapshots: EtcdSnapshotSettings = EtcdSnapshotSettings()
     # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
     secret_keys: frozenset[str] = frozenset()
 
@@ -137,6 +145,10 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
     # AWS's global STS endpoint: a public name with A records that every VPC resolver answers, internet or not.
     SettingSpec("dnsCheckName", "sts.amazonaws.com", "ec2.eu-west-1.amazonaws.com",
                 "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver)."),
+    SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "s3": False},
+                '{"intervalMinutes": 30, "keep": 48, "s3": true}',
+                "Snapshots every etcd member takes of itself: how often, how many it keeps on disk, and whether each "
+                "is also uploaded to an S3 bucket the program creates."),
 )
 
 KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
@@ -216,6 +228,22 @@ def _role(key: str, raw: Any, default: Mapping[str, Any], max_count: int) -> Rol
         raise _fail(f"{key}.instanceType", instance_type, "expected an EC2 instance type such as t3.medium")
     volume = _int(f"{key}.rootVolumeGb", merged["rootVolumeGb"], 8, 16384)
     return RoleSettings(count=count, instance_type=instance_type, root_volume_gb=volume)
+
+
+def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSettings:
+    key = "etcdSnapshots"
+    if not isinstance(raw, Mapping):
+        raise _fail(key, raw, 'expected an object such as {"intervalMinutes": 60, "keep": 24, "s3": false}')
+    unknown = sorted(set(raw) - set(default))
+    if unknown:
+        raise _fail(f"{key}.{unknown[0]}", raw[unknown[0]], "unknown key; allowed keys are " + ", ".join(default))
+    merged = {**default, **raw}
+    # At least every 5 minutes apart (a snapshot of a large database takes a while), at most once a week.
+    interval = _int(f"{key}.intervalMinutes", merged["intervalMinutes"], 5, 7 * 24 * 60)
+    keep = _int(f"{key}.keep", merged["keep"], 1, 1000)
+    if not isinstance(merged["s3"], bool):
+        raise _fail(f"{key}.s3", merged["s3"], "expected true or false")
+    return EtcdSnapshotSettings(interval_minutes=interval, keep=keep, s3=merged["s3"])
 
 
 def role_offsets(etcd: int, controllers: int, workers: int) -> dict[str, int]:
@@ -362,6 +390,8 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         raise _fail("dnsCheckName", dns_check_name, "expected a lowercase DNS name outside the cluster with at least "
                     "one dot and no trailing dot, such as sts.amazonaws.com")
 
+    etcd_snapshots = _etcd_snapshots(values["etcdSnapshots"], _DEFAULTS["etcdSnapshots"])
+
     return Settings(
         cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
         vpc_cidr=str(vpc), pod_cidr=str(pod), pod_cidr_mask_size=mask, service_cidr=str(service),
@@ -369,7 +399,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         architecture=architecture, ssh_public_key=ssh_key.strip() if ssh_key else None, ssh_user=ssh_user,
         bastion_instance_type=bastion_type, versions=dict(versions),
         download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
-        dns_check_name=dns_check_name,
+        dns_check_name=dns_check_name, etcd_snapshots=etcd_snapshots,
     )
 
 
