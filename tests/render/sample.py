@@ -7,8 +7,8 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import (access, addons, control_plane, deployer_checks, etcd, install, podcidrs, podnet, steps,
-                            worker)
+from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install, podcidrs,
+                            podnet, steps, worker)
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
@@ -91,6 +91,11 @@ def scripts() -> dict[str, str]:
         "cni-config-sync": worker.cni_config_sync_script(WORKERS[0].name),
         "etcd-user": etcd.ETCD_USER_SCRIPT,
         "etcd-health": etcd.etcd_health_script(ETCD),
+        "etcd-snapshot": etcd_backup.snapshot_script(ETCD[0], 24, None),
+        "etcd-snapshot-to-s3": etcd_backup.snapshot_script(ETCD[0], 24, "k8s-dev-etcd-0123456789"),
+        "etcd-restore": etcd_backup.restore_script(ETCD[0], ETCD, "k8s-dev"),
+        "etcd-snapshots-step": etcd_backup.install_script(etcd_backup.backup_files(
+            ETCD[0], ETCD, "k8s-dev", interval_minutes=60, keep=24, bucket="k8s-dev-etcd-0123456789")),
         "apiserver-ready": control_plane.apiserver_ready_script(),
         "node-ready": worker.node_ready_script("worker-0"),
         "rbac-apply": control_plane.rbac_apply_script({"cluster-admins": access.cluster_admins_rbac(),
@@ -132,7 +137,8 @@ def nginx() -> str:
 
 
 def units() -> dict[str, str]:
-    out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev"), "k8s-pod-network": podnet.boot_unit()}
+    out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev"), "k8s-pod-network": podnet.boot_unit(),
+           etcd_backup.SNAPSHOT_UNIT: etcd_backup.snapshot_service()}
     out.update(control_plane.control_plane_units(control_plane_inputs()))
     out.update(worker.worker_units(worker_inputs()))
     return out
