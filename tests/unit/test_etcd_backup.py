@@ -133,3 +133,31 @@ def test_bad_snapshot_settings_are_refused_naming_key_value_and_what_is_allowed(
 def test_partial_snapshot_settings_keep_the_other_defaults():
     s = parse_settings({"adminCidrs": ADMIN, "etcdSnapshots": {"s3": True}}).etcd_snapshots
     assert (s.interval_minutes, s.keep, s.s3) == (60, 24, True)
+
+
+def test_aws_accepts_the_bucket_the_role_and_etcd_instances_carrying_its_profile(with_s3):
+    """Replayed into moto: the bucket and its settings, the role and its policy, and instances launched with the
+    profile (moto refuses a profile that does not exist)."""
+    import boto3
+    from moto import mock_aws
+
+    from tests.support.aws_replay import AwsReplay
+    from tests.support.program import REGION
+
+    with mock_aws():
+        aws = AwsReplay()
+        aws.replay(with_s3)
+        [bucket] = aws.s3.list_buckets()["Buckets"]
+        name = bucket["Name"]
+        assert name.startswith("k8s-dev-etcd-") and len(name) <= 63
+        assert aws.s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+        assert aws.s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
+        [profile] = aws.iam.list_instance_profiles()["InstanceProfiles"]
+        [role] = profile["Roles"]
+        [policy_name] = aws.iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+        document = aws.iam.get_role_policy(RoleName=role["RoleName"], PolicyName=policy_name)["PolicyDocument"]
+        assert document["Statement"][0]["Resource"] == f"arn:aws:s3:::{name}/{S3_PREFIX}/*"
+        ec2 = boto3.client("ec2", region_name=REGION)
+        with_profile = {tag["Value"] for r in ec2.describe_instances()["Reservations"] for inst in r["Instances"]
+                        if inst.get("IamInstanceProfile") for tag in inst["Tags"] if tag["Key"] == "Name"}
+        assert with_profile == {f"k8s-dev-etcd-{i}" for i in range(3)}
