@@ -210,3 +210,81 @@ def test_every_key_is_back_after_every_members_data_is_destroyed_and_restored(la
     assert len({s["Status"]["header"]["cluster_id"] for s in new_cluster}) == 1
     etcdctl(netns, client, bin_dir, "put", "/registry/lab/after-restore", "y")
     assert etcdctl(netns, client, bin_dir, "get", "/registry/lab/after-restore", "--print-value-only").stdout.strip() == "y"
+
+
+BUCKET = "k8s-lab-etcd-0123456789abcdef"
+
+
+def mint_s3_certificate(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate for the bucket's virtual-hosted S3 name, for the stand-in S3 to serve."""
+    from tests.support.realistic_tls import (cert_request_outputs, locally_signed_cert_outputs,
+                                             private_key_outputs, self_signed_cert_outputs)
+    ca_key = private_key_outputs({"algorithm": "ECDSA", "ecdsaCurve": "P256"})["privateKeyPem"]
+    ca = self_signed_cert_outputs({"privateKeyPem": ca_key, "subject": {"commonName": "lab S3 CA"},
+                                   "validityPeriodHours": 24, "isCaCertificate": True,
+                                   "allowedUses": ["cert_signing", "crl_signing", "digital_signature"]})["certPem"]
+    key = private_key_outputs({"algorithm": "ECDSA", "ecdsaCurve": "P256"})["privateKeyPem"]
+    csr = cert_request_outputs({"privateKeyPem": key, "subject": {"commonName": "s3"},
+                                "dnsNames": [f"{BUCKET}.s3.eu-west-1.amazonaws.com"]})["certRequestPem"]
+    cert = locally_signed_cert_outputs({"certRequestPem": csr, "caCertPem": ca, "caPrivateKeyPem": ca_key,
+                                        "validityPeriodHours": 24,
+                                        "allowedUses": ["digital_signature", "server_auth"]})["certPem"]
+    paths = folder / "ca.crt", folder / "s3.crt", folder / "s3.key"
+    for path, text in zip(paths, (ca, cert, key)):
+        path.write_text(text)
+    return paths
+
+
+def test_a_snapshot_reaches_s3_signed_with_the_instance_role_credentials_from_imdsv2(lab):
+    """The program's upload, for real against stand-ins in the member's namespace: IMDSv2 at 169.254.169.254 and
+    an S3 endpoint that checks the SigV4 signature, the payload digest and the session token (s3_standin.py)."""
+    import sys
+    netns, _, root, client, bin_dir = lab
+    wait_healthy(netns, client, bin_dir)
+    member = MEMBERS[1]
+    state = root / "s3"
+    state.mkdir()
+    ca, cert, key = mint_s3_certificate(state)
+    netns.exec(member.name, "ip", "addr", "add", "169.254.169.254/32", "dev", "lo")
+    server = netns.popen(member.name, sys.executable, str(Path(__file__).with_name("s3_standin.py")), str(state),
+                         str(cert), str(key), stdout=open(state / "server.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while not (state / "ready").exists():
+            assert server.poll() is None and time.monotonic() < deadline, (state / "server.log").read_text()
+            time.sleep(0.2)
+        hosts = state / "hosts"
+        hosts.write_text(f"127.0.0.1 localhost\n127.0.0.1 {BUCKET}.s3.eu-west-1.amazonaws.com\n")
+        script = root / "snapshot-to-s3.sh"
+        script.write_text(etcd_backup.snapshot_script(member, KEEP, BUCKET, paths(root, member, bin_dir)))
+        # A private mount namespace: the bucket's name resolves to the stand-in, whose CA curl trusts.
+        run = (f"mount --bind {hosts} /etc/hosts && CURL_CA_BUNDLE={ca} bash {script}")
+        result = netns.exec(member.name, "unshare", "--mount", "--propagation", "private", "sh", "-c", run,
+                            check=False)
+        log = (state / "requests.log").read_text() if (state / "requests.log").exists() else ""
+        assert result.returncode == 0, result.stdout + result.stderr + log
+        newest = sorted((root / member.name / "snapshots").iterdir())[-1]
+        uploaded = state / "objects" / etcd_backup.S3_PREFIX / member.name / newest.name
+        assert uploaded.read_bytes() == newest.read_bytes()
+        assert f"s3 200 {BUCKET}.s3.eu-west-1.amazonaws.com/{etcd_backup.S3_PREFIX}/{member.name}/" in log
+        assert f"uploaded {newest} to s3://{BUCKET}/" in result.stdout
+        # The role's keys never reach a command line: they travel to curl on its stdin.
+        assert "lab/secret/key" not in script.read_text()
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_the_s3_stand_in_refuses_a_wrong_signature(tmp_path):
+    """The stand-in's check can fail: one changed character of the secret key gives another signature."""
+    from tests.integration import s3_standin
+    headers = {"host": f"{BUCKET}.s3.eu-west-1.amazonaws.com", "x-amz-date": "20260101T000000Z",
+               "x-amz-content-sha256": "0" * 64, "x-amz-security-token": "t"}
+    signed = sorted(headers)
+    right = s3_standin.expected_signature("PUT", "/a", headers, signed, "0" * 64, "20260101T000000Z")
+    original = s3_standin.CREDENTIALS["SecretAccessKey"]
+    try:
+        s3_standin.CREDENTIALS["SecretAccessKey"] = original[:-1] + "4"
+        assert s3_standin.expected_signature("PUT", "/a", headers, signed, "0" * 64, "20260101T000000Z") != right
+    finally:
+        s3_standin.CREDENTIALS["SecretAccessKey"] = original
