@@ -125,6 +125,8 @@ if nodes.ssh_private_key is not None:
     pulumi.export("sshPrivateKey", nodes.ssh_private_key)
 if nodes.bastion is not None:
     pulumi.export("bastionPublicIp", nodes.bastion.public_ip)
+if backup_bucket is not None:
+    pulumi.export("etcdSnapshotBucket", backup_bucket.bucket)
 
 # --- outputs: debugging -------------------------------------------------------------------------------------------
 pulumi.export("podCidrs", pod_network.ranges.apply(lambda rs: {r.name: r.pod_cidr for r in rs}))

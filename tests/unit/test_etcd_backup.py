@@ -161,3 +161,8 @@ def test_aws_accepts_the_bucket_the_role_and_etcd_instances_carrying_its_profile
         with_profile = {tag["Value"] for r in ec2.describe_instances()["Reservations"] for inst in r["Instances"]
                         if inst.get("IamInstanceProfile") for tag in inst["Tags"] if tag["Key"] == "Name"}
         assert with_profile == {f"k8s-dev-etcd-{i}" for i in range(3)}
+
+
+def test_the_bucket_name_is_an_output_only_when_snapshots_go_to_s3(with_s3, local_only):
+    assert with_s3.outputs["etcdSnapshotBucket"] == "k8s-dev-etcd-0123456789"
+    assert "etcdSnapshotBucket" not in local_only.outputs
