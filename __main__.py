@@ -86,6 +86,7 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     controller_ips=[n.private_ip for n in nodes.controllers], ssh=ssh, pki=pki, pod_cidr=settings.pod_cidr,
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
+    image_registry_mirror=settings.image_registry_mirror,
 ))
 kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki)
 api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,

@@ -72,6 +72,7 @@ class Settings:
     versions: Mapping[str, str] = field(default_factory=dict)
     download_base_url: str | None = None
     dns_check_name: str = "sts.amazonaws.com"
+    image_registry_mirror: str | None = None
     etcd_snapshots: EtcdSnapshotSettings = EtcdSnapshotSettings()
     # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
     secret_keys: frozenset[str] = frozenset()
@@ -142,6 +143,9 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 "Override pinned component versions (see cluster/versions.py); each needs its checksums there."),
     SettingSpec("downloadBaseUrl", None, "https://mirror.example.internal",
                 "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it)."),
+    SettingSpec("imageRegistryMirror", None, "https://registry.example.internal:5000",
+                "Workers pull docker.io and registry.k8s.io images through this registry (scheme, host and port; "
+                "it serves the same repository paths), falling back to the upstream registry."),
     # AWS's global STS endpoint: a public name with A records that every VPC resolver answers, internet or not.
     SettingSpec("dnsCheckName", "sts.amazonaws.com", "ec2.eu-west-1.amazonaws.com",
                 "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver)."),
@@ -155,6 +159,7 @@ KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
 _DEFAULTS = {spec.key: spec.default for spec in SETTINGS_REFERENCE}
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_REGISTRY = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -384,6 +389,11 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
     if base_url is not None and (not isinstance(base_url, str) or not re.match(r"^https?://[^\s'\"]+$", base_url)):
         raise _fail("downloadBaseUrl", base_url, "expected an http(s) URL with no spaces or quotes")
 
+    mirror = values["imageRegistryMirror"]
+    if mirror is not None and (not isinstance(mirror, str) or not _REGISTRY.match(mirror)):
+        raise _fail("imageRegistryMirror", mirror, "expected a registry as scheme://host[:port] (http or https, no "
+                    "path), such as https://registry.example.internal:5000")
+
     dns_check_name = values["dnsCheckName"]
     if not isinstance(dns_check_name, str) or not _DNS_NAME.match(dns_check_name) or \
             dns_check_name == "cluster.local" or dns_check_name.endswith(".cluster.local"):
@@ -399,7 +409,8 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         architecture=architecture, ssh_public_key=ssh_key.strip() if ssh_key else None, ssh_user=ssh_user,
         bastion_instance_type=bastion_type, versions=dict(versions),
         download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
-        dns_check_name=dns_check_name, etcd_snapshots=etcd_snapshots,
+        dns_check_name=dns_check_name, image_registry_mirror=mirror.rstrip("/") if mirror else None,
+        etcd_snapshots=etcd_snapshots,
     )
 
 

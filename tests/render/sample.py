@@ -63,7 +63,7 @@ def worker_inputs(i: int = 0) -> worker.WorkerInputs:
     return worker.WorkerInputs(
         cluster_name="k8s-dev", node_name=WORKERS[i].name, node_ip=WORKERS[i].ip,
         controller_ips=[c.ip for c in CONTROLLERS], pod_cidr="10.200.0.0/16", cluster_dns_ip="10.32.0.10",
-        pause_image=versions.IMAGES["pause"], ca_pem=p[KUBERNETES_CA].cert_pem,
+        pause_image=versions.IMAGES["pause"], registry_mirror="http://10.43.0.4:5000", ca_pem=p[KUBERNETES_CA].cert_pem,
         kubelet_cert_pem=p[WORKERS[i].name].cert_pem, kubelet_key_pem=p[WORKERS[i].name].key_pem,
         kube_proxy_cert_pem=p["kube-proxy"].cert_pem, kube_proxy_key_pem=p["kube-proxy"].key_pem,
     )

@@ -35,7 +35,14 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def dependency_order(resources: list[Resource]) -> list[Resource]:
+def dependency_edges(r: Resource, *, with_parent: bool = False) -> set[str]:
+    """What a resource waits for: explicit and input dependencies (and its parent component, if asked)."""
+    return set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us} | (
+        {r.parent} if with_parent and r.parent else set())
+
+
+def dependency_order(resources: list[Resource], *, with_parent: bool = False) -> list[Resource]:
+    """Every resource after what it depends on, in registration order otherwise."""
     by_urn = {r.urn: r for r in resources}
     ordered, seen = [], set()
 
@@ -43,8 +50,7 @@ def dependency_order(resources: list[Resource]) -> list[Resource]:
         if r.urn in seen:
             return
         seen.add(r.urn)
-        deps = set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
-        for urn in sorted(deps):
+        for urn in sorted(dependency_edges(r, with_parent=with_parent)):
             if urn in by_urn:
                 visit(by_urn[urn])
         ordered.append(r)
