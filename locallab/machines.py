@@ -1,6 +1,10 @@
 """The local lab: real Debian machines with systemd and sshd, booted with systemd-nspawn into network namespaces of
 the lab's own at the stack's private addresses, plus a deployer namespace that serves the artifact mirror and runs
-SSH. All traffic stays on the lab's bridge."""
+SSH. All traffic stays on the lab's bridge.
+
+Machines and the mirror run as processes of their own session, so a lab outlives the command that booted it
+(`./lab up`); their process ids are kept in the lab's state so that `./lab down` can power them off.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.netns import Lab
-from tests.lab.rootfs import LAB_USER
+from locallab.netns import Lab
+from locallab.rootfs import LAB_USER
 
 DEPLOYER_IP = "10.43.0.4"
 MIRROR_PORT = 8080
 MIRROR_URL = f"http://{DEPLOYER_IP}:{MIRROR_PORT}"
 LAB_UID = 1000    # the lab user's uid in the rootfs (its first user)
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR")
 
 
 def lab_architecture() -> str:
@@ -30,21 +35,32 @@ def lab_architecture() -> str:
 
 
 def missing_tools() -> list[str]:
-    return [t for t in ("systemd-nspawn", "debootstrap", "ssh", "etcd", "etcdctl", "ip") if shutil.which(t) is None]
+    return [t for t in ("systemd-nspawn", "debootstrap", "ssh", "ip", "go") if shutil.which(t) is None]
 
 
-def repack_debian_etcd(mirror: Path, arch: str) -> tuple[str, str]:
-    """Debian's etcd-server and etcd-client binaries in the upstream release layout, under the mirror path the
-    program asks for. Returns (version, sha256 of the tarball)."""
-    version = subprocess.run(["etcd", "--version"], capture_output=True, text=True, check=True).stdout
-    version = next(line.split(":", 1)[1].strip() for line in version.splitlines() if line.startswith("etcd Version"))
-    top = f"etcd-v{version}-linux-{arch}"
-    target = mirror / f"github.com/etcd-io/etcd/releases/download/v{version}/{top}.tar.gz"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(target, "w:gz") as tar:
-        for tool in ("etcd", "etcdctl"):
-            tar.add(shutil.which(tool), arcname=f"{top}/{tool}")
-    return version, hashlib.sha256(target.read_bytes()).hexdigest()
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_process(pid: int, timeout: float = 30) -> None:
+    """SIGTERM (nspawn powers its machine off and removes the ephemeral copy), then SIGKILL after `timeout`."""
+    if not _alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        try:   # our own child: reap it, or it lingers as a zombie that still counts as alive
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
 
 
 @dataclass
@@ -52,14 +68,19 @@ class Machines:
     lab: Lab
     rootfs: Path
     workdir: Path
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)     # machine name -> systemd-nspawn pid
+    ips: dict[str, str] = field(default_factory=dict)
     _keys: dict[str, Path] = field(default_factory=dict)
 
-    def start_deployer(self, mirror: Path) -> subprocess.Popen:
-        self.lab.add_host("deployer", DEPLOYER_IP)
-        log = open(self.workdir / "mirror.log", "w")
-        return self.lab.popen("deployer", sys.executable, "-m", "http.server", str(MIRROR_PORT), "--bind",
-                              DEPLOYER_IP, "--directory", str(mirror), stdout=log, stderr=subprocess.STDOUT)
+    def start_deployer(self, mirror: Path) -> int:
+        if "deployer" not in self.lab.hosts:
+            self.lab.add_host("deployer", DEPLOYER_IP)
+        log = open(self.workdir / "mirror.log", "a")
+        proc = self.lab.popen("deployer", sys.executable, "-m", "http.server", str(MIRROR_PORT), "--bind",
+                              DEPLOYER_IP, "--directory", str(mirror), stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pids["mirror"] = proc.pid
+        return proc.pid
 
     def authorize(self, public_key: str) -> Path:
         ssh_dir = self.workdir / "authorized"
@@ -74,45 +95,40 @@ class Machines:
     def boot(self, name: str, ip: str, ssh_dir: Path) -> None:
         if name not in self.lab.hosts:
             self.lab.add_host(name, ip)
+        self.ips[name] = ip
         Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"{name}.console.log", "a")
-        self.procs[name] = subprocess.Popen(
+        proc = subprocess.Popen(
             ["systemd-nspawn", "-D", str(self.rootfs), "--boot", "--ephemeral", "--register=no", "--keep-unit",
              f"--network-namespace-path=/run/netns/{self.lab.hosts[name]}", f"--machine={name}", f"--hostname={name}",
              f"--bind={ssh_dir}:/home/{LAB_USER}/.ssh", "--console=passive",
              # Routes and iptables rules inside the machine's own network namespace, as on a real node.
              "--capability=CAP_NET_ADMIN,CAP_NET_RAW"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pids[name] = proc.pid
 
     def stop(self, name: str, timeout: float = 30) -> None:
         """Power the machine off the way nspawn asks its init to, and wait for it."""
-        proc = self.procs.pop(name)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(self.pids.pop(name), timeout)
 
     def stop_all(self) -> None:
-        for name in list(self.procs):
+        for name in list(self.pids):
             self.stop(name)
 
     def key_file(self, private_key: str) -> Path:
         digest = hashlib.sha256(private_key.encode()).hexdigest()[:12]
         if digest not in self._keys:
             path = self.workdir / f"id-{digest}"
-            path.write_text(private_key)
-            path.chmod(0o600)
+            if not path.exists():
+                path.write_text(private_key)
+                path.chmod(0o600)
             self._keys[digest] = path
         return self._keys[digest]
 
     def ssh(self, host: str, user: str, private_key: str, command: str, stdin: str) -> subprocess.CompletedProcess:
         """What pulumi-command does for a step: connect as `user` with the stack's key and run `command`."""
-        return self.lab.exec(
-            "deployer", "ssh", "-i", str(self.key_file(private_key)), "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
-            "-o", "LogLevel=ERROR", f"{user}@{host}", command, input=stdin, check=False)
+        return self.lab.exec("deployer", "ssh", "-i", str(self.key_file(private_key)), *SSH_OPTIONS,
+                             f"{user}@{host}", command, input=stdin, check=False)
 
     def _answers(self, host: str, private_key: str, user: str) -> bool:
         return self.ssh(host, user, private_key, "true", "").returncode == 0
