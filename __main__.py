@@ -13,12 +13,14 @@ from cluster.smoke import SmokeTest, SmokeTestArgs
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
 from infra.certs import CA_SPECS, KUBERNETES_CA, Host, cluster_cert_specs
+from infra.guards import refuse_unsafe_changes
 from infra.network import Network, NetworkArgs
 from infra.nodes import Nodes, NodesArgs
 from infra.pki import Pki, PkiArgs
 from infra.settings import read_stack_settings
 
 settings = read_stack_settings()
+refuse_unsafe_changes(settings)      # changes AWS cannot apply to the running nodes stop here, before anything
 tags = {"cluster": settings.cluster_name, "project": "k8s-from-scratch"}
 
 # 1. Network: VPC, subnets, gateways, route tables, security groups.
@@ -31,6 +33,8 @@ nodes = Nodes(settings.cluster_name, NodesArgs(
     public_subnet_ids=network.public_subnet_ids,
     security_group_ids=network.security_group_ids,
     tags=tags,
+    egress_ready_by_zone=network.egress_ready_by_zone,
+    egress_rules=network.egress_rules,
 ))
 
 # 3. API load balancer in front of the controllers.
@@ -40,6 +44,7 @@ api_lb = ApiLoadBalancer(f"{settings.cluster_name}-api", ApiLoadBalancerArgs(
     subnet_ids=network.public_subnet_ids,
     controller_instance_ids={n.name: n.instance.id for n in nodes.controllers},
     tags=tags,
+    depends_on=[network.internet_gateway, *network.address_reservations],
 ))
 
 # 4. PKI: CAs and one certificate per identity; the API server's names include the load balancer's.

@@ -21,7 +21,7 @@ from tests.support.program import run_program  # noqa: E402
 
 
 def measure(workers: int, routing: str) -> tuple[int, int, float]:
-    config = {"adminCidrs": ["198.51.100.0/24"], "workers": {"count": workers}, "podRouting": routing,
+    config = {"adminCidrs": ["100.64.7.0/24"], "workers": {"count": workers}, "podRouting": routing,
               "routesQuota": 1000}
     start = time.perf_counter()
     run = run_program(config)

@@ -15,7 +15,6 @@ from cluster.render import control_plane as render
 from cluster.render.addons import apiserver_to_kubelet_rbac, kubectl_apply_script
 from cluster.render.common import NodeFile, files_digest, write_files_script
 from cluster.render.install import install_artifact_script
-from cluster.render.steps import restart_services_script
 from infra.certs import ETCD_CA, KUBERNETES_CA
 from infra.nodes import Node
 from infra.pki import Pki
@@ -81,7 +80,7 @@ class ControlPlane(pulumi.ComponentResource):
         self.ready = []
         self.hosts: dict[str, RemoteHost] = {}
         for node, address in zip(args.controllers, args.addresses):
-            host = RemoteHost(node.name, address, args.ssh, node.instance, self)
+            host = RemoteHost(node.name, address, args.ssh, node, self)
             self.hosts[node.name] = host
             inputs = pulumi.Output.all(**shared).apply(lambda v, n=node: render.ControlPlaneInputs(
                 cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
@@ -98,9 +97,8 @@ class ControlPlane(pulumi.ComponentResource):
             for service in SERVICES:
                 # Each service restarts only when a file it reads (or the binary) changed.
                 fingerprint = by_service.apply(lambda fs, s=service: files_digest(fs[s]))
-                started.append(host.step(
-                    f"start-{service}", restart_services_script([service]),
-                    triggers=[fingerprint, artifact.digest],
+                started.append(host.start_services(
+                    [service], triggers=[fingerprint, artifact.digest],
                     depends_on=[written, installed, args.etcd_healthy, *started[:1]]))
             check = render.apiserver_ready_script()
             self.ready.append(host.step("apiserver-ready", check, triggers=[check, *(s.id for s in started)],

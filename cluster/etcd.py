@@ -13,7 +13,6 @@ from cluster.remote import RemoteHost, Ssh
 from cluster.render import etcd as render
 from cluster.render.common import files_digest, write_files_script
 from cluster.render.install import install_artifact_script
-from cluster.render.steps import restart_services_script
 from infra.certs import ETCD_CA, etcd_peer_cert_name, etcd_server_cert_name
 from infra.nodes import Node
 from infra.pki import Pki
@@ -44,7 +43,7 @@ class EtcdCluster(pulumi.ComponentResource):
         started = []
         hosts = []
         for node, member, address in zip(args.members, self.members, args.addresses):
-            host = RemoteHost(node.name, address, args.ssh, node.instance, self)
+            host = RemoteHost(node.name, address, args.ssh, node, self)
             hosts.append(host)
             server = args.pki.certs[etcd_server_cert_name(node.name)]
             peer = args.pki.certs[etcd_peer_cert_name(node.name)]
@@ -57,8 +56,8 @@ class EtcdCluster(pulumi.ComponentResource):
                                 depends_on=[user], secret=True)
             installed = host.step("install-etcd", install_artifact_script(artifact),
                                   triggers=[artifact.url, artifact.digest], depends_on=[user])
-            started.append(host.step("start-etcd", restart_services_script(["etcd"]),
-                                     triggers=[fingerprint, artifact.digest], depends_on=[written, installed]))
+            started.append(host.start_services(["etcd"], triggers=[fingerprint, artifact.digest],
+                                               depends_on=[written, installed]))
 
         # Runs on the first member once every member has (re)started; re-runs whenever one of them did.
         health = render.etcd_health_script(self.members)

@@ -1,26 +1,47 @@
 """pulumi-command building blocks: an SSH connection, a host with its readiness gate, and steps on it.
 
-Every step runs `sudo bash -s` with its script on stdin: the command line never varies and never holds a value,
-so no secret can reach it, `ps` or a log. A step that carries secrets gets its stdin as a Pulumi secret and its
-logging off. Every step depends on its host's gate and is deleted with the host's instance; its triggers hold
-the fingerprint of what it installs, so a change re-runs exactly the steps it affects.
+Every step runs its script with `bash -s` on stdin: the command line never holds a value, so no secret can reach
+it, `ps` or a log. A step that carries secrets gets its stdin as a Pulumi secret and its logging off.
+
+What makes a step run again:
+- its triggers (the fingerprint of what it installs) change: the step is replaced, so it runs;
+- its host's instance changes (a node replaced at the same address): the instance id is in every step's triggers,
+  so a new machine is installed from scratch;
+- only the connection changes (a new public address after a stop and start): the step is updated, which re-runs
+  its script; every script is idempotent, and a service start restarts nothing whose inputs are unchanged (the
+  node keeps the fingerprint it last started each service with).
+Every script is bounded by `timeout` on the node: pulumi-command cannot interrupt a running SSH session, so an
+unbounded script could hang `pulumi up` for ever.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pulumi
 import pulumi_command as command
 
-from cluster.render.steps import GATE_TIMEOUT_SECONDS, readiness_gate_script
+from cluster.render.common import digest
+from cluster.render.steps import GATE_TIMEOUT_SECONDS, readiness_gate_script, restart_services_script
 
-RUN_SCRIPT = "sudo bash -s"
+if TYPE_CHECKING:
+    from infra.nodes import Node
+
 # pulumi-command retries the SSH dial this many times, each attempt bounded by the timeout below: a node whose sshd
 # never comes up fails its gate after about ten minutes instead of hanging the update.
 DIAL_ATTEMPTS = 60
 DIAL_TIMEOUT_SECONDS = 10
+DEFAULT_STEP_MINUTES = 20
+
+
+def run_command(host: str, step: str, seconds: int) -> str:
+    """The command line of a step: its stdin script as root, killed after `seconds`, and on a timeout a message
+    that names the host, the step and the bound. Holds no value but names, so it is safe in state and logs."""
+    says = shlex.quote(f"k8s-from-scratch: step {step} on {host} did not finish within {seconds}s")
+    return (f"sudo timeout --kill-after=30 {seconds} bash -s || "
+            f"{{ rc=$?; if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo {says} >&2; fi; exit $rc; }}")
 
 
 @dataclass(frozen=True)
@@ -42,39 +63,62 @@ def connection(ssh: Ssh, host: pulumi.Input[str]) -> command.remote.ConnectionAr
 
 
 class RemoteHost:
-    """One machine reached over SSH: its gate, and a factory for the steps that run after it."""
+    """One machine reached over SSH: its gate, and a factory for the steps that run after it.
 
-    def __init__(self, name: str, address: pulumi.Input[str], ssh: Ssh, instance: pulumi.Resource,
-                 parent: pulumi.Resource):
+    `parent` is the component the host's own steps belong to; a cluster-level step run from this host (applying
+    add-ons, say) passes the component it belongs to instead."""
+
+    def __init__(self, name: str, address: pulumi.Input[str], ssh: Ssh, node: "Node", parent: pulumi.Resource):
         self.name = name
-        self.instance = instance
+        self.instance = node.instance
         self.parent = parent
         self.connection = connection(ssh, address)
+        gate_seconds = GATE_TIMEOUT_SECONDS
         self.gate = command.remote.Command(
             f"{name}-ready",
             connection=self.connection,
-            create=RUN_SCRIPT,
-            stdin=readiness_gate_script(),
+            create=run_command(name, "ready", gate_seconds),
+            stdin=readiness_gate_script(gate_seconds),
+            triggers=[node.instance.id],
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
-                parent=parent, deleted_with=instance,
-                custom_timeouts=pulumi.CustomTimeouts(create=f"{GATE_TIMEOUT_SECONDS // 60 + 5}m")),
+                parent=parent, deleted_with=node.instance,
+                # Nothing runs before the node exists and can reach the internet (in the private topology, its
+                # zone's NAT route): the first steps download packages and binaries.
+                depends_on=[node.instance, *node.egress_ready],
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{gate_seconds // 60 + 10}m",
+                                                      update=f"{gate_seconds // 60 + 10}m")),
         )
 
     def step(self, step_name: str, script: pulumi.Input[str], *, triggers: Sequence[pulumi.Input],
              depends_on: Sequence[pulumi.Resource] = (), secret: bool = False,
-             timeout_minutes: int = 20) -> command.remote.Command:
+             timeout_minutes: int = DEFAULT_STEP_MINUTES, parent: pulumi.Resource | None = None
+             ) -> command.remote.Command:
         stdin = pulumi.Output.secret(script) if secret else script
+        owner = parent or self.parent
         return command.remote.Command(
             f"{self.name}-{step_name}",
             connection=self.connection,
-            create=RUN_SCRIPT,
+            # The script's own bound is a minute under the step's, so the node's message arrives first.
+            create=run_command(self.name, step_name, timeout_minutes * 60 - 60),
             stdin=stdin,
             # A fingerprint of secret files is itself an Output derived from secrets, so it stays secret in state.
-            triggers=list(triggers),
+            triggers=[*triggers, self.instance.id],
             logging="none" if secret else "stdoutAndStderr",
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
-                parent=self.parent, depends_on=[self.gate, *depends_on], deleted_with=self.instance,
+                parent=owner, depends_on=[self.gate, *depends_on], deleted_with=self.instance,
+                # Steps that used to sit under the host's component keep their identity (and are not re-run).
+                aliases=[pulumi.Alias(parent=self.parent)] if owner is not self.parent else None,
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout_minutes}m", update=f"{timeout_minutes}m")),
         )
+
+    def start_services(self, units: Sequence[str], *, triggers: Sequence[pulumi.Input],
+                       depends_on: Sequence[pulumi.Resource] = (), step_name: str | None = None
+                       ) -> command.remote.Command:
+        """(Re)start units whose inputs are `triggers`. The script restarts them only when the node last started
+        them with other inputs, so re-running it after a connection change restarts nothing."""
+        fingerprint = pulumi.Output.all(*triggers).apply(lambda values: digest(*(str(v) for v in values)))
+        # A digest of key material reveals none of it: the script stays plain, so the step keeps its logs.
+        script = pulumi.Output.unsecret(fingerprint).apply(lambda f: restart_services_script(list(units), f))
+        return self.step(step_name or f"start-{'-'.join(units)}", script, triggers=triggers, depends_on=depends_on)

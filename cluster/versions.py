@@ -1,10 +1,16 @@
 """Pinned artifacts: every file a node downloads, with its version, upstream location and checksum per
 architecture. Pure data and pure functions, no Pulumi.
 
-Checksums come from the publishers: the Kubernetes release notes (CHANGELOG-1.36.md, sha512 of the server and
-node tarballs), etcd's SHA256SUMS, and the `.sha256`/`.sha256sum` files next to the containerd, runc, CNI plugins
-and cri-tools release assets (as collected in kubespray's checksums.yml, 2026-08-21). A node verifies each file
-before it installs anything from it.
+Checksums come from the publishers, never from a download of our own:
+- Kubernetes: the sha512 of the server and node tarballs in the release notes (CHANGELOG/CHANGELOG-1.37.md as
+  carried in the k8s.io/kubernetes v1.38.0-beta.0 source, which holds the v1.37.2 notes; CHANGELOG-1.36.md for
+  1.36.0). The individual binaries' `.sha256` files of 1.37.2 were not obtainable, so the tarball layout stays.
+- crictl: the sha512 that Kubernetes itself pins for the cri-tools release tarballs
+  (cluster/gce/gci/configure.sh in k8s.io/kubernetes v1.38.0-beta.0).
+- etcd, containerd, runc and CNI plugins: etcd's SHA256SUMS and the `.sha256`/`.sha256sum` files next to the
+  release assets, as collected in kubespray's checksums.yml (2026-08-21). Newer releases of these four had no
+  publisher sums we could obtain, so they stay at the newest release that has them (see the README).
+A node verifies each file before it installs anything from it.
 
 Paths below a mirror keep the upstream host as their first directory (`dl.k8s.io/...`, `github.com/...`), the layout
 kubespray recommends for offline installs: `downloadBaseUrl` swaps `https://` for the mirror's base URL.
@@ -53,7 +59,12 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
          ("kubernetes/server/bin/kube-scheduler", "kube-scheduler"),
          ("kubernetes/server/bin/kubectl", "kubectl")),
         "sha512",
-        {"1.36.0": {
+        {"1.37.2": {
+            "amd64": "0956faf23fbe144f7b7d787bd3c9fa601a2916c30152d7788f4d5155168d1db353e252ee865f196c55c24b5c1e8ef9"
+                     "aa351ce5aa34afe2506ed5f88864f6ce0c",
+            "arm64": "cd1b134bbc30a3ba07579556ee03b630412adbc443b262d5fe42527c6c316393b1cc4a58ba2fb83b030c571494dcae"
+                     "6a8d49818245c192efc97ffcedd90b0b41"},
+         "1.36.0": {
             "amd64": "1c64da92575451c2c7ff97c79b772e603995f8e76da1371a6b0746aaa27b65dce81c4d734cbb50f40e71486a8e08df36"
                      "f14e12974f97d4d29e41f23a172a6a25",
             "arm64": "7f95e451baedd9368a2fa637afa84c9ed1b958736540ca27a379e5e292e1a10c5d9a29539f833047574bf5d3b6f907"
@@ -66,7 +77,12 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
          ("kubernetes/node/bin/kube-proxy", "kube-proxy"),
          ("kubernetes/node/bin/kubectl", "kubectl")),
         "sha512",
-        {"1.36.0": {
+        {"1.37.2": {
+            "amd64": "6e9f34d35a40f5b4e0026b98cfaa30b52530d2b3e0dc78a8600ce66ae0552e8966e5db78a360d62908d0fe35ef0f81"
+                     "6d6da0e21d0f6bc7f26beba3a3a0b3ecdb",
+            "arm64": "841361fa8a16fa523d7cb4f936f09a9abe1eb240bcc25e07bc31b42964e7ba11c4c762b4f6f53c0efcaf1af466cabb"
+                     "c7b847e7b0e036582ab5ab25706559eb95"},
+         "1.36.0": {
             "amd64": "8bba5bd0cb77997ad965739caff3c8839fd16f284cf28a0e46c44538ce0b6fd83c5f3c608dd86c4831c3de9306bbfd"
                      "02ce26bbe9a426754b6253efa1d5cc030f",
             "arm64": "10a4c3660e6e19fae998b04345dbe42711e61745bf374405c33e8604335b12ff55ce7b68f8a0d67d1f7ce4519f706f"
@@ -114,17 +130,21 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
         "crictl", "crictl",
         "github.com/kubernetes-sigs/cri-tools/releases/download/v{version}/crictl-v{version}-linux-{arch}.tar.gz",
         (("crictl", "crictl"),),
-        "sha256",
-        {"1.36.0": {"amd64": "83855e114566a8a8c44c548d515670f51de3a5e1da8b2effb59870e2f10c25a3",
-                    "arm64": "68328594ccf780a80ae2b092d9f6ce484eec7cf540c275242e8fd954bfd95332"}},
+        "sha512",
+        {"1.37.0": {
+            "amd64": "27aa50f7dbb49301e87276a743e67c037ab422037b9847e038647976d2628aff3c2fda623dab67214f2eb016f1b952"
+                     "bc47e178eb23e8e32d45f5c0e52c4dbd0e",
+            "arm64": "2ca055a859d11ce771f4e9d2aa94d4b9e0c16124ce89f4e36d131f3c61d9e9d50de8dbe96b02affe0025e0e580af5b"
+                     "9e904947141568762999b6c56e2ad34d34"}},
     ),
 )}
 
-DEFAULT_VERSIONS = {"kubernetes": "1.36.0", "etcd": "3.6.14", "containerd": "2.3.4", "runc": "1.4.3",
-                    "cni-plugins": "1.9.1", "crictl": "1.36.0"}
+DEFAULT_VERSIONS = {"kubernetes": "1.37.2", "etcd": "3.6.14", "containerd": "2.3.4", "runc": "1.4.3",
+                    "cni-plugins": "1.9.1", "crictl": "1.37.0"}
 
-# Images the cluster pulls (pinned by tag; CoreDNS and pause as shipped with Kubernetes 1.36).
-IMAGES = {"pause": "registry.k8s.io/pause:3.10.2", "coredns": "registry.k8s.io/coredns/coredns:v1.14.2",
+# Images the cluster pulls (pinned by tag; CoreDNS and pause as kubeadm 1.37.2 deploys them: CoreDNSVersion and
+# PauseVersion in cmd/kubeadm/app/constants/constants.go).
+IMAGES = {"pause": "registry.k8s.io/pause:3.10.2", "coredns": "registry.k8s.io/coredns/coredns:v1.14.6",
           "nginx": "docker.io/library/nginx:1.29", "busybox": "docker.io/library/busybox:1.37"}
 
 

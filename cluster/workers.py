@@ -13,7 +13,6 @@ from cluster.remote import RemoteHost, Ssh
 from cluster.render import worker as render
 from cluster.render.common import files_digest, write_files_script
 from cluster.render.install import install_artifact_script
-from cluster.render.steps import restart_services_script
 from infra.certs import KUBERNETES_CA, worker_cert_name
 from infra.nodes import Node
 from infra.pki import Pki
@@ -54,7 +53,7 @@ class Workers(pulumi.ComponentResource):
         self.hosts: dict[str, RemoteHost] = {}
         self.ready = []
         for node, address in zip(args.workers, args.addresses):
-            host = RemoteHost(node.name, address, args.ssh, node.instance, self)
+            host = RemoteHost(node.name, address, args.ssh, node, self)
             self.hosts[node.name] = host
             cert = p.certs[worker_cert_name(node.name)]
             inputs = pulumi.Output.all(
@@ -79,9 +78,8 @@ class Workers(pulumi.ComponentResource):
             for service in ("haproxy", "containerd", "kubelet", "kube-proxy"):
                 needs = [installed[c] for c in ARTIFACTS_BY_SERVICE[service]]
                 after = {"kubelet": ["containerd", "haproxy"], "kube-proxy": ["haproxy"]}.get(service, [])
-                started[service] = host.step(
-                    f"start-{service}", restart_services_script([service]),
-                    triggers=[by_service.apply(lambda fs, s=service: files_digest(fs[s])),
+                started[service] = host.start_services(
+                    [service], triggers=[by_service.apply(lambda fs, s=service: files_digest(fs[s])),
                               *(artifacts[c].digest for c in ARTIFACTS_BY_SERVICE[service])],
                     depends_on=[written, *needs, *(started[a] for a in after)])
 

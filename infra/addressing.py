@@ -46,6 +46,14 @@ def node_subnet_cidrs(settings: Settings) -> list[str]:
     return public_subnet_cidrs(settings) if settings.topology == "public" else private_subnet_cidrs(settings)
 
 
+def reserved_node_block(subnet_cidr: str) -> str:
+    """The lower half of a subnet, reserved (SubnetCidrReservation, explicit) for addresses the program assigns:
+    nodes and the bastion. AWS places load balancer and NAT interfaces only in the upper half, so they can never
+    take a node's planned address. The block does not depend on node counts: scaling never moves a reservation."""
+    subnet = ipaddress.IPv4Network(subnet_cidr)
+    return str(next(subnet.subnets(prefixlen_diff=1)))
+
+
 def role_settings(settings: Settings, role: str):
     return {"etcd": settings.etcd, "controllers": settings.controllers, "workers": settings.workers}[role]
 

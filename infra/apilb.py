@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.security_rules import API_PORT
+from infra.settings import aws_names
 
 
 @dataclass
@@ -23,6 +24,9 @@ class ApiLoadBalancerArgs:
     subnet_ids: Sequence[pulumi.Input[str]]          # public subnets, one per zone
     controller_instance_ids: dict[str, pulumi.Input[str]]   # node name -> instance id
     tags: dict[str, str]
+    # An internet-facing load balancer is refused in a VPC whose internet gateway is not attached yet, and its
+    # interfaces must find the node address blocks already reserved: the network's gateway and reservations.
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 class ApiLoadBalancer(pulumi.ComponentResource):
@@ -32,19 +36,25 @@ class ApiLoadBalancer(pulumi.ComponentResource):
         super().__init__("k8s-from-scratch:infra:ApiLoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "Name": f"{args.cluster_name}-api"}
+        names = aws_names(args.cluster_name)
+        # Explicit names (settings.py checks they fit ELBv2's 32 characters) are unique in the account and region,
+        # so a replacement must delete the old one first.
+        unique_name = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
 
         lb = aws.lb.LoadBalancer(
             f"{name}-nlb",
+            name=names["load balancer"],
             load_balancer_type="network",
             internal=False,
             subnets=list(args.subnet_ids),
             # With one zone there is nothing to cross; with several, any node answers for any zone's clients.
             enable_cross_zone_load_balancing=len(args.subnet_ids) > 1,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(unique_name, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
         )
         targets = aws.lb.TargetGroup(
             f"{name}-controllers",
+            name=names["target group"],
             port=API_PORT,
             protocol="TCP",
             target_type="instance",
@@ -54,7 +64,7 @@ class ApiLoadBalancer(pulumi.ComponentResource):
                 protocol="HTTPS", port=str(API_PORT), path="/readyz", matcher="200",
                 interval=10, healthy_threshold=2, unhealthy_threshold=2),
             tags=tags,
-            opts=child,
+            opts=unique_name,
         )
         aws.lb.Listener(
             f"{name}-api",

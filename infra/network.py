@@ -20,8 +20,10 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
-    """Attributes: `vpc`, `public_subnet_ids` and `node_subnet_ids` (by zone), `node_route_table_ids` (every table
-    a node subnet uses: pod routes go in each), `security_group_ids` by role, `zone_names` (by zone)."""
+    """Attributes: `vpc`, `internet_gateway`, `public_subnet_ids` and `node_subnet_ids` (by zone),
+    `node_route_table_ids` (every table a node subnet uses: pod routes go in each), `security_group_ids` and
+    `egress_rules` by role, `egress_ready_by_zone` (the default route a node of that zone reaches the internet
+    through), `address_reservations` (the node blocks), `zone_names` (by zone)."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:Network", name, None, opts)
@@ -32,19 +34,29 @@ class Network(pulumi.ComponentResource):
             return {**args.tags, "Name": f"{s.cluster_name}-{suffix}"}
 
         # Asked once, up front: a region with fewer zones than `zones` stops the run before anything is created.
-        available = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names
+        # Only real Availability Zones (no Local or Wavelength zones, which lack the instance types and NLBs), and
+        # no state filter: a zone that is briefly impaired must not shift the list and move every subnet.
+        available = sorted(aws.get_availability_zones(
+            all_availability_zones=False,
+            filters=[aws.GetAvailabilityZonesFilterArgs(name="zone-type", values=["availability-zone"])],
+            opts=pulumi.InvokeOptions(parent=self)).names)
         if len(available) < s.zones:
             raise SettingsError(f"setting 'zones' = {s.zones} is invalid: this region has only {len(available)} "
-                                f"available zones ({', '.join(available)})")
+                                f"availability zones ({', '.join(available)})")
         self.zone_names: list[str] = list(available[: s.zones])
 
         self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=s.vpc_cidr, enable_dns_support=True,
                                enable_dns_hostnames=True, tags=tags("vpc"), opts=child)
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags("igw"), opts=child)
+        self.internet_gateway = gateway
 
         public_table = aws.ec2.RouteTable(f"{name}-public", vpc_id=self.vpc.id, tags=tags("public"), opts=child)
-        aws.ec2.Route(f"{name}-public-default", route_table_id=public_table.id, destination_cidr_block="0.0.0.0/0",
-                      gateway_id=gateway.id, opts=child)
+        public_default = aws.ec2.Route(f"{name}-public-default", route_table_id=public_table.id,
+                                       destination_cidr_block="0.0.0.0/0", gateway_id=gateway.id, opts=child)
+
+        # What must exist before a resource takes an address in a subnet (a NAT gateway, the load balancer): the
+        # reservation of the node block.
+        self.address_reservations: list[pulumi.Resource] = []
 
         def subnet(kind: str, z: int, cidr: str, table_id: pulumi.Input[str]) -> pulumi.Output[str]:
             created = aws.ec2.Subnet(f"{name}-{kind}-{z}", vpc_id=self.vpc.id, cidr_block=cidr,
@@ -52,14 +64,22 @@ class Network(pulumi.ComponentResource):
                                      tags=tags(f"{kind}-{z}"), opts=child)
             aws.ec2.RouteTableAssociation(f"{name}-{kind}-{z}", subnet_id=created.id, route_table_id=table_id,
                                           opts=child)
+            self.address_reservations.append(aws.ec2.SubnetCidrReservation(
+                f"{name}-{kind}-{z}-nodes", subnet_id=created.id, cidr_block=addressing.reserved_node_block(cidr),
+                reservation_type="explicit", description=f"{s.cluster_name}: node addresses (assigned explicitly)",
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
             return created.id
 
         self.public_subnet_ids = [subnet("public", z, cidr, public_table.id)
                                   for z, cidr in enumerate(addressing.public_subnet_cidrs(s))]
 
+        # What a node in each zone needs before it can reach the internet (packages, binaries): its subnet's
+        # default route. The egress rules of the security groups are added below.
+        self.egress_ready_by_zone: list[list[pulumi.Resource]] = []
         if s.topology == "public":
             self.node_subnet_ids = list(self.public_subnet_ids)
             self.node_route_table_ids = [public_table.id]
+            self.egress_ready_by_zone = [[public_default, gateway] for _ in range(s.zones)]
         else:
             # One NAT gateway and one route table per zone: a zone keeps its egress when another zone fails.
             self.node_subnet_ids, self.node_route_table_ids = [], []
@@ -67,20 +87,24 @@ class Network(pulumi.ComponentResource):
                 eip = aws.ec2.Eip(f"{name}-nat-{z}", domain="vpc", tags=tags(f"nat-{z}"), opts=child)
                 nat = aws.ec2.NatGateway(f"{name}-nat-{z}", allocation_id=eip.id,
                                          subnet_id=self.public_subnet_ids[z], tags=tags(f"nat-{z}"),
-                                         opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]))
+                                         opts=pulumi.ResourceOptions(
+                                             parent=self, depends_on=[gateway, *self.address_reservations]))
                 table = aws.ec2.RouteTable(f"{name}-private-{z}", vpc_id=self.vpc.id, tags=tags(f"private-{z}"),
                                            opts=child)
-                aws.ec2.Route(f"{name}-private-{z}-default", route_table_id=table.id,
-                              destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=child)
+                nat_default = aws.ec2.Route(f"{name}-private-{z}-default", route_table_id=table.id,
+                                            destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=child)
                 self.node_subnet_ids.append(subnet("private", z, cidr, table.id))
                 self.node_route_table_ids.append(table.id)
+                self.egress_ready_by_zone.append([nat_default])
 
         self.security_group_ids: dict[str, pulumi.Output[str]] = {}
+        self.egress_rules: dict[str, pulumi.Resource] = {}
         for group in groups_in_use(s):
             sg = aws.ec2.SecurityGroup(f"{name}-{group}", vpc_id=self.vpc.id,
                                        description=f"{s.cluster_name} {group}", tags=tags(group), opts=child)
-            aws.vpc.SecurityGroupEgressRule(f"{name}-{group}-egress", security_group_id=sg.id, ip_protocol="-1",
-                                            cidr_ipv4="0.0.0.0/0", description="all egress", opts=child)
+            self.egress_rules[group] = aws.vpc.SecurityGroupEgressRule(
+                f"{name}-{group}-egress", security_group_id=sg.id, ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
+                description="all egress", opts=child)
             self.security_group_ids[group] = sg.id
 
         for rule in ingress_rules(s):

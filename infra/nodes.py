@@ -3,6 +3,7 @@ the SSH key pair."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -10,10 +11,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from cluster.render.cloud_init import render_user_data
 from infra import addressing
 from infra.addressing import NodePlan
+from infra.guards import ARCHITECTURE_TAG, CLUSTER_TAG, ROLE_TAG
 from infra.settings import Settings
+from infra.user_data import render_user_data
 
 CANONICAL_OWNER_ID = "099720109477"
 AMI_ARCH = {"amd64": "amd64", "arm64": "arm64"}
@@ -24,6 +26,9 @@ EC2_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
 class Node:
     plan: NodePlan
     instance: aws.ec2.Instance
+    # What must exist before the node can reach the internet (its zone's default route, its group's egress rule):
+    # the node's first remote step waits for these, not only for the instance.
+    egress_ready: Sequence[pulumi.Resource] = ()
 
     @property
     def name(self) -> str:
@@ -41,6 +46,8 @@ class NodesArgs:
     public_subnet_ids: Sequence[pulumi.Input[str]]     # for the bastion
     security_group_ids: dict[str, pulumi.Input[str]]   # by role
     tags: dict[str, str]
+    egress_ready_by_zone: Sequence[Sequence[pulumi.Resource]] = ()   # Network.egress_ready_by_zone
+    egress_rules: dict[str, pulumi.Resource] | None = None            # Network.egress_rules, by group
 
 
 def ubuntu_ami(architecture: str, parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -70,13 +77,19 @@ class Nodes(pulumi.ComponentResource):
         if s.ssh_public_key:
             public_key: pulumi.Input[str] = s.ssh_public_key
             self.ssh_private_key = None
+            # Named after the key: another key is another key pair (and so new nodes), never an in-place change.
+            key_pair_name = f"{name}-ssh-{hashlib.sha256(s.ssh_public_key.encode()).hexdigest()[:8]}"
         else:
             generated = tls.PrivateKey(f"{name}-ssh", algorithm="ED25519", opts=pulumi.ResourceOptions(
                 parent=self, additional_secret_outputs=["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"]))
             public_key = generated.public_key_openssh
             self.ssh_private_key = pulumi.Output.secret(generated.private_key_openssh)
-        key_pair = aws.ec2.KeyPair(f"{name}-ssh", public_key=public_key,
-                                   tags={**args.tags, "Name": f"{s.cluster_name}-ssh"}, opts=child)
+            key_pair_name = f"{name}-ssh"
+        # AWS may read the public key back in another form (pulumi-aws 7.x reads it, where 6.x did not): such a
+        # refresh must not turn into a new key pair and with it new nodes. A key the user changes has a new name.
+        key_pair = aws.ec2.KeyPair(key_pair_name, public_key=public_key,
+                                   tags={**args.tags, "Name": f"{s.cluster_name}-ssh"},
+                                   opts=pulumi.ResourceOptions(parent=self, ignore_changes=["publicKey"]))
         self.key_name = key_pair.key_name
 
         ami = ubuntu_ami(s.architecture, self)
@@ -101,16 +114,27 @@ class Nodes(pulumi.ComponentResource):
                 root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                     volume_type="gp3", volume_size=volume_gb, encrypted=True, delete_on_termination=True),
                 user_data=render_user_data(plan.name),
-                tags={**args.tags, "Name": f"{s.cluster_name}-{plan.name}", "role": plan.role},
+                tags={**args.tags, "Name": f"{s.cluster_name}-{plan.name}", CLUSTER_TAG: s.cluster_name,
+                      ROLE_TAG: plan.role, ARCHITECTURE_TAG: s.architecture},
                 volume_tags={**args.tags, "Name": f"{s.cluster_name}-{plan.name}"},
-                # A newer Ubuntu image must not replace running nodes on an unrelated `pulumi up`.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    # A newer Ubuntu image must not replace running nodes on an unrelated `pulumi up`.
+                    ignore_changes=["ami"],
+                    # The node's address is fixed: its replacement can only start once the old one has gone.
+                    delete_before_replace=True),
             )
+
+        def egress_ready(plan: NodePlan, group: str) -> list[pulumi.Resource]:
+            route = list(args.egress_ready_by_zone[plan.zone_index]) if args.egress_ready_by_zone else []
+            rule = [args.egress_rules[group]] if args.egress_rules else []
+            return route + rule
 
         def role(role_name: str, group: str, routes_pods: bool) -> list[Node]:
             rs = addressing.role_settings(s, role_name)
             return [Node(plan, launch(plan, rs.instance_type, rs.root_volume_gb, group, routes_pods=routes_pods,
-                                      subnet_id=args.subnet_ids[plan.zone_index], with_public_ip=public))
+                                      subnet_id=args.subnet_ids[plan.zone_index], with_public_ip=public),
+                         egress_ready(plan, group))
                     for plan in addressing.plan_nodes(s, role_name)]
 
         self.etcd = role("etcd", "etcd", routes_pods=False)

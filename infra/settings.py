@@ -27,9 +27,6 @@ MAX_ZONES = 6
 # defaults keep the tutorial's addresses and larger clusters still get one contiguous range per role.
 FIRST_NODE_OFFSET = 10
 ADDRESS_BLOCK = 10
-# AWS keeps the first four addresses and the last one of every subnet.
-AWS_RESERVED_TAIL = 1
-
 # A VPC route table holds the local route and the default route before any pod route is added.
 ROUTES_BEFORE_POD_ROUTES = 2
 
@@ -96,7 +93,7 @@ _REQUIRED = object()
 
 # The one place every user-facing key is defined. Order = README order.
 SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
-    SettingSpec("adminCidrs", _REQUIRED, '["203.0.113.7/32"]',
+    SettingSpec("adminCidrs", _REQUIRED, '["<your address>/32"]',
                 "Required. Networks allowed to reach SSH, the Kubernetes API and NodePorts. No open default."),
     SettingSpec("clusterName", None, "lab",
                 "Name used in tags and AWS names. Default: k8s-<stack name>."),
@@ -124,7 +121,7 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 "Public key to install on nodes. Default: a key pair is generated; its private key is a secret output."),
     SettingSpec("sshUser", "ubuntu", "ubuntu", "Login user of the AMI."),
     SettingSpec("bastionInstanceType", "t3.micro", "t3.micro", "Instance type of the bastion (private topology only)."),
-    SettingSpec("versions", {}, '{"kubernetes": "1.36.4"}',
+    SettingSpec("versions", {}, '{"kubernetes": "1.36.0"}',
                 "Override pinned component versions (see cluster/versions.py); each needs its checksums there."),
     SettingSpec("downloadBaseUrl", None, "https://mirror.example.internal",
                 "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it)."),
@@ -134,7 +131,29 @@ KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
 _DEFAULTS = {spec.key: spec.default for spec in SETTINGS_REFERENCE}
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+# RFC 5737: addresses for documentation. Nobody connects from them, so an adminCidrs entry in one of them (the
+# example stack's placeholder) could only lead to gates dialling for a quarter of an hour before failing.
+DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+SET_ADMIN_CIDR_HINT = "pulumi config set --path 'adminCidrs[0]' \"$(curl -s https://checkip.amazonaws.com)/32\""
+
+# AWS names the program derives from clusterName, each with AWS's limit on its length. Every other AWS resource is
+# named by the provider (the Pulumi name plus a random suffix, far below its limit) or not named at all.
+AWS_NAME_LIMITS = {"load balancer": 32, "target group": 32}
+
+
+def aws_names(cluster_name: str) -> dict[str, str]:
+    """The explicit AWS names derived from the cluster name (infra/apilb.py uses exactly these)."""
+    return {"load balancer": f"{cluster_name}-api", "target group": f"{cluster_name}-api"}
+
+
+MAX_CLUSTER_NAME = min(limit - (len(aws_names("")[kind])) for kind, limit in AWS_NAME_LIMITS.items())
+
+
+def default_cluster_name(stack: str) -> str:
+    """k8s-<stack>, with what AWS names cannot hold (upper case, '_', '.') turned into '-'."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", f"k8s-{stack}".lower())).strip("-")
 
 
 def _fail(key: str, value: Any, allowed: str) -> SettingsError:
@@ -210,15 +229,30 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
     if admin is _REQUIRED:
         raise SettingsError(
             "setting 'adminCidrs' is required: the networks allowed to reach SSH and the Kubernetes API, "
-            "for example: pulumi config set --path 'adminCidrs[0]' 203.0.113.7/32")
+            f"for example your own address: {SET_ADMIN_CIDR_HINT}")
     if isinstance(admin, str) or not isinstance(admin, (list, tuple)) or not admin:
-        raise _fail("adminCidrs", admin, "expected a non-empty list of CIDRs such as [\"203.0.113.7/32\"]")
+        raise _fail("adminCidrs", admin, "expected a non-empty list of CIDRs such as [\"<your address>/32\"]")
     admin_cidrs = tuple(str(_network(f"adminCidrs[{i}]", c)) for i, c in enumerate(admin))
+    for i, cidr in enumerate(admin_cidrs):
+        for documentation in DOCUMENTATION_RANGES:
+            if ipaddress.IPv4Network(cidr).overlaps(documentation):
+                raise _fail(f"adminCidrs[{i}]", cidr,
+                            f"it is in {documentation}, a range reserved for documentation (RFC 5737) that no real "
+                            f"client has: nothing could reach the cluster. Set your own address: {SET_ADMIN_CIDR_HINT}")
 
-    cluster_name = values["clusterName"] or f"k8s-{stack}".lower()
-    if not isinstance(cluster_name, str) or not _NAME.match(cluster_name):
+    cluster_name = values["clusterName"]
+    if cluster_name is None:
+        cluster_name = default_cluster_name(stack)
+    if not isinstance(cluster_name, str) or not _NAME.match(cluster_name) or cluster_name.endswith("-"):
         raise _fail("clusterName", cluster_name,
-                    "expected 1-20 characters: lowercase letters, digits and '-', starting with a letter")
+                    f"expected 1-{MAX_CLUSTER_NAME} characters: lowercase letters, digits and '-', starting with a "
+                    "letter and not ending with '-'")
+    if len(cluster_name) > MAX_CLUSTER_NAME:
+        longest = max(aws_names(cluster_name).items(), key=lambda kv: len(kv[1]))
+        raise _fail("clusterName", cluster_name,
+                    f"the {longest[0]} would be named {longest[1]!r} ({len(longest[1])} characters) but AWS allows "
+                    f"{AWS_NAME_LIMITS[longest[0]]}; use at most {MAX_CLUSTER_NAME} characters"
+                    + (" (the default is k8s-<stack name>: set clusterName)" if values["clusterName"] is None else ""))
 
     etcd = _role("etcd", values["etcd"], _DEFAULTS["etcd"], 9)
     if etcd.count % 2 == 0:
@@ -272,10 +306,11 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
     offsets = role_offsets(*(nodes_per_zone(r.count, zones) for r in (etcd, controllers, workers)))
     subnet_size = 2 ** (32 - node_subnet_prefix(vpc))
     last_offset = offsets["workers"] + nodes_per_zone(workers.count, zones) - 1
-    if last_offset > subnet_size - 1 - AWS_RESERVED_TAIL:
+    if last_offset >= subnet_size // 2:
         raise _fail("workers.count", workers.count,
-                    f"node subnets of vpcCidr {vpc} are /{node_subnet_prefix(vpc)} ({subnet_size} addresses); "
-                    f"the last worker would need host offset {last_offset}. Use a larger vpcCidr or more zones")
+                    f"node subnets of vpcCidr {vpc} are /{node_subnet_prefix(vpc)} ({subnet_size} addresses) and "
+                    f"nodes live in the lower half, which is reserved for them; the last worker would need host "
+                    f"offset {last_offset}. Use a larger vpcCidr or more zones")
 
     ssh_key = values["sshPublicKey"]
     if ssh_key is not None and (not isinstance(ssh_key, str) or not re.match(

@@ -28,29 +28,48 @@ echo "$(hostname) is ready"
 """
 
 
-def restart_services_script(units: Sequence[str], settle_seconds: int = 60) -> str:
-    """Reload systemd, enable and restart these units, then check each stays active. The step only runs when
-    something it starts changed (its triggers), so a restart here is never a no-op re-run."""
+STARTED_DIR = "/var/lib/k8s-from-scratch/started"
+
+
+def restart_services_script(units: Sequence[str], fingerprint: str, settle_seconds: int = 60) -> str:
+    """Reload systemd, enable the units and restart them when they were last started with other inputs, then check
+    each stays active. `fingerprint` stands for the inputs (files and binaries); the node keeps it per unit, so the
+    same step re-run (after a connection change, say) restarts nothing, while a new machine, changed inputs or a
+    unit that is down restart. Every wait is bounded."""
     names = " ".join(shlex.quote(u) for u in units)
     return f"""#!/bin/bash
 # Start or restart: {", ".join(units)}. Verification: each unit is active.
 set -uo pipefail
-systemctl daemon-reload
+want={shlex.quote(fingerprint)}
+install -d -m 0755 {STARTED_DIR}
+timeout 60 systemctl daemon-reload
 for unit in {names}; do
   systemctl enable --quiet "$unit"
-  systemctl restart "$unit"
+  stamp="{STARTED_DIR}/$unit"
+  if systemctl is-active --quiet "$unit" && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    echo "$unit: inputs unchanged since it was started, not restarting"
+    continue
+  fi
+  rm -f "$stamp"
+  if ! timeout 120 systemctl restart "$unit"; then
+    echo "$unit did not restart within 120s on $(hostname):" >&2
+    systemctl status "$unit" --no-pager -l >&2 || true
+    journalctl -u "$unit" --no-pager -n 30 >&2 || true
+    exit 1
+  fi
 done
 deadline=$((SECONDS + {settle_seconds}))
 for unit in {names}; do
   until systemctl is-active --quiet "$unit"; do
     if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "$unit is not active on $(hostname):" >&2
+      echo "$unit is not active on $(hostname) after {settle_seconds}s:" >&2
       systemctl status "$unit" --no-pager -l >&2 || true
       journalctl -u "$unit" --no-pager -n 30 >&2 || true
       exit 1
     fi
     sleep 2
   done
+  echo "$want" > "{STARTED_DIR}/$unit"
   echo "$unit is active on $(hostname)"
 done
 """

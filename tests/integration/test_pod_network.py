@@ -41,7 +41,7 @@ def _skip_reason() -> str | None:
 
 def program_apply_scripts(workers: int) -> dict[str, str]:
     """The script each worker's pod-network step installs and runs, from the real program under mocks."""
-    config = {"adminCidrs": ["198.51.100.0/24"], "etcd": {"count": 1}, "controllers": {"count": 1},
+    config = {"adminCidrs": ["100.64.7.0/24"], "etcd": {"count": 1}, "controllers": {"count": 1},
               "workers": {"count": workers}, "podRouting": "host"}
     run = run_program(config, mocks=ClusterMocks(pod_cidrs=CANNED))
     scripts = {}

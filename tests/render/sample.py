@@ -79,7 +79,7 @@ def scripts() -> dict[str, str]:
     resolved = versions.resolve_versions({})
     out = {
         "readiness-gate": steps.readiness_gate_script(),
-        "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"]),
+        "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
         "worker-os-prep": worker.os_prep_script(),
         "etcd-user": etcd.ETCD_USER_SCRIPT,
         "etcd-health": etcd.etcd_health_script(ETCD),

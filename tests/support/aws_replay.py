@@ -83,6 +83,12 @@ class AwsReplay:
         self.ids[r.id] = self.ec2.create_subnet(VpcId=self.ref(i["vpcId"]), CidrBlock=i["cidrBlock"],
                                                 AvailabilityZone=i["availabilityZone"])["Subnet"]["SubnetId"]
 
+    def _SubnetCidrReservation(self, r, i):
+        reservation = self.ec2.create_subnet_cidr_reservation(
+            SubnetId=self.ref(i["subnetId"]), Cidr=i["cidrBlock"], ReservationType=i["reservationType"],
+            Description=i.get("description", ""))["SubnetCidrReservation"]
+        self.ids[r.id] = reservation["SubnetCidrReservationId"]
+
     def _RouteTableAssociation(self, r, i):
         self.ids[r.id] = self.ec2.associate_route_table(RouteTableId=self.ref(i["routeTableId"]),
                                                         SubnetId=self.ref(i["subnetId"]))["AssociationId"]

@@ -76,6 +76,8 @@ class Resource:
     custom_timeouts: dict[str, str]
     ignore_changes: list[str]
     custom: bool
+    delete_before_replace: bool = False
+    aliases: list = field(default_factory=list)
 
     def depends_on_urn(self, urn: str) -> bool:
         return urn in self.dependencies or any(urn in deps for deps in self.property_dependencies.values())
@@ -122,6 +124,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             deleted_with=request.deletedWith, additional_secret_outputs=list(request.additionalSecretOutputs),
             custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)},
             ignore_changes=list(request.ignoreChanges), custom=request.custom,
+            delete_before_replace=request.deleteBeforeReplace,
+            aliases=[str(a) for a in request.aliases] + list(request.aliasURNs),
         ))
         return response
 
@@ -130,11 +134,15 @@ class ClusterMocks(pulumi.runtime.Mocks):
     """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources."""
 
     def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None,
-                 key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None):
+                 key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None,
+                 existing_instances: list[dict] | None = None):
         """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
         so that two runs differ only where the program's inputs differ.
         `pod_cidrs`: what the API answers for node.spec.podCIDR (node name -> range, None for not yet assigned);
-        by default worker-N gets 10.200.N.0/24."""
+        by default worker-N gets 10.200.N.0/24.
+        `existing_instances`: the cluster's instances AWS reports before this run (a stack already deployed), each
+        {"id", "tags", "rootVolumeGb"}; by default none (a first `pulumi up`)."""
+        self.existing_instances = existing_instances or []
         self.calls: list[tuple[str, dict]] = []
         self.pod_cidrs = pod_cidrs
         self.node_ips: dict[str, str] = {}
@@ -211,6 +219,14 @@ class ClusterMocks(pulumi.runtime.Mocks):
             return {"names": ZONES[:3], "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": REGION}
         if args.token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0abcdef1234567890", "architecture": "x86_64", "name": "ubuntu-noble-24.04"}
+        if args.token == "aws:ec2/getInstances:getInstances":
+            wanted = dict(args.args.get("instanceTags") or {})
+            ids = [i["id"] for i in self.existing_instances if wanted.items() <= i["tags"].items()]
+            return {"ids": ids, "privateIps": [], "publicIps": [], "ipv6Addresses": [], "id": REGION}
+        if args.token == "aws:ec2/getInstance:getInstance":
+            found = next(i for i in self.existing_instances if i["id"] == args.args["instanceId"])
+            return {"id": found["id"], "tags": found["tags"],
+                    "rootBlockDevices": [{"volumeSize": found["rootVolumeGb"]}]}
         raise AssertionError(f"unexpected invoke {args.token}")
 
 

@@ -9,7 +9,7 @@ from infra.settings import parse_settings
 
 
 def make(**overrides):
-    return parse_settings({"adminCidrs": ["198.51.100.0/24"], **overrides})
+    return parse_settings({"adminCidrs": ["100.64.7.0/24"], **overrides})
 
 
 def ips(s, role):

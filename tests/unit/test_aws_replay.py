@@ -6,7 +6,7 @@ from moto import mock_aws
 from tests.support.aws_replay import AwsReplay
 from tests.support.program import run_program
 
-ADMIN = ["198.51.100.0/24"]
+ADMIN = ["100.64.7.0/24"]
 
 
 def config(etcd, controllers, workers, **extra):

@@ -6,10 +6,11 @@ import re
 import pytest
 import yaml
 
+from cluster.remote import run_command
 from tests.support.program import ClusterMocks, run_program
 
 REMOTE = "command:remote:Command"
-ADMIN = ["198.51.100.0/24"]
+ADMIN = ["100.64.7.0/24"]
 
 ETCD_STEPS = {"ready", "etcd-user", "etcd-files", "install-etcd", "start-etcd"}
 CONTROLLER_STEPS = {"ready", "control-plane-files", "install-kubernetes-server", "start-kube-apiserver",
@@ -94,7 +95,9 @@ SECRET_MARKERS = ("PRIVATE KEY", "client-key-data", "secretbox")
 def test_no_command_line_holds_a_value_and_secret_payloads_travel_only_as_secret_stdin(run):
     carrying = 0
     for c in run.of_type(REMOTE):
-        assert c.inputs["create"] == "sudo bash -s", c.name
+        host, step = re.match(r"^((?:etcd|controller|worker)-\d+)-(.+)$", c.name).groups()
+        seconds = int(re.match(r"^sudo timeout --kill-after=30 (\d+) bash -s ", c.inputs["create"]).group(1))
+        assert c.inputs["create"] == run_command(host, step, seconds), c.name
         assert "delete" not in c.inputs and "environment" not in c.inputs
         payload = _decoded_payloads(c.inputs.get("stdin", ""))
         if any(marker in payload for marker in SECRET_MARKERS):
@@ -181,7 +184,7 @@ ETCD_3_6_13 = {"version": "3.6.13", "sha256": {
     "amd64": "b4928654aed84d90952620c7144555e4186d795e1e7414e65fe0cf6265fd0465",
     "arm64": "5ab53ff70301fa9d782fa4b59fdfc1fae49ffdf427a0afb3cd313a93449800fc"}}
 # A mirror's own build of Kubernetes: the override brings the sums of both tarballs.
-KUBERNETES_MIRROR_BUILD = {"version": "1.36.0-mirror.1",
+KUBERNETES_MIRROR_BUILD = {"version": "1.37.2-mirror.1",
                            "kubernetes-server": {"sha512": {"amd64": "ab" * 64}},
                            "kubernetes-node": {"sha512": {"amd64": "cd" * 64}}}
 

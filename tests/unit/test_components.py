@@ -12,7 +12,7 @@ TAGS = {"cluster": "t"}
 
 
 def settings(**overrides):
-    return parse_settings({"adminCidrs": ["198.51.100.0/24"], "clusterName": "t", **overrides})
+    return parse_settings({"adminCidrs": ["100.64.7.0/24"], "clusterName": "t", **overrides})
 
 
 def test_network_private_topology_gives_each_zone_its_nat_and_route_table():
@@ -81,12 +81,13 @@ def test_api_load_balancer_attaches_every_controller():
                   run.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")) == ["i-0", "i-1"]
 
 
-def test_example_stack_file_is_a_valid_stack():
+def test_example_stack_file_is_a_valid_stack_once_admin_cidrs_is_yours():
     import yaml
     from pathlib import Path
     from tests.support.program import run_program
     raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())["config"]
     config = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("k8s-from-scratch:")}
+    config["adminCidrs"] = ["100.64.7.0/24"]    # the file's placeholder is refused (test_settings)
     run = run_program(config)
     assert run.outputs["apiEndpoint"].startswith("https://")
 
@@ -96,7 +97,7 @@ def test_settings_are_read_from_the_engines_environment_too(monkeypatch):
     import json
     from tests.support.program import run_program
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({
-        "k8s-from-scratch:adminCidrs": '["198.51.100.0/24"]',
+        "k8s-from-scratch:adminCidrs": '["100.64.7.0/24"]',
         "k8s-from-scratch:workers": '{"count": 2}',
         "k8s-from-scratch:podRouting": "host",
         "aws:region": "eu-west-1",
@@ -110,7 +111,7 @@ def test_a_misspelt_key_in_the_engines_environment_is_reported(monkeypatch):
     import pytest
     from infra.settings import SettingsError
     from tests.support.program import run_program
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"k8s-from-scratch:adminCidrs": '["198.51.100.0/24"]',
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"k8s-from-scratch:adminCidrs": '["100.64.7.0/24"]',
                                                     "k8s-from-scratch:worker": '{"count": 2}'}))
     with pytest.raises(SettingsError, match="setting 'worker' = .* unknown setting"):
         run_program({})

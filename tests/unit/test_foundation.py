@@ -9,7 +9,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from infra.settings import SettingsError
 from tests.support.program import run_program
 
-ADMIN = ["198.51.100.0/24", "192.0.2.15/32"]
+ADMIN = ["100.64.7.0/24", "100.64.9.15/32"]
 SIZES = {"1/1/1": (1, 1, 1), "3/3/3": (3, 3, 3), "5/3/10": (5, 3, 10)}
 
 INSTANCE = "aws:ec2/instance:Instance"

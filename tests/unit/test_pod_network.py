@@ -7,7 +7,7 @@ import pytest
 from tests.support.graph import dependency_depth
 from tests.support.program import ClusterMocks, run_program
 
-ADMIN = ["198.51.100.0/24"]
+ADMIN = ["100.64.7.0/24"]
 ROUTE = "aws:ec2/route:Route"
 
 

@@ -5,7 +5,7 @@ from hypothesis import given, strategies as st
 
 from infra.settings import SETTINGS_REFERENCE, SettingsError, parse_settings
 
-ADMIN = {"adminCidrs": ["198.51.100.0/24"]}
+ADMIN = {"adminCidrs": ["100.64.7.0/24"]}
 
 
 def parse(**overrides):
@@ -66,15 +66,23 @@ def test_role_objects_merge_with_defaults():
     ({"clusterName": "Bad_Name"}, "setting 'clusterName' = 'Bad_Name' is invalid"),
     ({"sshPublicKey": "not a key"}, "setting 'sshPublicKey' = 'not a key' is invalid"),
     ({"downloadBaseUrl": "ftp://x"}, "setting 'downloadBaseUrl' = 'ftp://x' is invalid"),
-    ({"versions": ["1.36"]}, "setting 'versions' = ['1.36'] is invalid"),
+    ({"versions": ["1.37"]}, "setting 'versions' = ['1.37'] is invalid"),
     ({"versions": {"etcd": "3.9.0"}}, "setting 'versions.etcd' = '3.9.0' is invalid: no checksums are pinned for etcd"),
     ({"versions": {"etcd": {"version": "3.4.30"}}}, "setting 'versions.etcd' = {'version': '3.4.30'} is invalid: "
                                                    "give the checksums of etcd"),
     ({"versions": {"etcd": {"version": "3.4.30", "sha256": {"amd64": "XYZ"}}}}, "etcd sha256 for amd64 is 'XYZ'"),
-    ({"versions": {"kubelet": "1.36.0"}}, "setting 'versions.kubelet' is invalid: unknown component"),
+    ({"versions": {"kubelet": "1.37.2"}}, "setting 'versions.kubelet' is invalid: unknown component"),
     ({"podRouting": "host", "zones": 2}, "setting 'podRouting' = 'host' is invalid: 'host' routes to other nodes as "
                                          "on-link next hops"),
     ({"wrokers": {"count": 3}}, "setting 'wrokers' = {'count': 3} is invalid: unknown setting"),
+    ({"adminCidrs": ["203.0.113.7/32"]}, "setting 'adminCidrs[0]' = '203.0.113.7/32' is invalid: it is in "
+                                         "203.0.113.0/24, a range reserved for documentation"),
+    ({"adminCidrs": ["10.0.0.0/8", "198.51.100.0/24"]}, "setting 'adminCidrs[1]' = '198.51.100.0/24' is invalid"),
+    ({"adminCidrs": ["192.0.0.0/16"]}, "Set your own address: pulumi config set --path 'adminCidrs[0]'"),
+    ({"clusterName": "a-very-long-cluster-name-abcde"}, "setting 'clusterName' = 'a-very-long-cluster-name-abcde' is "
+     "invalid: the load balancer would be named 'a-very-long-cluster-name-abcde-api' (34 characters) but AWS "
+     "allows 32; use at most 28 characters"),
+    ({"clusterName": "ends-with-"}, "setting 'clusterName' = 'ends-with-' is invalid"),
 ])
 def test_bad_input_names_the_key_the_value_and_what_is_allowed(overrides, fragment):
     raw = {**ADMIN, **overrides}
@@ -83,6 +91,31 @@ def test_bad_input_names_the_key_the_value_and_what_is_allowed(overrides, fragme
     with pytest.raises(SettingsError) as err:
         parse_settings(raw, stack="dev")
     assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("stack, name", [
+    ("dev", "k8s-dev"), ("staging", "k8s-staging"), ("production-eu", "k8s-production-eu"),
+    ("Team_A.prod", "k8s-team-a-prod"),
+])
+def test_the_default_cluster_name_comes_from_any_stack_name(stack, name):
+    assert parse_settings(ADMIN, stack=stack).cluster_name == name
+
+
+def test_a_stack_name_too_long_for_aws_names_asks_for_a_cluster_name():
+    with pytest.raises(SettingsError, match="use at most 28 characters \\(the default is k8s-<stack name>: set "
+                                            "clusterName\\)"):
+        parse_settings(ADMIN, stack="customer-facing-production-eu")
+
+
+def test_the_example_stack_fails_fast_until_you_set_your_own_address():
+    import yaml
+    from pathlib import Path
+    config = yaml.safe_load((Path(__file__).parents[2] / "Pulumi.dev.yaml").read_text())["config"]
+    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("k8s-from-scratch:")}
+    with pytest.raises(SettingsError, match="reserved for documentation .* Set your own address"):
+        parse_settings(raw, stack="dev")
+    raw["adminCidrs"] = ["100.64.7.0/24"]
+    assert parse_settings(raw, stack="dev").admin_cidrs == ("100.64.7.0/24",)
 
 
 def test_host_routing_is_not_bound_by_the_route_quota():

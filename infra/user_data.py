@@ -1,4 +1,5 @@
-"""cloud-init user data: the only thing a node receives at launch. Everything else arrives over SSH."""
+"""cloud-init user data: the only thing a node receives at launch (pure; infra/nodes.py passes it to EC2).
+Everything else arrives over SSH."""
 
 from __future__ import annotations
 

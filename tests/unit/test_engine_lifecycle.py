@@ -1,0 +1,175 @@
+"""What the real engine and AWS need that mocks do not check by themselves (review-engine-and-aws.md): names within
+AWS limits, delete-first replacement of fixed identities, reserved node addresses, steps tied to their instance,
+egress before bootstrap, and changes AWS cannot apply refused before anything is created."""
+
+import ipaddress
+import re
+
+import pytest
+
+from infra.settings import SettingsError, aws_names
+from tests.support.program import ClusterMocks, run_program
+
+ADMIN = ["100.64.7.0/24"]
+REMOTE = "command:remote:Command"
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+def config(etcd=3, controllers=3, workers=3, **extra):
+    return {"adminCidrs": ADMIN, "etcd": {"count": etcd}, "controllers": {"count": controllers},
+            "workers": {"count": workers}, **extra}
+
+
+@pytest.fixture(scope="module")
+def run():
+    return run_program(config())
+
+
+@pytest.fixture(scope="module")
+def private():
+    return run_program(config(topology="private", zones=3, workers=6))
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "production-eu", "a-stack-of-24-characters"])
+def test_load_balancer_names_are_explicit_and_fit_elbv2s_32_characters(stack):
+    run = run_program(config(1, 1, 1), stack=stack)
+    for type_ in ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup"):
+        (resource,) = run.of_type(type_)
+        assert resource.inputs["name"] == f"k8s-{stack}-api"
+        assert len(resource.inputs["name"]) <= 32
+        assert resource.delete_before_replace, f"{type_}: a unique name cannot be held twice during a replacement"
+
+
+def test_explicit_aws_names_are_the_ones_settings_validation_measures(run):
+    names = aws_names("k8s-dev")
+    assert run.of_type("aws:lb/loadBalancer:LoadBalancer")[0].inputs["name"] == names["load balancer"]
+    assert run.of_type("aws:lb/targetGroup:TargetGroup")[0].inputs["name"] == names["target group"]
+
+
+def test_nodes_at_fixed_addresses_are_replaced_delete_first(run, private):
+    for r in run.of_type(INSTANCE) + private.of_type(INSTANCE):
+        assert r.inputs["privateIp"], r.name
+        assert r.delete_before_replace, f"{r.name} would be launched while its old self holds {r.inputs['privateIp']}"
+
+
+def test_every_node_subnet_reserves_its_lower_half_for_the_planned_addresses(private):
+    subnets = {r.urn: r for r in private.of_type("aws:ec2/subnet:Subnet")}
+    reservations = private.of_type("aws:ec2/subnetCidrReservation:SubnetCidrReservation")
+    assert len(reservations) == len(subnets) == 6          # 3 public (bastion, NAT, NLB) and 3 private (nodes)
+    by_subnet = {}
+    for res in reservations:
+        assert res.inputs["reservationType"] == "explicit"
+        assert res.delete_before_replace
+        (subnet_urn,) = res.property_dependencies["subnetId"]
+        subnet = ipaddress.ip_network(subnets[subnet_urn].inputs["cidrBlock"])
+        block = ipaddress.ip_network(res.inputs["cidrBlock"])
+        assert block.subnet_of(subnet) and block.num_addresses == subnet.num_addresses // 2
+        assert block.network_address == subnet.network_address
+        by_subnet[subnet] = block
+    for r in private.of_type(INSTANCE):
+        ip = ipaddress.ip_address(r.inputs["privateIp"])
+        assert any(ip in block for block in by_subnet.values()), f"{r.name} at {ip} is outside every reservation"
+    # the load balancer and NAT gateways take addresses in the public subnets only after their blocks are reserved
+    reservation_urns = {res.urn for res in reservations if "-public-" in res.name}
+    for type_ in ("aws:lb/loadBalancer:LoadBalancer", "aws:ec2/natGateway:NatGateway"):
+        for r in private.of_type(type_):
+            assert reservation_urns <= set(r.dependencies), r.name
+
+
+def test_the_internet_facing_load_balancer_waits_for_the_internet_gateway(run):
+    (igw,) = run.of_type("aws:ec2/internetGateway:InternetGateway")
+    (lb,) = run.of_type("aws:lb/loadBalancer:LoadBalancer")
+    assert igw.urn in lb.dependencies
+
+
+def test_zones_are_real_availability_zones_in_a_stable_order():
+    mocks = ClusterMocks()
+    run = run_program(config(1, 1, 1, zones=2), mocks=mocks)
+    (args,) = [a for token, a in mocks.calls if token == "aws:index/getAvailabilityZones:getAvailabilityZones"]
+    assert {"name": "zone-type", "values": ["availability-zone"]} in args["filters"]
+    assert "state" not in args, "a state filter lets a briefly impaired zone shift every subnet to another zone"
+    zones = [s.inputs["availabilityZone"] for s in run.of_type("aws:ec2/subnet:Subnet")]
+    assert zones == ["eu-west-1a", "eu-west-1b"]
+
+
+def test_every_remote_step_carries_its_instance_id_so_a_new_machine_is_installed_again(run):
+    instances = {r.inputs["tags"]["Name"].removeprefix("k8s-dev-"): r.id for r in run.of_type(INSTANCE)}
+    steps = run.of_type(REMOTE)
+    assert len(steps) > 80
+    for c in steps:
+        host = re.match(r"^((?:etcd|controller|worker)-\d+)-", c.name).group(1)
+        assert instances[host] in c.inputs["triggers"], c.name
+        for other, instance_id in instances.items():
+            if other != host:
+                assert instance_id not in c.inputs["triggers"], (c.name, other)
+
+
+def test_private_nodes_start_only_once_their_zone_reaches_the_internet(private):
+    routes = {r.name: r.urn for r in private.of_type("aws:ec2/route:Route") if r.inputs.get("natGatewayId")}
+    egress = {r.name: r.urn for r in private.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")}
+    instances = {r.inputs["tags"]["Name"].removeprefix("k8s-dev-"): r for r in private.of_type(INSTANCE)}
+    gates = [c for c in private.of_type(REMOTE) if re.match(r"^(etcd|controller|worker)-\d+-ready$", c.name)]
+    assert len(gates) == 3 + 3 + 6
+    for gate in gates:
+        node = gate.name.removesuffix("-ready")
+        instance = instances[node]
+        zone = ["eu-west-1a", "eu-west-1b", "eu-west-1c"].index(
+            next(s.inputs["availabilityZone"] for s in private.of_type("aws:ec2/subnet:Subnet")
+                 if s.urn in instance.property_dependencies["subnetId"]))
+        group = {"etcd": "etcd", "controllers": "controllers", "workers": "workers"}[instance.inputs["tags"]["role"]]
+        assert instance.urn in gate.dependencies, gate.name
+        assert routes[f"k8s-dev-private-{zone}-default"] in gate.dependencies, gate.name
+        assert egress[f"k8s-dev-{group}-egress"] in gate.dependencies, gate.name
+        assert gate.deleted_with == instance.urn
+
+
+def test_service_starts_restart_only_on_new_inputs_and_name_their_bound(run):
+    start = run.named("controller-1-start-kube-apiserver")
+    assert "inputs unchanged since it was started, not restarting" in start.inputs["stdin"]
+    assert "did not finish within" in start.inputs["create"] and "controller-1" in start.inputs["create"]
+    # the fingerprint the node keeps is a digest, so the step keeps its logs
+    assert "stdin" not in start.secret_inputs and start.inputs["logging"] != "none"
+
+
+def existing(role, index, architecture="amd64", volume=20):
+    return {"id": f"i-{role}{index}", "rootVolumeGb": volume,
+            "tags": {"cluster": "k8s-dev", "role": role, "architecture": architecture}}
+
+
+def test_changing_the_architecture_of_a_running_cluster_is_refused_before_anything_is_created():
+    mocks = ClusterMocks(existing_instances=[existing("etcd", 0), existing("workers", 0)])
+    with pytest.raises(SettingsError, match="setting 'architecture' = 'arm64' cannot be applied: the cluster's nodes "
+                                            "run amd64"):
+        run_program({**config(1, 1, 1), "architecture": "arm64", "workers": {"count": 1, "instanceType": "t4g.medium"}},
+                    mocks=mocks)
+    assert not [t for t, _ in mocks.calls if t == "aws:index/getAvailabilityZones:getAvailabilityZones"], \
+        "the refusal must come before the first resource"
+
+
+def test_lowering_a_root_volume_is_refused_and_raising_it_is_not():
+    before = [existing("workers", 0, volume=30), existing("workers", 1, volume=30), existing("etcd", 0)]
+    with pytest.raises(SettingsError, match=r"setting 'workers.rootVolumeGb' = 20 cannot be applied: the workers "
+                                            r"nodes have 30 GB root volumes and EBS volumes cannot shrink"):
+        run_program({**config(1, 1, 2), "workers": {"count": 2, "rootVolumeGb": 20}},
+                    mocks=ClusterMocks(existing_instances=before))
+    grown = run_program({**config(1, 1, 2), "workers": {"count": 2, "rootVolumeGb": 40}},
+                        mocks=ClusterMocks(existing_instances=before))
+    assert {r.inputs["rootBlockDevice"]["volumeSize"] for r in grown.of_type(INSTANCE)
+            if r.inputs["tags"]["role"] == "workers"} == {40}
+
+
+def test_another_clusters_instances_hold_nothing_back():
+    other = existing("workers", 0, architecture="arm64")
+    other["tags"]["cluster"] = "k8s-other"
+    run = run_program(config(1, 1, 1), mocks=ClusterMocks(existing_instances=[other]))
+    assert run.of_type(INSTANCE)
+
+
+def test_a_users_ssh_key_is_its_own_key_pair_and_a_refresh_cannot_replace_it():
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBp8eZyWQ0kUrJ6h2jk7vYk3Yq8j5m3n9lJ8bY0zQ1aB me@host"
+    generated = run_program(config(1, 1, 1)).of_type("aws:ec2/keyPair:KeyPair")
+    own = run_program(config(1, 1, 1, sshPublicKey=key)).of_type("aws:ec2/keyPair:KeyPair")
+    assert generated[0].name == "k8s-dev-ssh" and own[0].name.startswith("k8s-dev-ssh-")
+    assert own[0].inputs["publicKey"] == key
+    for pair in generated + own:
+        assert pair.ignore_changes == ["publicKey"]

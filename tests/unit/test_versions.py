@@ -1,0 +1,60 @@
+"""The pinned releases: every default has publisher sums for both architectures, overrides still work, and the
+README's versions table states what cluster/versions.py pins."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cluster import versions
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ARCHITECTURES = ("amd64", "arm64")
+
+
+@pytest.mark.parametrize("component", sorted(versions.COMPONENTS))
+def test_every_default_release_has_a_well_formed_sum_per_architecture(component):
+    c = versions.COMPONENTS[component]
+    pinned = c.checksums[versions.DEFAULT_VERSIONS[c.version_key]]
+    assert sorted(pinned) == list(ARCHITECTURES)
+    for digest in pinned.values():
+        assert versions._is_hex(digest, c.algorithm)
+
+
+def test_defaults_resolve_to_the_current_releases():
+    resolved = versions.resolve_versions({})
+    server = versions.artifact("kubernetes-server", resolved, "arm64")
+    assert server.url == "https://dl.k8s.io/v1.37.2/kubernetes-server-linux-arm64.tar.gz"
+    assert server.algorithm == "sha512" and server.digest.startswith("cd1b134bbc30a3ba")
+    crictl = versions.artifact("crictl", resolved, "amd64")
+    assert crictl.url.endswith("/v1.37.0/crictl-v1.37.0-linux-amd64.tar.gz") and crictl.algorithm == "sha512"
+    assert versions.IMAGES["coredns"].endswith(":v1.14.6") and versions.IMAGES["pause"].endswith(":3.10.2")
+
+
+def test_an_older_pinned_release_is_still_selectable_by_version_alone():
+    resolved = versions.resolve_versions({"kubernetes": "1.36.0"})
+    node = versions.artifact("kubernetes-node", resolved, "amd64")
+    assert node.url == "https://dl.k8s.io/v1.36.0/kubernetes-node-linux-amd64.tar.gz"
+    assert node.digest == versions.COMPONENTS["kubernetes-node"].checksums["1.36.0"]["amd64"]
+
+
+def test_an_override_may_bring_sums_of_another_algorithm_than_the_pins():
+    resolved = versions.resolve_versions({"crictl": {"version": "1.36.0", "sha256": {"amd64": "0f" * 32}}})
+    crictl = versions.artifact("crictl", resolved, "amd64")
+    assert (crictl.version, crictl.algorithm, crictl.digest) == ("1.36.0", "sha256", "0f" * 32)
+
+
+def test_an_unpinned_release_is_refused_naming_the_pinned_ones():
+    with pytest.raises(versions.VersionError, match=r"versions\.kubernetes.*pinned versions are 1\.36\.0, 1\.37\.2"):
+        versions.resolve_versions({"kubernetes": "1.37.1"})
+
+
+def test_the_readme_versions_table_states_the_pinned_defaults():
+    section = README.split("### Components and versions", 1)[1].split("\n### ", 1)[0]
+    rows = {row[0].split(" (")[0]: row[1] for row in
+            (re.split(r" \| ", line.strip("| ")) for line in section.splitlines() if line.startswith("| "))}
+    stated = {"kubernetes": rows["Kubernetes"], "etcd": rows["etcd"], "containerd": rows["containerd"],
+              "runc": rows["runc"].split(" ")[0], "cni-plugins": rows["CNI plugins"], "crictl": rows["crictl"]}
+    assert stated == versions.DEFAULT_VERSIONS
+    images = rows["pause / CoreDNS / nginx / busybox images"].split(" / ")
+    assert images == [versions.IMAGES[name].rsplit(":", 1)[1] for name in ("pause", "coredns", "nginx", "busybox")]
