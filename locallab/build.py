@@ -10,9 +10,9 @@ other at the same release and build the same way through a wrapper of their own.
 Binaries are stamped with `-X` as the release scripts do (hack/lib/version.sh), so `kubectl version`, `/version` and
 the Node objects report the pinned release instead of v0.0.0-master.
 
-Output: CACHE/build/<key>/bin/<binary>, where key is a hash of the component versions, the recipe below, the Go
-version and the architecture. A finished build leaves manifest.json (sha256 and build time per binary); a warm run
-reads it and returns in well under a second. GOMODCACHE and GOCACHE are Go's own (default locations), so a changed
+Output: CACHE/build/<group>-<version>-<key>/bin/<binary> per group (kubernetes, etcd), where key is a hash of the
+group's version, its recipe below, the Go version and the architecture. A finished group leaves manifest.json
+(sha256 and build time per binary); a warm run reads it and returns in well under a second. GOMODCACHE and GOCACHE are Go's own (default locations), so a changed
 recipe rebuilds from the compiler cache.
 """
 
@@ -40,16 +40,12 @@ KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-schedu
 ETCD_COMMANDS = {"etcd": "go.etcd.io/etcd/server/v3", "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
                  "etcdutl": "go.etcd.io/etcd/etcdutl/v3"}
 
-# Everything about how the binaries are made that is not a version; part of the cache key.
-RECIPE = {
-    "revision": 1,
-    "cgo": "0",
-    "flags": ["-trimpath"],
-    "ldflags": "-s -w",
-    "kubernetes_stamp_packages": ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"],
-    "kubernetes_commands": list(KUBERNETES_COMMANDS),
-    "etcd_commands": ETCD_COMMANDS,
-    "etcd_stamp": "go.etcd.io/etcd/api/v3/version.GitSHA",
+# How the binaries are made, apart from the versions; each group's part of it goes into that group's cache key.
+COMMON_RECIPE = {"cgo": "0", "flags": ["-trimpath"], "ldflags": "-s -w"}
+RECIPES = {
+    "kubernetes": {"revision": 1, "stamp_packages": ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"],
+                   "commands": list(KUBERNETES_COMMANDS)},
+    "etcd": {"revision": 1, "commands": ETCD_COMMANDS, "stamp": "go.etcd.io/etcd/api/v3/version.GitSHA"},
 }
 
 
@@ -64,24 +60,37 @@ class BuildVersions:
 
     @classmethod
     def pinned(cls) -> "BuildVersions":
-        """The versions the program pins (cluster/versions.py DEFAULT_VERSIONS), read at run time."""
+        """The versions the program pins (cluster/versions.py DEFAULT_VERSIONS), read at run time.
+        K8S_FROM_SCRATCH_LAB_KUBERNETES / K8S_FROM_SCRATCH_LAB_ETCD build another release instead."""
         from cluster.versions import DEFAULT_VERSIONS
-        return cls(kubernetes=DEFAULT_VERSIONS["kubernetes"], etcd=DEFAULT_VERSIONS["etcd"])
+        return cls(kubernetes=os.environ.get("K8S_FROM_SCRATCH_LAB_KUBERNETES") or DEFAULT_VERSIONS["kubernetes"],
+                   etcd=os.environ.get("K8S_FROM_SCRATCH_LAB_ETCD") or DEFAULT_VERSIONS["etcd"])
+
+    def of(self, group: str) -> str:
+        return getattr(self, group)
 
 
 @dataclass(frozen=True)
 class Build:
-    key: str
-    directory: Path
     versions: BuildVersions
-    manifest: dict
+    groups: dict[str, Path]        # group -> its cached directory
+    manifests: dict[str, dict]
 
     @property
-    def bin(self) -> Path:
-        return self.directory / "bin"
+    def binaries(self) -> dict[str, Path]:
+        return {p.name: p for d in self.groups.values() for p in sorted((d / "bin").iterdir())
+                if not p.name.endswith(".tmp")}
 
     def binary(self, name: str) -> Path:
-        return self.bin / name
+        return self.binaries[name]
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        return {k: v for m in self.manifests.values() for k, v in m["seconds"].items()}
+
+    @property
+    def cold_seconds(self) -> float:
+        return sum(m["total_seconds"] for m in self.manifests.values())
 
 
 def go_version() -> str:
@@ -92,14 +101,15 @@ def go_arch() -> str:
     return subprocess.run(["go", "env", "GOARCH"], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def build_key(versions: BuildVersions, go: str, arch: str) -> str:
-    material = {"versions": versions.__dict__, "recipe": RECIPE, "go": go, "arch": arch}
+def build_key(group: str, version: str, go: str, arch: str) -> str:
+    material = {"group": group, "version": version, "recipe": [COMMON_RECIPE, RECIPES[group]], "go": go,
+                "arch": arch}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _env() -> dict:
     env = dict(os.environ)
-    env.update({"CGO_ENABLED": RECIPE["cgo"], "GOTOOLCHAIN": env.get("GOTOOLCHAIN", "local"), "GOFLAGS": "-mod=mod",
+    env.update({"CGO_ENABLED": COMMON_RECIPE["cgo"], "GOTOOLCHAIN": env.get("GOTOOLCHAIN", "local"), "GOFLAGS": "-mod=mod",
                 "GOWORK": "off"})
     return env
 
@@ -142,9 +152,9 @@ def _go_directive(gomod: str) -> str:
     return match.group(1) if match else "1.26"
 
 
-def _kubernetes(versions: BuildVersions, work: Path, bin_dir: Path, log_file: Path, say) -> dict[str, float]:
-    release = f"v{versions.kubernetes}"
-    major, minor, patch = versions.kubernetes.split(".")
+def _kubernetes(version: str, work: Path, bin_dir: Path, log_file: Path, say) -> dict[str, float]:
+    release = f"v{version}"
+    major, minor, patch = version.split(".")
     module_dir = work / "kubernetes"
     module_dir.mkdir(parents=True, exist_ok=True)
     info = _module_info("k8s.io/kubernetes", release, module_dir, log_file)
@@ -164,13 +174,14 @@ def _kubernetes(versions: BuildVersions, work: Path, bin_dir: Path, log_file: Pa
     commit = (release_info.get("Origin") or {}).get("Hash", "")
     stamp = {"gitVersion": release, "gitMajor": major, "gitMinor": minor, "gitCommit": commit,
              "gitTreeState": "clean", "buildDate": release_info.get("Time", "1970-01-01T00:00:00Z")}
-    ldflags = " ".join([RECIPE["ldflags"]] + [f"-X '{pkg}.{k}={v}'" for pkg in RECIPE["kubernetes_stamp_packages"]
-                                               for k, v in stamp.items()])
+    ldflags = " ".join([COMMON_RECIPE["ldflags"]] + [f"-X '{pkg}.{k}={v}'"
+                                                     for pkg in RECIPES["kubernetes"]["stamp_packages"]
+                                                     for k, v in stamp.items()])
     return _build_each(dict(zip(KUBERNETES_COMMANDS, commands)), ldflags, module_dir, bin_dir, log_file, say)
 
 
-def _etcd(versions: BuildVersions, work: Path, bin_dir: Path, log_file: Path, say) -> dict[str, float]:
-    release = f"v{versions.etcd}"
+def _etcd(version: str, work: Path, bin_dir: Path, log_file: Path, say) -> dict[str, float]:
+    release = f"v{version}"
     module_dir = work / "etcd"
     module_dir.mkdir(parents=True, exist_ok=True)
     info = _module_info(ETCD_COMMANDS["etcd"], release, module_dir, log_file)
@@ -181,7 +192,7 @@ def _etcd(versions: BuildVersions, work: Path, bin_dir: Path, log_file: Path, sa
     _go(["mod", "tidy"], module_dir, log_file)
     say(f"etcd {release}: modules resolved in {time.monotonic() - started:.0f}s")
     commit = (json.loads(Path(info["Info"]).read_text()).get("Origin") or {}).get("Hash", "")[:9]
-    ldflags = RECIPE["ldflags"] + (f" -X '{RECIPE['etcd_stamp']}={commit}'" if commit else "")
+    ldflags = COMMON_RECIPE["ldflags"] + (f" -X '{RECIPES['etcd']['stamp']}={commit}'" if commit else "")
     return _build_each(ETCD_COMMANDS, ldflags, module_dir, bin_dir, log_file, say)
 
 
@@ -195,7 +206,7 @@ def _build_each(commands: dict[str, str], ldflags: str, module_dir: Path, bin_di
             continue
         say(f"  {name}: building {package}")
         started = time.monotonic()
-        _go(["build", *RECIPE["flags"], "-ldflags", ldflags, "-o", str(target) + ".tmp", package], module_dir,
+        _go(["build", *COMMON_RECIPE["flags"], "-ldflags", ldflags, "-o", str(target) + ".tmp", package], module_dir,
             log_file)
         os.replace(str(target) + ".tmp", target)
         seconds[name] = round(time.monotonic() - started, 1)
@@ -211,40 +222,49 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def ensure_build(versions: BuildVersions | None = None, log=print) -> Build:
-    """The cached build of these versions (default: the program's pins), built first if missing."""
-    versions = versions or BuildVersions.pinned()
-    go, arch = go_version(), go_arch()
-    key = build_key(versions, go, arch)
-    directory = BUILD_ROOT / key
+BUILDERS = {"etcd": _etcd, "kubernetes": _kubernetes}
+
+
+def _ensure_group(group: str, version: str, go: str, arch: str, log) -> tuple[Path, dict]:
+    key = build_key(group, version, go, arch)
+    directory = BUILD_ROOT / f"{group}-{version}-{key}"
     manifest_file = directory / "manifest.json"
     if manifest_file.exists():
-        return Build(key, directory, versions, json.loads(manifest_file.read_text()))
+        return directory, json.loads(manifest_file.read_text())
     started = time.monotonic()
 
     def say(message: str) -> None:
-        log(f"[build {time.monotonic() - started:6.0f}s] {message}")
+        log(f"[build {group} {time.monotonic() - started:6.0f}s] {message}")
 
     bin_dir, work = directory / "bin", directory / "work"
     bin_dir.mkdir(parents=True, exist_ok=True)
     log_file = directory / "build.log"
-    say(f"building Kubernetes {versions.kubernetes} and etcd {versions.etcd} with {go} for {arch} "
-        f"into {directory} (go output: {log_file})")
-    seconds = {}
-    seconds.update(_etcd(versions, work, bin_dir, log_file, say))
-    seconds.update(_kubernetes(versions, work, bin_dir, log_file, say))
+    say(f"building {group} {version} with {go} for {arch} into {directory} (go output: {log_file})")
+    seconds = BUILDERS[group](version, work, bin_dir, log_file, say)
     total = round(time.monotonic() - started, 1)
-    manifest = {"key": key, "versions": versions.__dict__, "go": go, "arch": arch, "recipe": RECIPE,
-                "seconds": seconds, "total_seconds": total,
+    manifest = {"group": group, "version": version, "key": key, "go": go, "arch": arch,
+                "recipe": [COMMON_RECIPE, RECIPES[group]], "seconds": seconds, "total_seconds": total,
                 "binaries": {p.name: {"sha256": _sha256(p), "size": p.stat().st_size}
                              for p in sorted(bin_dir.iterdir()) if not p.name.endswith(".tmp")}}
     manifest_file.write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
     say(f"done in {total:.0f}s")
-    for old in BUILD_ROOT.iterdir():
-        if old != directory and old.is_dir() and (old / "manifest.json").exists():
-            log(f"removing the build of an older recipe or version set: {old}")
+    for old in BUILD_ROOT.glob(f"{group}-*"):
+        if old != directory and (old / "manifest.json").exists():
+            log(f"removing the {group} build of another version or recipe: {old}")
             shutil.rmtree(old, ignore_errors=True)
-    return Build(key, directory, versions, manifest)
+    return directory, manifest
+
+
+def ensure_build(versions: BuildVersions | None = None, log=print) -> Build:
+    """The cached builds of these versions (default: the program's pins), each group built first if missing.
+    Each group (Kubernetes, etcd) is cached on its own: a new etcd patch release does not rebuild Kubernetes."""
+    versions = versions or BuildVersions.pinned()
+    go, arch = go_version(), go_arch()
+    groups, manifests = {}, {}
+    for group in BUILDERS:
+        groups[group], manifests[group] = _ensure_group(group, versions.of(group), go, arch, log)
+    return Build(versions, groups, manifests)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = BuildVersions(args.kubernetes or pinned.kubernetes, args.etcd or pinned.etcd)
     started = time.monotonic()
     build = ensure_build(versions, log=lambda m: print(m, flush=True))
-    print(f"build {build.key} ready in {time.monotonic() - started:.1f}s: {build.bin}", flush=True)
+    print(f"build ready in {time.monotonic() - started:.1f}s: " + ", ".join(str(d) for d in build.groups.values()),
+          flush=True)
     return 0
 
 
@@ -287,8 +308,8 @@ def ensure_kube_bench(log=print) -> Path | None:
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     log_file = directory / "build.log"
-    _go(["build", *RECIPE["flags"], "-ldflags",
-         f"{RECIPE['ldflags']} -X github.com/aquasecurity/kube-bench/cmd.KubeBenchVersion={KUBE_BENCH_TAG}",
+    _go(["build", *COMMON_RECIPE["flags"], "-ldflags",
+         f"{COMMON_RECIPE['ldflags']} -X github.com/aquasecurity/kube-bench/cmd.KubeBenchVersion={KUBE_BENCH_TAG}",
          "-o", str(directory / "bin" / "kube-bench"), "."], source, log_file)
     shutil.copytree(source / "cfg", directory / "cfg")
     shutil.rmtree(source, ignore_errors=True)

@@ -109,7 +109,10 @@ class LabSession:
 
     def save(self) -> None:
         state = {
-            "tag": self.tag, "config": self.config, "build": str(self.build.directory), "rootfs": str(self.machines.rootfs),
+            "tag": self.tag, "config": self.config, "rootfs": str(self.machines.rootfs),
+            "build": {"versions": self.build.versions.__dict__,
+                      "groups": {g: str(d) for g, d in self.build.groups.items()}},
+            "kubectl": str(self.build.binary("kubectl")),
             "namespaces": self.machines.lab.hosts, "addresses": self.machines.lab.addresses,
             "pids": self.machines.pids, "ips": self.machines.ips, "nodes": self.nodes,
             "replay_state": self.replayer.state, "served": sorted(self.replayer.served),
@@ -161,7 +164,8 @@ def attach(tag: str = "lab") -> LabSession:
                         ips=dict(state["ips"]))
     replayer = Replayer(machines.ssh, served=set(state["served"]))
     replayer.state = dict(state["replay_state"])
-    build = go_build.Build("", Path(state["build"]), go_build.BuildVersions.pinned(), {})
+    build = go_build.Build(go_build.BuildVersions(**state["build"]["versions"]),
+                           {g: Path(d) for g, d in state["build"]["groups"].items()}, {})
     return LabSession(tag, state_dir, state["config"], run, machines, replayer, key_material, build,
                       dict(state["timings"]), pod_cidrs=state["pod_cidrs"])
 
@@ -185,10 +189,10 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     timings["rootfs"] = time.monotonic() - started
 
     arch = lab_architecture()
-    mirror = build.directory / "mirror"
-    binaries = {p.name: p for p in build.bin.iterdir()}
+    mirror = go_build.BUILD_ROOT / "mirror"
     started = time.monotonic()
-    versions = publish(mirror, {"kubernetes": build.versions.kubernetes, "etcd": build.versions.etcd}, binaries, arch)
+    versions = publish(mirror, {"kubernetes": build.versions.kubernetes, "etcd": build.versions.etcd},
+                       build.binaries, arch)
     timings["mirror"] = time.monotonic() - started
     config = lab_config(versions=versions, arch=arch, etcd=etcd, controllers=controllers, workers=workers)
     key_material: dict = {}
@@ -271,7 +275,7 @@ def ssh_command(tag: str, node: str, command: list[str]) -> list[str]:
 def kubectl_command(tag: str, args: list[str]) -> list[str]:
     state_dir = _state_dir(tag)
     state = json.loads((state_dir / "state.json").read_text())
-    return ["ip", "netns", "exec", state["namespaces"]["deployer"], str(Path(state["build"]) / "bin" / "kubectl"),
+    return ["ip", "netns", "exec", state["namespaces"]["deployer"], state["kubectl"],
             "--kubeconfig", str(state_dir / "admin.kubeconfig"), *args]
 
 

@@ -35,17 +35,23 @@ def test_the_wrapper_module_replaces_each_staging_module_with_its_published_vers
     assert "tool (\n\tk8s.io/kubernetes/cmd/kubectl\n)" in gomod
 
 
-def test_the_cache_key_follows_the_versions_the_recipe_and_the_toolchain():
-    v = build.BuildVersions("1.37.2", "3.6.16")
-    key = build.build_key(v, "go1.26.8", "amd64")
-    assert key == build.build_key(build.BuildVersions("1.37.2", "3.6.16"), "go1.26.8", "amd64")
-    assert key != build.build_key(build.BuildVersions("1.37.3", "3.6.16"), "go1.26.8", "amd64")
-    assert key != build.build_key(v, "go1.27.3", "amd64")
-    assert key != build.build_key(v, "go1.26.8", "arm64")
+def test_the_cache_key_follows_the_version_the_recipe_and_the_toolchain(monkeypatch):
+    key = build.build_key("kubernetes", "1.37.2", "go1.26.8", "amd64")
+    assert key == build.build_key("kubernetes", "1.37.2", "go1.26.8", "amd64")
+    assert key != build.build_key("kubernetes", "1.37.3", "go1.26.8", "amd64")
+    assert key != build.build_key("kubernetes", "1.37.2", "go1.27.3", "amd64")
+    assert key != build.build_key("kubernetes", "1.37.2", "go1.26.8", "arm64")
+    # Each group has its own key: a new etcd recipe leaves the Kubernetes build alone.
+    etcd_key = build.build_key("etcd", "3.6.16", "go1.26.8", "amd64")
+    monkeypatch.setitem(build.RECIPES, "etcd", {**build.RECIPES["etcd"], "revision": 99})
+    assert build.build_key("etcd", "3.6.16", "go1.26.8", "amd64") != etcd_key
+    assert build.build_key("kubernetes", "1.37.2", "go1.26.8", "amd64") == key
 
 
-def test_the_lab_builds_the_versions_the_program_pins():
+def test_the_lab_builds_the_versions_the_program_pins(monkeypatch):
     from cluster.versions import DEFAULT_VERSIONS
+    monkeypatch.delenv("K8S_FROM_SCRATCH_LAB_KUBERNETES", raising=False)
+    monkeypatch.delenv("K8S_FROM_SCRATCH_LAB_ETCD", raising=False)
     pinned = build.BuildVersions.pinned()
     assert (pinned.kubernetes, pinned.etcd) == (DEFAULT_VERSIONS["kubernetes"], DEFAULT_VERSIONS["etcd"])
 
