@@ -319,7 +319,7 @@ def test_replaying_a_second_time_changes_nothing(lab):
     # (Pulumi runs those only when their triggers change). Each finds nothing to do.
     forced = lab.replayer.replay(steps, force=lambda s: not re.search(r"-start-", s.name))
     rerun = forced.by_status("replayed")
-    assert len(rerun) > 40
+    assert len(rerun) >= 40
     for row in rerun:
         assert "changed:" not in row.output and "installed /" not in row.output and "removed stale" not in row.output \
             and " configured" not in row.output and " created" not in row.output, (row.step, row.output)
