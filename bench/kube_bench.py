@@ -11,24 +11,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tarfile
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from locallab import session as lab  # noqa: E402
-from locallab.build import BUILD_ROOT, ensure_kube_bench  # noqa: E402
+from locallab.build import BUILD_ROOT, KUBE_BENCH_TAG, ensure_kube_bench  # noqa: E402
 from locallab.machines import MIRROR_URL  # noqa: E402
 
 RUNS = (("controller-0", "master"), ("etcd-0", "etcd"))
 
 
-def newest_benchmark(cfg: Path) -> str:
-    cis = [p.name for p in cfg.iterdir() if p.is_dir() and p.name.startswith("cis-") and p.name[4:].replace(".", "").isdigit()]
-    return max(cis, key=lambda n: tuple(int(x) for x in n[4:].split(".")))
+def newest_benchmark(cfg: Path) -> tuple[str, str]:
+    """The CIS benchmark kube-bench maps the newest Kubernetes release it knows to (cfg/config.yaml
+    version_mapping), and that release. (Benchmark names do not sort: cis-1.24 is older than cis-1.12.)"""
+    mapping = yaml.safe_load((cfg / "config.yaml").read_text())["version_mapping"]
+    releases = [str(v) for v in mapping if re.fullmatch(r"\d+\.\d+", str(v))]    # not eks-1.x, gke-1.x, ...
+    newest = max(releases, key=lambda v: tuple(int(x) for x in v.split(".")))
+    return mapping[newest], str(newest)
 
 
 def publish_kube_bench(built: Path) -> None:
@@ -62,7 +69,8 @@ def main() -> None:
     built = ensure_kube_bench()
     if built is None:
         raise SystemExit("no kube-bench source checkout (KUBE_BENCH_SOURCE): kube-bench cannot be built here")
-    benchmark = newest_benchmark(built / "cfg")
+    benchmark, covers = newest_benchmark(built / "cfg")
+    print(f"benchmark {benchmark}: the newest kube-bench {KUBE_BENCH_TAG} has, mapped to Kubernetes {covers}")
     publish_kube_bench(built)
     if not lab.running(args.tag):
         raise SystemExit(f"lab {args.tag} is not running: ./lab up first")

@@ -8,6 +8,7 @@ Machines and the mirror run as processes of their own session, so a lab outlives
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import platform
@@ -46,21 +47,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def stop_process(pid: int, timeout: float = 30) -> None:
-    """SIGTERM (nspawn powers its machine off and removes the ephemeral copy), then SIGKILL after `timeout`."""
-    if not _alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
+def stop_processes(pids: list[int], timeout: float = 45) -> None:
+    """SIGTERM to all at once (nspawn powers its machine off, which waits for the machine's units to stop, and
+    removes the ephemeral copy), then SIGKILL whatever still runs after `timeout` (its processes go with its network
+    namespace, its copy with remove_abandoned_copies)."""
+    pids = [p for p in pids if _alive(p)]
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        try:   # our own child: reap it, or it lingers as a zombie that still counts as alive
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            pass
+    while pids and time.monotonic() < deadline:
+        for pid in list(pids):
+            try:   # our own child: reap it, or it lingers as a zombie that still counts as alive
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    pids.remove(pid)
+                    continue
+            except ChildProcessError:
+                pass
+            if not _alive(pid):
+                pids.remove(pid)
         time.sleep(0.2)
-    if _alive(pid):
+    for pid in pids:
         os.kill(pid, signal.SIGKILL)
+
+
+def stop_process(pid: int, timeout: float = 45) -> None:
+    stop_processes([pid], timeout)
+
+
+def remove_abandoned_copies(rootfs: Path) -> list[Path]:
+    """The ephemeral copies (`.#machine.<image><random>` beside the image) that a killed systemd-nspawn left
+    behind. A copy in use is locked by its nspawn (lock file `.#.#machine...lck`); only unlocked ones go."""
+    removed = []
+    for copy in rootfs.parent.glob(f".#machine.{rootfs.name}*"):
+        lock = copy.with_name(f".#{copy.name}.lck")
+        if lock.exists():
+            with open(lock, "a") as f:
+                try:
+                    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue    # a running machine's
+        shutil.rmtree(copy, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+        removed.append(copy)
+    return removed
 
 
 @dataclass
@@ -112,8 +142,8 @@ class Machines:
         stop_process(self.pids.pop(name), timeout)
 
     def stop_all(self) -> None:
-        for name in list(self.pids):
-            self.stop(name)
+        stop_processes(list(self.pids.values()))
+        self.pids.clear()
 
     def key_file(self, private_key: str) -> Path:
         digest = hashlib.sha256(private_key.encode()).hexdigest()[:12]

@@ -24,7 +24,8 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from locallab import build as go_build
-from locallab.machines import MIRROR_URL, SSH_OPTIONS, Machines, lab_architecture, stop_process
+from locallab.machines import (MIRROR_URL, SSH_OPTIONS, Machines, lab_architecture, remove_abandoned_copies,
+                               stop_processes)
 from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
 from locallab.replay import Replayer, Report, collect
@@ -235,12 +236,16 @@ def down(tag: str = "lab", log=lambda message: None) -> None:
     """Power off every machine, stop the mirror, remove the namespaces, the deployer's hosts file and the state."""
     state_dir = _state_dir(tag)
     state_file = state_dir / "state.json"
+    rootfs = None
     if state_file.exists():
         state = json.loads(state_file.read_text())
-        for name, pid in state.get("pids", {}).items():
-            log(f"lab: stopping {name}")
-            stop_process(int(pid))
+        log(f"lab: powering off {', '.join(state.get('pids', {}))}")
+        stop_processes([int(pid) for pid in state.get("pids", {}).values()])
+        rootfs = Path(state["rootfs"]) if state.get("rootfs") else None
     remove_stale(tag)
+    if rootfs:
+        for copy in remove_abandoned_copies(rootfs):
+            log(f"lab: removed {copy}, left by a machine that did not power off in time")
     for etc in Path("/etc/netns").glob(f"k8sfs-{tag}-*") if Path("/etc/netns").exists() else []:
         shutil.rmtree(etc, ignore_errors=True)
     shutil.rmtree(state_dir, ignore_errors=True)
