@@ -242,9 +242,9 @@ def wait_for(predicate, timeout: float, what: str):
 
 def leading(lab, unit: str) -> set[str]:
     """The controllers whose `unit` leads, each by its own log: its last word on the lease is that it acquired
-    it (a candidate logs "attempting to acquire leader lease" once, then waits quietly)."""
-    last = "journalctl -u {} -o cat --no-pager | grep -E 'successfully acquired lease|attempting to acquire' | tail -1"
-    return {c for c in CONTROLLERS if "successfully acquired lease" in lab.on(c, last.format(unit)).stdout}
+    it (a candidate logs "Attempting to acquire leader lease..." once, then waits quietly)."""
+    last = "journalctl -u {} -o cat --no-pager | grep -iE 'successfully acquired lease|attempting to acquire' | tail -1"
+    return {c for c in CONTROLLERS if "successfully acquired lease" in lab.on(c, last.format(unit)).stdout.lower()}
 
 
 def test_one_leader_each_and_leadership_moves_when_the_leaders_controller_stops(lab):
