@@ -74,6 +74,29 @@ def stop_process(pid: int, timeout: float = 45) -> None:
     stop_processes([pid], timeout)
 
 
+NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
+
+
+def remove_abandoned_propagation_dirs(names: list[str]) -> list[Path]:
+    """systemd-nspawn's per-machine mount propagation directory, which a killed nspawn leaves behind; kept while a
+    machine of that name (another lab's, say) still runs."""
+    running = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"systemd-nspawn"):
+            running |= {a.split(b"=", 1)[1].decode() for a in args if a.startswith(b"--machine=")}
+    removed = []
+    for name in names:
+        directory = NSPAWN_PROPAGATE / name
+        if directory.is_dir() and name not in running:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+    return removed
+
+
 def remove_abandoned_copies(rootfs: Path) -> list[Path]:
     """The ephemeral copies (`.#machine.<image><random>` beside the image) that a killed systemd-nspawn left
     behind. A copy in use is locked by its nspawn (lock file `.#.#machine...lck`); only unlocked ones go."""

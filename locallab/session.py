@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 from locallab import build as go_build
 from locallab.machines import (MIRROR_URL, SSH_OPTIONS, Machines, lab_architecture, remove_abandoned_copies,
-                               stop_processes)
+                               remove_abandoned_propagation_dirs, stop_processes)
 from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
 from locallab.replay import Replayer, Report, collect
@@ -236,18 +236,23 @@ def down(tag: str = "lab", log=lambda message: None) -> None:
     """Power off every machine, stop the mirror, remove the namespaces, the deployer's hosts file and the state."""
     state_dir = _state_dir(tag)
     state_file = state_dir / "state.json"
-    rootfs = None
+    rootfs, machines = None, []
     if state_file.exists():
         state = json.loads(state_file.read_text())
         log(f"lab: powering off {', '.join(state.get('pids', {}))}")
         stop_processes([int(pid) for pid in state.get("pids", {}).values()])
         rootfs = Path(state["rootfs"]) if state.get("rootfs") else None
+        machines = [name for name in state.get("pids", {}) if name != "mirror"]
     remove_stale(tag)
     if rootfs:
         for copy in remove_abandoned_copies(rootfs):
             log(f"lab: removed {copy}, left by a machine that did not power off in time")
-    for etc in Path("/etc/netns").glob(f"k8sfs-{tag}-*") if Path("/etc/netns").exists() else []:
+    remove_abandoned_propagation_dirs(machines)
+    netns_etc = Path("/etc/netns")
+    for etc in netns_etc.glob(f"k8sfs-{tag}-*") if netns_etc.exists() else []:
         shutil.rmtree(etc, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        netns_etc.rmdir()     # only when empty: nothing else keeps files there
     shutil.rmtree(state_dir, ignore_errors=True)
 
 
