@@ -2,7 +2,7 @@
 
 import pulumi
 
-from cluster.access import admin_kubeconfig_output, load_balancer_check
+from cluster.access import admin_kubeconfig_output, load_balancer_check, super_admin_kubeconfig_output
 from cluster.addons import Addons, AddonsArgs
 from cluster.control_plane import ControlPlane, ControlPlaneArgs
 from cluster.etcd import EtcdCluster, EtcdClusterArgs
@@ -47,18 +47,18 @@ api_lb = ApiLoadBalancer(f"{settings.cluster_name}-api", ApiLoadBalancerArgs(
     depends_on=[network.internet_gateway, *network.address_reservations],
 ))
 
-# 4. PKI: CAs and one certificate per identity; the API server's names include the load balancer's.
+# 4. PKI: CAs and one certificate per identity. Nothing here waits for the load balancer: kubeconfigs that go
+#    through it verify the API server as `kubernetes` (tls-server-name), a name its certificate always carries.
 pki = Pki(f"{settings.cluster_name}-pki", PkiArgs(cas=CA_SPECS, certs=cluster_cert_specs(
     etcd=[Host(n.name, n.private_ip) for n in nodes.etcd],
     controllers=[Host(n.name, n.private_ip) for n in nodes.controllers],
     workers=[Host(n.name, n.private_ip) for n in nodes.workers],
     service_ip=settings.service_ip,
-    api_dns_names=[api_lb.dns_name],
 )))
 
 # 5. Node bootstrap over SSH: etcd, then the control plane; workers install in parallel with both.
 ssh = Ssh(user=settings.ssh_user, private_key=nodes.ssh_private_key,
-          bastion=nodes.bastion.public_ip if nodes.bastion else None)
+          bastion=nodes.bastion.public_ip if nodes.bastion else None, secret_values=settings.secret_values)
 
 versions = settings.resolved_versions
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
@@ -77,9 +77,11 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     controller_ips=[n.private_ip for n in nodes.controllers], ssh=ssh, pki=pki, pod_cidr=settings.pod_cidr,
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
+    image_registry_mirror=settings.image_registry_mirror,
 ))
-api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", api_lb.endpoint, pki,
-                                     control_plane.ready)
+kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki)
+api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,
+                                     control_plane.ready, parent=api_lb)
 
 # 6. Pod network from the podCIDRs the cluster assigned, CoreDNS, and the nginx smoke test.
 pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
@@ -88,18 +90,22 @@ pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
     controller_hosts=control_plane.hosts, workers_ready=workers.ready, route_table_ids=network.node_route_table_ids,
 ))
 addons = Addons(f"{settings.cluster_name}-addons", AddonsArgs(
-    host=control_plane.first_host, cluster_dns_ip=settings.cluster_dns_ip, worker_count=settings.workers.count,
+    host=control_plane.first_host, cluster_dns_ip=settings.cluster_dns_ip, kubernetes_service_ip=settings.service_ip,
+    dns_check_name=settings.dns_check_name, worker_count=settings.workers.count,
     control_plane_ready=[control_plane.rbac], pod_network_ready=pod_network.ready,
 ))
 smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
-    host=control_plane.first_host, workers=nodes.workers, public=settings.topology == "public",
+    host=control_plane.first_host, workers=nodes.workers,
+    # Private nodes have no address you can reach: the first worker fetches the other workers' pages.
+    fetch_from=None if settings.topology == "public" else next(iter(workers.hosts.values())),
     ready=[*pod_network.ready, addons.dns_ready],
 ))
 
 # --- outputs: access ----------------------------------------------------------------------------------------------
 pulumi.export("apiEndpoint", api_lb.endpoint)
 pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
-pulumi.export("kubeconfig", admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
+pulumi.export("kubeconfig", kubeconfig)
+pulumi.export("superAdminKubeconfig", super_admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
 
 ssh_identity_file = f"~/.ssh/{settings.cluster_name}"
 ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))

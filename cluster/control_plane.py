@@ -12,14 +12,16 @@ import pulumi_random as random
 from cluster import versions
 from cluster.remote import RemoteHost, Ssh
 from cluster.render import control_plane as render
-from cluster.render.addons import apiserver_to_kubelet_rbac, kubectl_apply_script
+from cluster.render.access import cluster_admins_rbac
+from cluster.render.addons import apiserver_to_kubelet_rbac
 from cluster.render.common import NodeFile, files_digest, write_files_script
 from cluster.render.install import install_artifact_script
-from infra.certs import ETCD_CA, KUBERNETES_CA
+from infra.certs import ADMIN, ETCD_CA, KUBERNETES_CA, SUPER_ADMIN
 from infra.nodes import Node
 from infra.pki import Pki
 
 SERVICES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+ENCRYPTION_KEY_NAME = "secrets-encryption-key"
 
 
 @dataclass
@@ -48,16 +50,19 @@ def _unique(files: list[NodeFile]) -> list[NodeFile]:
 
 class ControlPlane(pulumi.ComponentResource):
     """Attributes: `hosts` (RemoteHost per controller, by name; the first runs the cluster-wide steps),
-    `ready` (every controller's readiness check), `rbac` (the cluster-wide RBAC step)."""
+    `ready` (every controller's readiness check), `rbac` (the cluster-wide RBAC step, after which the admin group
+    has cluster-admin)."""
 
     def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:ControlPlane", name, None, opts)
         artifact = versions.artifact("kubernetes-server", args.resolved_versions, args.architecture,
                                      args.download_base_url)
         # 32 random bytes, made once and kept in state: the key that encrypts Secrets in etcd never changes on an
-        # update (a new key would make every stored Secret unreadable).
-        encryption_key = random.RandomBytes(f"{name}-encryption-key", length=32,
-                                            opts=pulumi.ResourceOptions(parent=self))
+        # update (a new key would make every stored Secret unreadable). Its identity depends on nothing that a
+        # refactor or a new clusterName could change: a fixed name at the top of the stack, with the place it was
+        # first made in as an alias. Not protected: `pulumi destroy` removes it with the cluster it belongs to.
+        encryption_key = random.RandomBytes(ENCRYPTION_KEY_NAME, length=32, opts=pulumi.ResourceOptions(
+            aliases=[pulumi.Alias(name=f"{name}-encryption-key", parent=self)]))
         p = args.pki
         shared = {
             "ca_pem": p.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": p.cas[ETCD_CA].cert_pem,
@@ -73,7 +78,8 @@ class ControlPlane(pulumi.ComponentResource):
             "controller_manager_key_pem": p.certs["kube-controller-manager"].key_pem,
             "scheduler_cert_pem": p.certs["kube-scheduler"].cert_pem,
             "scheduler_key_pem": p.certs["kube-scheduler"].key_pem,
-            "admin_cert_pem": p.certs["admin"].cert_pem, "admin_key_pem": p.certs["admin"].key_pem,
+            "admin_cert_pem": p.certs[ADMIN].cert_pem, "admin_key_pem": p.certs[ADMIN].key_pem,
+            "super_admin_cert_pem": p.certs[SUPER_ADMIN].cert_pem, "super_admin_key_pem": p.certs[SUPER_ADMIN].key_pem,
             "encryption_key_b64": pulumi.Output.secret(encryption_key.base64),
         }
 
@@ -104,9 +110,11 @@ class ControlPlane(pulumi.ComponentResource):
             self.ready.append(host.step("apiserver-ready", check, triggers=[check, *(s.id for s in started)],
                                         depends_on=started))
 
-        rbac = apiserver_to_kubelet_rbac()
-        self.rbac = self.first_host.step("apply-rbac", kubectl_apply_script("apiserver-to-kubelet RBAC", rbac),
-                                    triggers=[rbac], depends_on=self.ready)
+        # As the break-glass identity (the admin group has no rights before this binding); every cluster-level step
+        # after it runs as the admin group.
+        rbac = render.rbac_apply_script({"the cluster-admins binding": cluster_admins_rbac(),
+                                         "the API server's kubelet access": apiserver_to_kubelet_rbac()})
+        self.rbac = self.first_host.step("apply-rbac", rbac, triggers=[rbac], depends_on=self.ready)
         self.register_outputs({})
 
     @property

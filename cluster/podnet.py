@@ -44,9 +44,11 @@ class PodNetwork(pulumi.ComponentResource):
         expected = [w.name for w in args.workers]
         reader_host = next(iter(args.controller_hosts.values()))
         script = podcidrs.reader_script(expected, READ_TIMEOUT_SECONDS, list(ADMIN_KUBECTL))
-        # Re-read whenever the set of workers or any worker's registration changed.
-        reader = reader_host.step("read-pod-cidrs", script, triggers=[script, *(r.id for r in args.workers_ready)],
-                                  depends_on=args.workers_ready)
+        # Re-read whenever the set of workers changed or a worker is a new machine (which registers anew and may get
+        # another range). Not when a worker's kubelet merely restarted (a version bump): the ranges stay known, so a
+        # preview does not show every pod route replaced for values that will come out the same.
+        reader = reader_host.step("read-pod-cidrs", script, triggers=[script, *(w.instance.id for w in args.workers)],
+                                  depends_on=args.workers_ready, parent=self)
         self.ranges: pulumi.Output[list[podcidrs.NodePodRange]] = reader.stdout.apply(podcidrs.parse_reader_output)
         by_name = self.ranges.apply(lambda rs: {r.name: r for r in rs})
         self.ready: list[pulumi.Resource] = []
@@ -61,20 +63,21 @@ class PodNetwork(pulumi.ComponentResource):
                         network_interface_id=worker.instance.primary_network_interface_id,
                         opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
 
-        # Every worker masquerades pod traffic leaving the cluster and VPC ranges; in host mode, workers and
-        # controllers also get a route to every other worker's pod range.
+        # Every worker masquerades pod traffic leaving the cluster and VPC ranges, and pod DNS queries to the VPC
+        # resolver; in host mode, workers and controllers also get a route to every other worker's pod range.
         hosts = [(args.worker_hosts[w.name], w.private_ip, True) for w in args.workers]
         if args.pod_routing == "host":
             hosts += [(args.controller_hosts[c.name], c.private_ip, False) for c in args.controllers]
+        resolver = podnet.vpc_resolver(args.vpc_cidr)
         for host, ip, is_worker in hosts:
             if args.pod_routing == "host":
                 apply = self.ranges.apply(lambda rs, ip=ip, w=is_worker: podnet.apply_script(
                     routes=podnet.routes_for(ip, [(r.ip, r.pod_cidr) for r in rs]),
-                    cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr, masquerade=w))
+                    cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr, dns_resolver=resolver, masquerade=w))
             else:
                 apply = podnet.apply_script(routes=[], cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr,
-                                            masquerade=True)
+                                            dns_resolver=resolver, masquerade=True)
             install = pulumi.Output.from_input(apply).apply(podnet.install_script)
-            self.ready.append(host.step("pod-network", install, triggers=[install.apply(digest)],
+            self.ready.append(host.step("pod-network", install, triggers=[install.apply(digest)], parent=self,
                                         depends_on=[reader] if args.pod_routing == "host" else []))
         self.register_outputs({})

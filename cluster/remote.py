@@ -17,6 +17,7 @@ unbounded script could hang `pulumi up` for ever.
 from __future__ import annotations
 
 import shlex
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -44,11 +45,20 @@ def run_command(host: str, step: str, seconds: int) -> str:
             f"{{ rc=$?; if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo {says} >&2; fi; exit $rc; }}")
 
 
+def deployer_python() -> str:
+    """The command line of a local step: a Python program on stdin, run by the interpreter running this program
+    (Linux or macOS alike; no shell idioms)."""
+    return f"{shlex.quote(sys.executable)} -"
+
+
 @dataclass(frozen=True)
 class Ssh:
     user: str
     private_key: pulumi.Input[str] | None      # secret; None: the deployer's SSH agent holds the key
     bastion: pulumi.Input[str] | None = None   # jump host in the private topology
+    # Values of secret settings (a mirror URL with credentials): a step whose script or triggers carry one is
+    # secret in state and has its logging off.
+    secret_values: tuple[str, ...] = ()
 
 
 def connection(ssh: Ssh, host: pulumi.Input[str]) -> command.remote.ConnectionArgs:
@@ -70,6 +80,7 @@ class RemoteHost:
 
     def __init__(self, name: str, address: pulumi.Input[str], ssh: Ssh, node: "Node", parent: pulumi.Resource):
         self.name = name
+        self.secret_values = ssh.secret_values
         self.instance = node.instance
         self.parent = parent
         self.connection = connection(ssh, address)
@@ -94,7 +105,9 @@ class RemoteHost:
              depends_on: Sequence[pulumi.Resource] = (), secret: bool = False,
              timeout_minutes: int = DEFAULT_STEP_MINUTES, parent: pulumi.Resource | None = None
              ) -> command.remote.Command:
-        stdin = pulumi.Output.secret(script) if secret else script
+        stdin = pulumi.Output.secret(script) if secret else self._guarded(script)
+        logging: pulumi.Input[str] = "none" if secret else pulumi.Output.from_input(stdin).apply(
+            lambda text: "none" if self._carries_secret(text) else "stdoutAndStderr")
         owner = parent or self.parent
         return command.remote.Command(
             f"{self.name}-{step_name}",
@@ -103,8 +116,8 @@ class RemoteHost:
             create=run_command(self.name, step_name, timeout_minutes * 60 - 60),
             stdin=stdin,
             # A fingerprint of secret files is itself an Output derived from secrets, so it stays secret in state.
-            triggers=[*triggers, self.instance.id],
-            logging="none" if secret else "stdoutAndStderr",
+            triggers=[*(self._guarded(t) for t in triggers), self.instance.id],
+            logging=logging,
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
                 parent=owner, depends_on=[self.gate, *depends_on], deleted_with=self.instance,
@@ -112,6 +125,16 @@ class RemoteHost:
                 aliases=[pulumi.Alias(parent=self.parent)] if owner is not self.parent else None,
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout_minutes}m", update=f"{timeout_minutes}m")),
         )
+
+    def _carries_secret(self, value) -> bool:
+        return any(secret in str(value) for secret in self.secret_values)
+
+    def _guarded(self, value: pulumi.Input) -> pulumi.Input:
+        """The value as a secret Output when it carries the value of a secret setting; unchanged otherwise."""
+        if not self.secret_values:
+            return value
+        return pulumi.Output.from_input(value).apply(
+            lambda v: pulumi.Output.secret(v) if self._carries_secret(v) else v)
 
     def start_services(self, units: Sequence[str], *, triggers: Sequence[pulumi.Input],
                        depends_on: Sequence[pulumi.Resource] = (), step_name: str | None = None

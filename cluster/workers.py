@@ -22,7 +22,12 @@ ARTIFACTS_BY_SERVICE = {
     "kubelet": ("kubernetes-node",),
     "kube-proxy": ("kubernetes-node",),
     "haproxy": (),
+    "k8s-cni-config": (),
 }
+# k8s-cni-config runs kubectl anew every few seconds: it needs it installed, but a new kubectl needs no restart.
+USES_INSTALLED = {"k8s-cni-config": ("kubernetes-node",)}
+# A service starts after the ones it talks to.
+STARTS_AFTER = {"kubelet": ["containerd", "haproxy"], "kube-proxy": ["haproxy"], "k8s-cni-config": ["haproxy"]}
 
 
 @dataclass
@@ -39,6 +44,7 @@ class WorkersArgs:
     resolved_versions: dict
     architecture: str
     download_base_url: str | None
+    image_registry_mirror: str | None = None
 
 
 class Workers(pulumi.ComponentResource):
@@ -62,7 +68,8 @@ class Workers(pulumi.ComponentResource):
             ).apply(lambda v, n=node: render.WorkerInputs(
                 cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
                 controller_ips=list(args.controller_ips), pod_cidr=args.pod_cidr,
-                cluster_dns_ip=args.cluster_dns_ip, pause_image=versions.IMAGES["pause"], **v))
+                cluster_dns_ip=args.cluster_dns_ip, pause_image=versions.IMAGES["pause"],
+                registry_mirror=args.image_registry_mirror, **v))
             by_service = inputs.apply(render.worker_files)
             everything = by_service.apply(lambda fs: [f for group in fs.values() for f in group])
 
@@ -75,9 +82,9 @@ class Workers(pulumi.ComponentResource):
                          for c, a in artifacts.items()}
 
             started = {}
-            for service in ("haproxy", "containerd", "kubelet", "kube-proxy"):
-                needs = [installed[c] for c in ARTIFACTS_BY_SERVICE[service]]
-                after = {"kubelet": ["containerd", "haproxy"], "kube-proxy": ["haproxy"]}.get(service, [])
+            for service in ("haproxy", "containerd", "k8s-cni-config", "kubelet", "kube-proxy"):
+                needs = [installed[c] for c in (*ARTIFACTS_BY_SERVICE[service], *USES_INSTALLED.get(service, ()))]
+                after = STARTS_AFTER.get(service, [])
                 started[service] = host.start_services(
                     [service], triggers=[by_service.apply(lambda fs, s=service: files_digest(fs[s])),
                               *(artifacts[c].digest for c in ARTIFACTS_BY_SERVICE[service])],
@@ -86,5 +93,6 @@ class Workers(pulumi.ComponentResource):
             check = render.node_ready_script(node.name)
             self.ready.append(host.step(
                 "node-ready", check, triggers=[check, started["kubelet"].id],
-                depends_on=[started["kubelet"], started["kube-proxy"], *args.control_plane_ready]))
+                depends_on=[started["kubelet"], started["kube-proxy"], started["k8s-cni-config"],
+                            *args.control_plane_ready]))
         self.register_outputs({})

@@ -33,9 +33,21 @@ KUBERNETES_SERVICE_NAMES = (
     "kubernetes.default.svc.cluster.local",
 )
 
+# What people's clients verify the API server certificate against when they come through the load balancer: a
+# name the certificate carries from the start, so that it need not wait for the load balancer's own name.
+API_TLS_SERVER_NAME = KUBERNETES_SERVICE_NAMES[0]
+
 # Identities the control plane components present to the API server (and that RBAC binds).
 APISERVER_KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
 APISERVER_ETCD_CLIENT_CN = "kube-apiserver-etcd-client"
+
+# People. The everyday admin is a member of a group of ours that RBAC binds to `cluster-admin` (kubeadm does the same
+# with `kubeadm:cluster-admins` since 1.29), so its rights can be narrowed or revoked with a ClusterRoleBinding.
+# `system:masters` bypasses authorization altogether and cannot be revoked short of replacing the CA: only the
+# break-glass identity carries it.
+CLUSTER_ADMINS_GROUP = "k8s-from-scratch:cluster-admins"
+ADMIN = "admin"
+SUPER_ADMIN = "super-admin"
 
 
 @dataclass(frozen=True)
@@ -92,10 +104,12 @@ def api_server_sans(controllers: Sequence[Host], service_ip: str, extra_dns_name
 
 def cluster_cert_specs(*, etcd: Sequence[Host], controllers: Sequence[Host], workers: Sequence[Host],
                        service_ip: str, api_dns_names: Sequence[Any] = ()) -> list[CertSpec]:
-    """Every certificate the cluster needs. `api_dns_names` are extra API server names (the load balancer's)."""
+    """Every certificate the cluster needs. `api_dns_names`: extra API server names (a DNS name of your own in
+    front of the API, say); the load balancer's is not one of them (see API_TLS_SERVER_NAME)."""
     api_dns, api_ips = api_server_sans(controllers, service_ip, api_dns_names)
     specs = [
-        CertSpec("admin", KUBERNETES_CA, "admin", "system:masters", CLIENT),
+        CertSpec(ADMIN, KUBERNETES_CA, ADMIN, CLUSTER_ADMINS_GROUP, CLIENT),
+        CertSpec(SUPER_ADMIN, KUBERNETES_CA, SUPER_ADMIN, "system:masters", CLIENT),
         CertSpec("kube-apiserver", KUBERNETES_CA, "kube-apiserver", None, SERVER, api_dns, api_ips),
         CertSpec("kube-apiserver-kubelet-client", KUBERNETES_CA, APISERVER_KUBELET_CLIENT_CN, None, CLIENT),
         CertSpec("kube-controller-manager", KUBERNETES_CA, "system:kube-controller-manager", None, CLIENT),

@@ -1,9 +1,12 @@
 """Setting changes that cannot be applied to a running cluster, refused before anything is created.
 
-Settings validation (infra/settings.py) sees only the new values. A few changes are valid values that AWS cannot
-apply to the nodes that exist: the architecture (the AMI is kept by `ignore_changes`, and an arm64 instance type
-cannot run an x86_64 image) and a smaller root volume (EBS volumes only grow). The previous values are read from
-the cluster's own instances, which carry them as tags (infra/nodes.py), so the check needs no state of its own.
+Settings validation (infra/settings.py) sees only the new values. A few changes are valid values that cannot be
+applied to the nodes that exist: the architecture (the AMI is kept by `ignore_changes`, and an arm64 instance type
+cannot run an x86_64 image), a smaller root volume (EBS volumes only grow), and any change to the etcd members:
+their count, or their addresses (`zones`, `topology` and `vpcCidr` decide where nodes sit). Members are not yet
+added to or removed from a running etcd cluster one at a time: a new member would start a cluster of its own, and
+members that all move would start an empty one. The previous values are read from the cluster's own instances
+(their tags and addresses), so the check needs no state of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from infra.settings import Settings, SettingsError
+from infra import addressing
+from infra.settings import Settings, SettingsError, key_pair_resource_name
 
 # Tags every node carries (infra/nodes.py sets them; this module reads them back).
 CLUSTER_TAG = "cluster"
@@ -28,6 +32,9 @@ class ExistingNode:
     role: str
     architecture: str | None       # None for an instance made before the tag existed
     root_volume_gb: int | None
+    name: str = ""                 # the node name (etcd-0, ...), from the Name tag
+    private_ip: str = ""
+    key_name: str = ""             # the EC2 key pair it was launched with
 
 
 def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list[str]:
@@ -46,7 +53,36 @@ def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list
             problems.append(
                 f"setting '{role}.rootVolumeGb' = {wanted.root_volume_gb} cannot be applied: the {role} nodes have "
                 f"{max(sizes)} GB root volumes and EBS volumes cannot shrink. Keep {max(sizes)} or more")
+    key_pair = key_pair_resource_name(settings.cluster_name, settings.ssh_public_key)
+    launched_with_other_keys = [n for n in existing if n.key_name and not _made_by(key_pair, n.key_name)]
+    if launched_with_other_keys and any(n.role == "etcd" for n in existing):
+        problems.append(
+            "setting 'sshPublicKey' cannot be changed on a running cluster: a node's key pair is fixed at launch, "
+            f"so all {len(launched_with_other_keys)} nodes would be replaced at once and etcd would start empty. "
+            "Set the key you had (or unset it to keep the generated one), or build a new stack")
+    members = {n.name: n.private_ip for n in existing if n.role == "etcd"}
+    if members and len(members) != settings.etcd.count:
+        problems.append(
+            f"setting 'etcd.count' = {settings.etcd.count} cannot be applied: the cluster runs {len(members)} etcd "
+            f"members, and members are not yet added to or removed from a running cluster. Keep {len(members)}, "
+            "or build a new stack")
+    elif members:
+        planned = {p.name: p.private_ip for p in addressing.plan_nodes(settings, "etcd")}
+        moved = [f"{name} from {ip} to {planned[name]}" for name, ip in sorted(members.items())
+                 if name in planned and ip and planned[name] != ip]
+        if moved:
+            problems.append(
+                f"settings 'zones', 'topology' and 'vpcCidr' = {settings.zones}, {settings.topology!r}, "
+                f"{settings.vpc_cidr!r} cannot be applied: they move {'; '.join(moved)}, and an etcd member cannot "
+                "move (every member would start empty). Keep them, or build a new stack")
     return problems
+
+
+def _made_by(resource_name: str, key_name: str) -> bool:
+    """Whether an EC2 key pair name is the one the provider made for this Pulumi name (the name, '-', 7 random
+    characters): `k8s-dev-ssh-1a2b3c4` is `k8s-dev-ssh`'s, `k8s-dev-ssh-0f1e2d3c-1a2b3c4` is not."""
+    suffix = key_name.removeprefix(resource_name + "-")
+    return suffix != key_name and len(suffix) == 7 and "-" not in suffix
 
 
 def refuse_unsafe_changes(settings: Settings) -> None:
@@ -62,7 +98,9 @@ def refuse_unsafe_changes(settings: Settings) -> None:
         tags = dict(found.tags or {})
         volumes = [d.volume_size for d in found.root_block_devices or []]
         existing.append(ExistingNode(instance_id, tags.get(ROLE_TAG, ""), tags.get(ARCHITECTURE_TAG),
-                                     int(volumes[0]) if volumes else None))
+                                     int(volumes[0]) if volumes else None,
+                                     name=tags.get("Name", "").removeprefix(f"{settings.cluster_name}-"),
+                                     private_ip=found.private_ip or "", key_name=found.key_name or ""))
     problems = unsafe_changes(settings, existing)
     if problems:
         raise SettingsError("; ".join(problems))

@@ -3,7 +3,6 @@ the SSH key pair."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -14,7 +13,7 @@ import pulumi_tls as tls
 from infra import addressing
 from infra.addressing import NodePlan
 from infra.guards import ARCHITECTURE_TAG, CLUSTER_TAG, ROLE_TAG
-from infra.settings import Settings
+from infra.settings import Settings, key_pair_resource_name
 from infra.user_data import render_user_data
 
 CANONICAL_OWNER_ID = "099720109477"
@@ -77,17 +76,15 @@ class Nodes(pulumi.ComponentResource):
         if s.ssh_public_key:
             public_key: pulumi.Input[str] = s.ssh_public_key
             self.ssh_private_key = None
-            # Named after the key: another key is another key pair (and so new nodes), never an in-place change.
-            key_pair_name = f"{name}-ssh-{hashlib.sha256(s.ssh_public_key.encode()).hexdigest()[:8]}"
+
         else:
             generated = tls.PrivateKey(f"{name}-ssh", algorithm="ED25519", opts=pulumi.ResourceOptions(
                 parent=self, additional_secret_outputs=["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"]))
             public_key = generated.public_key_openssh
             self.ssh_private_key = pulumi.Output.secret(generated.private_key_openssh)
-            key_pair_name = f"{name}-ssh"
         # AWS may read the public key back in another form (pulumi-aws 7.x reads it, where 6.x did not): such a
         # refresh must not turn into a new key pair and with it new nodes. A key the user changes has a new name.
-        key_pair = aws.ec2.KeyPair(key_pair_name, public_key=public_key,
+        key_pair = aws.ec2.KeyPair(key_pair_resource_name(name, s.ssh_public_key), public_key=public_key,
                                    tags={**args.tags, "Name": f"{s.cluster_name}-ssh"},
                                    opts=pulumi.ResourceOptions(parent=self, ignore_changes=["publicKey"]))
         self.key_name = key_pair.key_name

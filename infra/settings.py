@@ -7,6 +7,7 @@ so that every validation rule runs, and is tested, before any resource is declar
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -63,6 +64,15 @@ class Settings:
     bastion_instance_type: str
     versions: Mapping[str, str] = field(default_factory=dict)
     download_base_url: str | None = None
+    dns_check_name: str = "sts.amazonaws.com"
+    image_registry_mirror: str | None = None
+    # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
+    secret_keys: frozenset[str] = frozenset()
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Values of secret settings that end up on nodes (a mirror URL with credentials, say)."""
+        return tuple(v for k, v in (("downloadBaseUrl", self.download_base_url),) if v and k in self.secret_keys)
 
     # --- derived values: computed, never stored ---------------------------------------------------------------
     @property
@@ -125,13 +135,21 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 "Override pinned component versions (see cluster/versions.py); each needs its checksums there."),
     SettingSpec("downloadBaseUrl", None, "https://mirror.example.internal",
                 "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it)."),
+    SettingSpec("imageRegistryMirror", None, "https://registry.example.internal:5000",
+                "Workers pull docker.io and registry.k8s.io images through this registry (scheme, host and port; "
+                "it serves the same repository paths), falling back to the upstream registry."),
+    # AWS's global STS endpoint: a public name with A records that every VPC resolver answers, internet or not.
+    SettingSpec("dnsCheckName", "sts.amazonaws.com", "ec2.eu-west-1.amazonaws.com",
+                "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver)."),
 )
 
 KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
 _DEFAULTS = {spec.key: spec.default for spec in SETTINGS_REFERENCE}
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_REGISTRY = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 # RFC 5737: addresses for documentation. Nobody connects from them, so an adminCidrs entry in one of them (the
 # example stack's placeholder) could only lead to gates dialling for a quarter of an hour before failing.
@@ -146,6 +164,14 @@ AWS_NAME_LIMITS = {"load balancer": 32, "target group": 32}
 def aws_names(cluster_name: str) -> dict[str, str]:
     """The explicit AWS names derived from the cluster name (infra/apilb.py uses exactly these)."""
     return {"load balancer": f"{cluster_name}-api", "target group": f"{cluster_name}-api"}
+
+
+def key_pair_resource_name(cluster_name: str, ssh_public_key: str | None) -> str:
+    """The Pulumi name of the nodes' key pair: one per key (AWS names it this plus '-' and 7 random characters), so
+    another key is another key pair, never an in-place change."""
+    if not ssh_public_key:
+        return f"{cluster_name}-ssh"
+    return f"{cluster_name}-ssh-{hashlib.sha256(ssh_public_key.encode()).hexdigest()[:8]}"
 
 
 MAX_CLUSTER_NAME = min(limit - (len(aws_names("")[kind])) for kind, limit in AWS_NAME_LIMITS.items())
@@ -218,7 +244,8 @@ def node_subnet_prefix(vpc: ipaddress.IPv4Network) -> int:
     return vpc.prefixlen + 4
 
 
-def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
+def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: frozenset[str] = frozenset()
+                   ) -> Settings:
     """Validate raw stack config (keys without the project prefix) and return the settings tree."""
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
@@ -334,13 +361,25 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev") -> Settings:
     if base_url is not None and (not isinstance(base_url, str) or not re.match(r"^https?://[^\s'\"]+$", base_url)):
         raise _fail("downloadBaseUrl", base_url, "expected an http(s) URL with no spaces or quotes")
 
+    mirror = values["imageRegistryMirror"]
+    if mirror is not None and (not isinstance(mirror, str) or not _REGISTRY.match(mirror)):
+        raise _fail("imageRegistryMirror", mirror, "expected a registry as scheme://host[:port] (http or https, no "
+                    "path), such as https://registry.example.internal:5000")
+
+    dns_check_name = values["dnsCheckName"]
+    if not isinstance(dns_check_name, str) or not _DNS_NAME.match(dns_check_name) or \
+            dns_check_name == "cluster.local" or dns_check_name.endswith(".cluster.local"):
+        raise _fail("dnsCheckName", dns_check_name, "expected a lowercase DNS name outside the cluster with at least "
+                    "one dot and no trailing dot, such as sts.amazonaws.com")
+
     return Settings(
         cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
         vpc_cidr=str(vpc), pod_cidr=str(pod), pod_cidr_mask_size=mask, service_cidr=str(service),
         pod_routing=pod_routing, routes_quota=routes_quota, topology=topology, zones=zones,
         architecture=architecture, ssh_public_key=ssh_key.strip() if ssh_key else None, ssh_user=ssh_user,
         bastion_instance_type=bastion_type, versions=dict(versions),
-        download_base_url=base_url.rstrip("/") if base_url else None,
+        download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
+        dns_check_name=dns_check_name, image_registry_mirror=mirror.rstrip("/") if mirror else None,
     )
 
 
@@ -355,17 +394,23 @@ def _decode(value: str) -> Any:
 def read_stack_settings() -> Settings:
     """Read every key of this project's stack config and validate it. The only function here that touches Pulumi.
 
-    The engine hands config to the program either in the runtime's config map or in the PULUMI_CONFIG environment
-    variable; both are searched for this project's keys, so a misspelt key is reported, not ignored."""
+    The engine hands config to the program either in the PULUMI_CONFIG environment variable or (Automation API,
+    test mocks) in the runtime's config map; both are searched for this project's keys, so a misspelt key is
+    reported, not ignored. Values are read raw, secret ones included (no warning), and the secret keys are
+    remembered so that their values stay secret wherever the program puts them."""
     import pulumi  # local import: the parsing above stays pure and testable without a Pulumi runtime
-    from pulumi.runtime.config import CONFIG, get_config_env
+    from pulumi import runtime
 
     prefix = f"{CONFIG_NAMESPACE}:"
-    present = {key[len(prefix):] for key in {**get_config_env(), **CONFIG.get()} if key.startswith(prefix)}
-    config = pulumi.Config(CONFIG_NAMESPACE)
+    # The runtime's own map is not part of the SDK's public surface: read it if it is there.
+    runtime_map = getattr(runtime.config, "CONFIG", None)
+    keys = {**runtime.get_config_env(), **(runtime_map.get() if runtime_map is not None else {})}
+    present = {key[len(prefix):] for key in keys if key.startswith(prefix)}
     raw = {}
     for key in sorted(present | KNOWN_KEYS):
-        value = config.get(key)
+        value = runtime.get_config(prefix + key)
         if value is not None:
             raw[key] = _decode(value)
-    return parse_settings(raw, stack=pulumi.get_stack())
+    secret = frozenset(key for key in raw if runtime.is_config_secret(prefix + key)
+                       or prefix + key in runtime.get_config_secret_keys_env())
+    return parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret)

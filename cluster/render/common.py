@@ -74,12 +74,18 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def kubeconfig(*, cluster: str, server: str, ca_pem: str, user: str, cert_pem: str, key_pem: str) -> str:
-    """A kubeconfig with everything embedded (no paths to go stale). JSON is YAML, and every client reads it."""
+def kubeconfig(*, cluster: str, server: str, ca_pem: str, user: str, cert_pem: str, key_pem: str,
+               tls_server_name: str | None = None) -> str:
+    """A kubeconfig with everything embedded (no paths to go stale). JSON is YAML, and every client reads it.
+    `tls_server_name`: the name to verify the server's certificate against when the server's address is not one
+    of its names (the API through the load balancer)."""
+    cluster_entry = {"server": server, "certificate-authority-data": _b64(ca_pem)}
+    if tls_server_name:
+        cluster_entry["tls-server-name"] = tls_server_name
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}],
+        "clusters": [{"name": cluster, "cluster": cluster_entry}],
         "users": [{"name": user, "user": {"client-certificate-data": _b64(cert_pem),
                                           "client-key-data": _b64(key_pem)}}],
         "contexts": [{"name": f"{user}@{cluster}", "context": {"cluster": cluster, "user": user}}],

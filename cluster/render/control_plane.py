@@ -9,14 +9,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from cluster.render import apiserver_config as policy
+from cluster.render.apiserver_config import ENCRYPTION_CONFIG, encryption_config
 from cluster.render.common import BIN_DIR, CA_CERT, KUBE_DIR, PKI_DIR, NodeFile, flags, kubeconfig, systemd_unit
+from infra.certs import ADMIN, SUPER_ADMIN
 
 LOCAL_API = "https://127.0.0.1:6443"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-ENCRYPTION_CONFIG = f"{KUBE_DIR}/encryption-config.yaml"
 ADMIN_KUBECONFIG = f"{KUBE_DIR}/admin.kubeconfig"
-# kubectl as the cluster-level steps run it on a controller.
+# The break-glass identity (system:masters). On the controller it runs the one step that must work before any RBAC
+# of ours exists: binding the admin group to cluster-admin.
+SUPER_ADMIN_KUBECONFIG = f"{KUBE_DIR}/super-admin.kubeconfig"
+# kubectl as the cluster-level steps run it on a controller (the admin group, bound to cluster-admin).
 ADMIN_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", ADMIN_KUBECONFIG)
+SUPER_ADMIN_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", SUPER_ADMIN_KUBECONFIG)
+# Finished pods kept before the garbage collector deletes the oldest (the default, 12500, is sized for 5000-node
+# clusters): enough to read the logs of recent Jobs, few enough that finished pods do not crowd etcd.
+TERMINATED_POD_GC_THRESHOLD = 1000
 
 
 @dataclass(frozen=True)
@@ -44,21 +53,9 @@ class ControlPlaneInputs:
     scheduler_key_pem: str
     admin_cert_pem: str
     admin_key_pem: str
+    super_admin_cert_pem: str
+    super_admin_key_pem: str
     encryption_key_b64: str           # 32 random bytes, base64
-
-
-def encryption_config(key_b64: str) -> str:
-    """Secrets are encrypted at rest with secretbox (XSalsa20-Poly1305), the provider the Kubernetes docs rate
-    strongest among the local ones; `identity` last lets the API server read anything written before."""
-    doc = {
-        "apiVersion": "apiserver.config.k8s.io/v1",
-        "kind": "EncryptionConfiguration",
-        "resources": [{"resources": ["secrets"], "providers": [
-            {"secretbox": {"keys": [{"name": "key1", "secret": key_b64}]}},
-            {"identity": {}},
-        ]}],
-    }
-    return json.dumps(doc, indent=2) + "\n"
 
 
 def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
@@ -67,11 +64,15 @@ def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
         ("bind-address", "0.0.0.0"),
         ("secure-port", "6443"),
         ("allow-privileged", "true"),
+        # Anonymous requests reach the health endpoints only; no --anonymous-auth, which this file replaces.
+        ("authentication-config", policy.AUTHENTICATION_CONFIG),
         ("authorization-mode", "Node,RBAC"),
-        ("enable-admission-plugins", "NodeRestriction"),
+        ("enable-admission-plugins", ",".join(policy.ADMISSION_PLUGINS)),
+        ("admission-control-config-file", policy.ADMISSION_CONFIG),
         ("client-ca-file", CA_CERT),
         ("tls-cert-file", f"{PKI_DIR}/kube-apiserver.crt"),
         ("tls-private-key-file", f"{PKI_DIR}/kube-apiserver.key"),
+        ("tls-cipher-suites", ",".join(policy.TLS_CIPHER_SUITES)),
         ("etcd-servers", i.etcd_servers),
         ("etcd-cafile", f"{PKI_DIR}/etcd-ca.crt"),
         ("etcd-certfile", f"{PKI_DIR}/kube-apiserver-etcd-client.crt"),
@@ -86,7 +87,15 @@ def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
         ("service-account-issuer", SERVICE_ACCOUNT_ISSUER),
         ("service-account-key-file", f"{PKI_DIR}/service-account.pub"),
         ("service-account-signing-key-file", f"{PKI_DIR}/service-account.key"),
+        # Tokens live as long as they say: no silent one-year extension of the ones that ask for an hour.
+        ("service-account-extend-token-expiration", "false"),
         ("encryption-provider-config", ENCRYPTION_CONFIG),
+        ("audit-policy-file", policy.AUDIT_POLICY),
+        ("audit-log-path", policy.AUDIT_LOG),
+        ("audit-log-maxage", str(policy.AUDIT_LOG_MAXAGE_DAYS)),
+        ("audit-log-maxbackup", str(policy.AUDIT_LOG_MAXBACKUP)),
+        ("audit-log-maxsize", str(policy.AUDIT_LOG_MAXSIZE_MB)),
+        ("profiling", "false"),
         ("event-ttl", "1h"),
         ("v", "2"),
     ]
@@ -109,7 +118,9 @@ def controller_manager_flags(i: ControlPlaneInputs) -> list[tuple[str, str | Non
         ("root-ca-file", CA_CERT),
         ("service-account-private-key-file", f"{PKI_DIR}/service-account.key"),
         ("use-service-account-credentials", "true"),
+        ("terminated-pod-gc-threshold", str(TERMINATED_POD_GC_THRESHOLD)),
         ("leader-elect", "true"),
+        ("profiling", "false"),
         ("v", "2"),
     ]
 
@@ -120,6 +131,8 @@ def scheduler_config() -> str:
         "kind": "KubeSchedulerConfiguration",
         "clientConnection": {"kubeconfig": f"{KUBE_DIR}/kube-scheduler.kubeconfig"},
         "leaderElection": {"leaderElect": True},
+        # What turns profiling off: with --config, kube-scheduler ignores its --profiling flag.
+        "enableProfiling": False,
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -127,7 +140,10 @@ def scheduler_config() -> str:
 def scheduler_flags() -> list[tuple[str, str | None]]:
     kc = f"{KUBE_DIR}/kube-scheduler.kubeconfig"
     return [("config", f"{KUBE_DIR}/kube-scheduler.yaml"), ("bind-address", "127.0.0.1"),
-            ("authentication-kubeconfig", kc), ("authorization-kubeconfig", kc), ("v", "2")]
+            ("authentication-kubeconfig", kc), ("authorization-kubeconfig", kc),
+            # Ignored beside --config (enableProfiling above decides); stated so that audits reading the command
+            # line (CIS 1.4.1, kube-bench) see it.
+            ("profiling", "false"), ("v", "2")]
 
 
 DOCS = "https://kubernetes.io/docs/reference/command-line-tools-reference/"
@@ -166,6 +182,9 @@ def control_plane_files(i: ControlPlaneInputs) -> dict[str, list[NodeFile]]:
             NodeFile(f"{PKI_DIR}/service-account.pub", i.service_account_pub_pem),
             NodeFile(f"{PKI_DIR}/service-account.key", i.service_account_key_pem, "0600", secret=True),
             NodeFile(ENCRYPTION_CONFIG, encryption_config(i.encryption_key_b64), "0600", secret=True),
+            NodeFile(policy.AUTHENTICATION_CONFIG, policy.authentication_config(), "0600"),
+            NodeFile(policy.ADMISSION_CONFIG, policy.admission_config(), "0600"),
+            NodeFile(policy.AUDIT_POLICY, policy.audit_policy(), "0600"),
             NodeFile("/etc/systemd/system/kube-apiserver.service", units["kube-apiserver"]),
         ],
         "kube-controller-manager": shared + [
@@ -181,9 +200,36 @@ def control_plane_files(i: ControlPlaneInputs) -> dict[str, list[NodeFile]]:
                      local("system:kube-scheduler", i.scheduler_cert_pem, i.scheduler_key_pem), "0600", secret=True),
             NodeFile("/etc/systemd/system/kube-scheduler.service", units["kube-scheduler"]),
         ],
-        # For the operator on the controller and for the cluster-level steps run from here (RBAC, add-ons).
-        "admin": [NodeFile(ADMIN_KUBECONFIG, local("admin", i.admin_cert_pem, i.admin_key_pem), "0600", secret=True)],
+        # For the operator on the controller and for the cluster-level steps run from here: the admin group for
+        # everything, the break-glass identity for the step that binds that group.
+        "admin": [
+            NodeFile(ADMIN_KUBECONFIG, local(ADMIN, i.admin_cert_pem, i.admin_key_pem), "0600", secret=True),
+            NodeFile(SUPER_ADMIN_KUBECONFIG, local(SUPER_ADMIN, i.super_admin_cert_pem, i.super_admin_key_pem),
+                     "0600", secret=True),
+        ],
     }
+
+
+# RBAC objects earlier versions of this program created and the current RBAC replaces: the wildcard role for the API
+# server's kubelet client (now the built-in system:kubelet-api-admin) and its binding, whose roleRef cannot change.
+RETIRED_RBAC = ("clusterrolebinding/system:kube-apiserver-to-kubelet", "clusterrole/system:kube-apiserver-to-kubelet")
+
+
+def rbac_apply_script(manifests: dict[str, str], retired: tuple[str, ...] = RETIRED_RBAC) -> str:
+    """Server-side apply (idempotent) of the cluster's own RBAC as the break-glass identity, since the admin group
+    has no rights until the binding applied here exists; then removal of what it replaces (after, so that no
+    permission is missing in between)."""
+    kubectl = " ".join(SUPER_ADMIN_KUBECTL)
+    blocks = "".join(f"""echo "applying {name}"
+{kubectl} apply --server-side --force-conflicts \\
+  --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF'
+{manifest}K8S_FROM_SCRATCH_EOF
+""" for name, manifest in manifests.items())
+    cleanup = f"{kubectl} delete --ignore-not-found {' '.join(retired)}\n" if retired else ""
+    return f"""#!/bin/bash
+# Apply the cluster RBAC as {SUPER_ADMIN}. Verification: kubectl reports each object applied.
+set -euo pipefail
+{blocks}{cleanup}"""
 
 
 def apiserver_ready_script(timeout_seconds: int = 300) -> str:

@@ -23,7 +23,9 @@ def install_artifact_script(artifact: Artifact) -> str:
         f"install -d -m 0755 {q(CACHE_DIR)}",
         f"sum() {{ {artifact.algorithm}sum \"$1\" | cut -d' ' -f1; }}",
         'if [ ! -f "$file" ] || [ "$(sum "$file")" != "$want" ]; then',
-        '  curl --fail --silent --show-error --location --retry 5 --retry-delay 3 --output "$file.part" "$url"',
+        # Bounded: 15 s to connect, 15 minutes in all, retried on any error: a stalled mirror cannot hang the step.
+        '  curl --fail --silent --show-error --location --connect-timeout 15 --max-time 900 \\',
+        '    --retry 5 --retry-delay 3 --retry-all-errors --output "$file.part" "$url"',
         '  got=$(sum "$file.part")',
         '  if [ "$got" != "$want" ]; then',
         f'    echo "checksum mismatch for {artifact.filename} ($url): expected {artifact.algorithm} $want, got $got" >&2',

@@ -1,12 +1,17 @@
 """Pod networking on a node: routes to other nodes' pod ranges (`podRouting: host`) and the masquerade rule for pod
 traffic leaving the cluster and VPC ranges, both idempotent and re-applied at boot.
 
+Pod traffic to the VPC's DNS resolver (the VPC base address + 2) is masqueraded too, although it is inside the VPC
+range: the Amazon resolver answers only queries from addresses in the VPC's subnets, and in `podRouting: host` the
+VPC has no route back to a pod anyway. CoreDNS forwards external names there (the node's resolv.conf).
+
 The routes carry their own protocol number, so the script can tell them from every other route and remove the
 ones no longer wanted (a worker removed or replaced) without touching anything else.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from dataclasses import dataclass
 from typing import Sequence
@@ -30,7 +35,13 @@ def routes_for(node_ip: str, ranges: Sequence[tuple[str, str]]) -> list[PodRoute
     return [PodRoute(cidr, ip) for ip, cidr in sorted(ranges, key=lambda r: r[1]) if ip != node_ip]
 
 
-def apply_script(*, routes: Sequence[PodRoute], cluster_pod_cidr: str, vpc_cidr: str, masquerade: bool) -> str:
+def vpc_resolver(vpc_cidr: str) -> str:
+    """The Amazon-provided DNS server of a VPC: its base address plus two."""
+    return str(ipaddress.ip_network(vpc_cidr)[2])
+
+
+def apply_script(*, routes: Sequence[PodRoute], cluster_pod_cidr: str, vpc_cidr: str, dns_resolver: str,
+                 masquerade: bool) -> str:
     """Converge this node's pod routes to exactly `routes` and (on workers) its masquerade rule. Run twice, it
     changes nothing: `ip route replace` and a flushed and refilled chain never duplicate."""
     q = shlex.quote
@@ -56,6 +67,8 @@ def apply_script(*, routes: Sequence[PodRoute], cluster_pod_cidr: str, vpc_cidr:
             f"iptables -w -t nat -N {chain} 2>/dev/null || true",
             f"iptables -w -t nat -F {chain}",
             f"iptables -w -t nat -A {chain} -d {q(cluster_pod_cidr)} -j RETURN",
+            # Before the VPC's RETURN: the VPC resolver only answers queries from the VPC's own addresses.
+            f"iptables -w -t nat -A {chain} -d {q(dns_resolver)}/32 -j MASQUERADE",
             f"iptables -w -t nat -A {chain} -d {q(vpc_cidr)} -j RETURN",
             # Multicast never leaves the node's bridge (IGMP reports between pods cross it, and with
             # bridge-nf-call-iptables bridged packets meet this chain too); the CNI plugins' own ipMasq skips it.

@@ -3,7 +3,9 @@
 Worker namespaces sit on a private bridge at their stack addresses. On each worker, Debian's CNI plugins (bridge,
 host-local, loopback) are invoked with the program's own rendered CNI configuration for that worker's podCIDR,
 the way containerd would, to create two pod namespaces. Then the pod-network script the program declared for that
-worker (taken from a run of the program under mocks, `podRouting: host`) is applied inside the worker.
+worker (taken from a run of the program under mocks, `podRouting: host`, and `vpc` for the DNS masquerade) is
+applied inside the worker. Hosts at the VPC resolver's address and at another VPC address print the source address
+of what reaches them, which shows which pod traffic leaves with the node's address.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ pytestmark = pytest.mark.integration
 CNI_PATH = "/usr/lib/cni"
 PODS_PER_WORKER = 2
 OUTSIDE = "192.0.2.10"          # a host beyond the cluster and the VPC (TEST-NET-1, inside our own namespaces)
+RESOLVER = "10.43.0.2"          # the VPC base + 2: where the Amazon-provided DNS server answers
+VPC_PEER = "10.43.0.50"         # any other address in the VPC
 CANNED = {"worker-0": "10.200.2.0/24", "worker-1": "10.200.0.0/24", "worker-2": "10.200.1.0/24"}
 WORKER_IPS = {f"worker-{i}": f"10.43.0.{30 + i}" for i in range(3)}
 
@@ -39,10 +43,10 @@ def _skip_reason() -> str | None:
     return None
 
 
-def program_apply_scripts(workers: int) -> dict[str, str]:
+def program_apply_scripts(workers: int, pod_routing: str = "host") -> dict[str, str]:
     """The script each worker's pod-network step installs and runs, from the real program under mocks."""
     config = {"adminCidrs": ["100.64.7.0/24"], "etcd": {"count": 1}, "controllers": {"count": 1},
-              "workers": {"count": workers}, "podRouting": "host"}
+              "workers": {"count": workers}, "podRouting": pod_routing}
     run = run_program(config, mocks=ClusterMocks(pod_cidrs=CANNED))
     scripts = {}
     for c in run.of_type("command:remote:Command"):
@@ -76,6 +80,8 @@ def cluster(tmp_path_factory):
         lab.exec("outside", "ip", "addr", "del", f"{OUTSIDE}/20", "dev", "eth0")
         lab.exec("outside", "ip", "addr", "add", f"{OUTSIDE}/24", "dev", "eth0")
         lab.exec("outside", "ip", "route", "add", "10.43.0.0/20", "dev", "eth0")   # knows nodes, not pods
+        lab.add_host("resolver", RESOLVER)
+        lab.add_host("vpc-peer", VPC_PEER)
 
         pods: dict[str, tuple[str, str]] = {}      # pod ns -> (worker, ip)
         for worker, cidr in CANNED.items():
@@ -149,7 +155,7 @@ def test_applying_twice_leaves_no_duplicate_route_or_rule(cluster):
         postrouting = lab.exec(worker, "iptables", "-w", "-t", "nat", "-S", "POSTROUTING").stdout
         assert postrouting.count(f"-j {podnet.MASQUERADE_CHAIN}") == 1, postrouting
         chain = lab.exec(worker, "iptables", "-w", "-t", "nat", "-S", podnet.MASQUERADE_CHAIN).stdout
-        assert len([l for l in chain.splitlines() if l.startswith("-A")]) == 4, chain
+        assert len([l for l in chain.splitlines() if l.startswith("-A")]) == 5, chain
 
 
 def test_removing_a_worker_and_reapplying_leaves_no_route_to_it(cluster):
@@ -165,3 +171,51 @@ def test_removing_a_worker_and_reapplying_leaves_no_route_to_it(cluster):
         assert CANNED["worker-2"] not in routes
     assert ping(lab, "worker-0-pod0", pods["worker-1-pod1"][1])
     assert not ping(lab, "worker-0-pod0", pods["worker-2-pod0"][1])
+
+
+# Binds, says so, then prints the source address of the first datagram that arrives.
+LISTEN = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(10)
+print("listening", flush=True)
+data, (host, port) = s.recvfrom(512)
+print(host, flush=True)
+"""
+# A few datagrams, in case the first is lost while the listener settles.
+SEND = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(10):
+    s.sendto(b"query", (sys.argv[1], int(sys.argv[2])))
+    time.sleep(0.2)
+"""
+
+
+def source_seen(lab: Lab, listener_host: str, pod: str, port: int = 53) -> str:
+    """The source address that `listener_host` sees on UDP from `pod` (DNS's port and protocol)."""
+    listener = lab.popen(listener_host, "python3", "-c", LISTEN, str(port), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().strip() == "listening", listener.stderr.read()
+        lab.exec(pod, "python3", "-c", SEND, lab.addresses[listener_host], str(port))
+        out, err = listener.communicate(timeout=15)
+    finally:
+        listener.kill()
+        listener.wait()
+    assert listener.returncode == 0, f"nothing from {pod} reached {listener_host}: {err}"
+    return out.strip()
+
+
+@pytest.mark.parametrize("pod_routing", ["host", "vpc"])
+def test_pod_dns_to_the_vpc_resolver_leaves_with_the_node_address_other_vpc_traffic_keeps_the_pod_address(
+        cluster, pod_routing):
+    lab, pods = cluster
+    scripts = program_apply_scripts(3, pod_routing)
+    assert f"-d {RESOLVER}/32 -j MASQUERADE" in scripts["worker-1"]
+    for worker, script in scripts.items():
+        apply(lab, worker, script)
+    pod = "worker-1-pod0"
+    assert source_seen(lab, "resolver", pod) == WORKER_IPS["worker-1"], "the resolver must see the node"
+    assert source_seen(lab, "vpc-peer", pod) == pods[pod][1], "other VPC hosts must see the pod itself"

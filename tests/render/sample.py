@@ -7,7 +7,8 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import access, addons, control_plane, etcd, install, podcidrs, podnet, steps, worker
+from cluster.render import (access, addons, control_plane, deployer_checks, etcd, install, podcidrs, podnet, steps,
+                            worker)
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
@@ -52,6 +53,7 @@ def control_plane_inputs(i: int = 0) -> control_plane.ControlPlaneInputs:
         controller_manager_key_pem=p["kube-controller-manager"].key_pem,
         scheduler_cert_pem=p["kube-scheduler"].cert_pem, scheduler_key_pem=p["kube-scheduler"].key_pem,
         admin_cert_pem=p["admin"].cert_pem, admin_key_pem=p["admin"].key_pem,
+        super_admin_cert_pem=p["super-admin"].cert_pem, super_admin_key_pem=p["super-admin"].key_pem,
         encryption_key_b64=base64.b64encode(os.urandom(32)).decode(),
     )
 
@@ -61,10 +63,15 @@ def worker_inputs(i: int = 0) -> worker.WorkerInputs:
     return worker.WorkerInputs(
         cluster_name="k8s-dev", node_name=WORKERS[i].name, node_ip=WORKERS[i].ip,
         controller_ips=[c.ip for c in CONTROLLERS], pod_cidr="10.200.0.0/16", cluster_dns_ip="10.32.0.10",
-        pause_image=versions.IMAGES["pause"], ca_pem=p[KUBERNETES_CA].cert_pem,
+        pause_image=versions.IMAGES["pause"], registry_mirror="http://10.43.0.4:5000", ca_pem=p[KUBERNETES_CA].cert_pem,
         kubelet_cert_pem=p[WORKERS[i].name].cert_pem, kubelet_key_pem=p[WORKERS[i].name].key_pem,
         kube_proxy_cert_pem=p["kube-proxy"].cert_pem, kube_proxy_key_pem=p["kube-proxy"].key_pem,
     )
+
+
+def worker_files_by_path(i: int = 0) -> dict[str, NodeFile]:
+    """Every file one worker receives, by its path on the node."""
+    return {f.path: f for fs in worker.worker_files(worker_inputs(i)).values() for f in fs}
 
 
 def all_files() -> list[NodeFile]:
@@ -81,23 +88,26 @@ def scripts() -> dict[str, str]:
         "readiness-gate": steps.readiness_gate_script(),
         "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
         "worker-os-prep": worker.os_prep_script(),
+        "cni-config-sync": worker.cni_config_sync_script(WORKERS[0].name),
         "etcd-user": etcd.ETCD_USER_SCRIPT,
         "etcd-health": etcd.etcd_health_script(ETCD),
         "apiserver-ready": control_plane.apiserver_ready_script(),
         "node-ready": worker.node_ready_script("worker-0"),
-        "rbac-apply": addons.kubectl_apply_script("rbac", addons.apiserver_to_kubelet_rbac()),
+        "rbac-apply": control_plane.rbac_apply_script({"cluster-admins": access.cluster_admins_rbac(),
+                                                       "kubelet access": addons.apiserver_to_kubelet_rbac()}),
         "write-files": write_files_script(all_files()),
         "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.ADMIN_KUBECTL)),
         "pod-network-host-mode": podnet.install_script(pod_network_apply()),
         "pod-network-vpc-mode": podnet.install_script(podnet.apply_script(
-            routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", masquerade=True)),
+            routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", dns_resolver="10.43.0.2",
+            masquerade=True)),
         "apply-coredns": addons.kubectl_apply_script("CoreDNS", coredns()),
-        "dns-check": addons.dns_check_script(image=versions.IMAGES["busybox"]),
+        "dns-check": addons.dns_check_script(image=versions.IMAGES["busybox"], kubernetes_service_ip="10.32.0.1",
+                                             external_name="sts.amazonaws.com"),
         "apply-nginx": addons.kubectl_apply_script("nginx", nginx()),
         "nginx-rollout": addons.nginx_rollout_script(),
-        "smoke-check": addons.smoke_check_script({w.name: f"http://203.0.113.{i}:30080/" for i, w in enumerate(WORKERS)}),
-        "load-balancer-ready": access.load_balancer_ready_script(endpoint=f"https://{LB_DNS}:6443",
-                                                                 ca_pem=pki()[KUBERNETES_CA].cert_pem),
+        "smoke-check-on-a-worker": deployer_checks.on_node(deployer_checks.nodeport_check_program(
+            {w.name: f"http://{w.ip}:30080/" for w in WORKERS})),
     }
     for component in versions.COMPONENTS:
         for arch in ("amd64", "arm64"):
@@ -109,7 +119,8 @@ def scripts() -> dict[str, str]:
 def pod_network_apply() -> str:
     ranges = [(w.ip, f"10.200.{i}.0/24") for i, w in enumerate(WORKERS)]
     return podnet.apply_script(routes=podnet.routes_for(WORKERS[0].ip, ranges), cluster_pod_cidr="10.200.0.0/16",
-                               vpc_cidr="10.43.0.0/16", masquerade=True)
+                               vpc_cidr="10.43.0.0/16", dns_resolver=podnet.vpc_resolver("10.43.0.0/16"),
+                               masquerade=True)
 
 
 def coredns() -> str:

@@ -77,7 +77,7 @@ def test_yaml_and_json_configs_parse_into_the_expected_kinds():
     assert list(encryption["resources"][0]["providers"][0]) == ["secretbox"]
     cni = json.loads(worker.cni_conflist("10.200.1.0/24"))
     assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.200.1.0/24"}]]
-    assert "{{.PodCIDR}}" in worker.cni_template()
+    assert json.loads(worker.cni_template())["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "@POD_CIDR@"}]]
 
 
 def test_manifests_parse_into_the_expected_objects():
@@ -86,11 +86,11 @@ def test_manifests_parse_into_the_expected_objects():
     service = yaml.safe_load(sample.coredns())["items"][-1]
     assert service["spec"]["clusterIP"] == "10.32.0.10"
     nginx = yaml.safe_load(sample.nginx())["items"]
-    assert [i["kind"] for i in nginx] == ["Deployment", "Service"]
-    assert nginx[1]["spec"]["ports"][0]["nodePort"] == 30080
+    assert [i["kind"] for i in nginx] == ["Namespace", "ConfigMap", "Deployment", "Service"]
+    assert nginx[3]["spec"]["ports"][0]["nodePort"] == 30080
     from cluster.render.addons import apiserver_to_kubelet_rbac
     rbac = yaml.safe_load(apiserver_to_kubelet_rbac())["items"]
-    assert rbac[1]["subjects"][0]["name"] == "kube-apiserver-kubelet-client"
+    assert rbac[0]["subjects"][0]["name"] == "kube-apiserver-kubelet-client"
 
 
 def test_containerd_config_is_version_3_with_systemd_cgroups():
@@ -98,7 +98,7 @@ def test_containerd_config_is_version_3_with_systemd_cgroups():
     assert config["version"] == 3
     runtime = config["plugins"]["io.containerd.cri.v1.runtime"]
     assert runtime["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is True
-    assert runtime["cni"]["conf_template"] == worker.CNI_TEMPLATE
+    assert "conf_template" not in runtime["cni"], "containerd renders a template once only; k8s-cni-config owns it"
     assert runtime["cni"]["bin_dirs"] == ["/opt/cni/bin"]
     assert config["plugins"]["io.containerd.cri.v1.images"]["pinned_images"]["sandbox"].startswith("registry.k8s.io/pause")
 
@@ -120,7 +120,7 @@ def kubeconfigs():
 def test_every_kubeconfig_loads_with_the_kubernetes_client(tmp_path):
     from kubernetes import client, config
     found = kubeconfigs()
-    assert len(found) == 5  # controller-manager, scheduler, admin, kubelet, kube-proxy
+    assert len(found) == 6  # controller-manager, scheduler, admin, super-admin, kubelet, kube-proxy
     for path, text in found.items():
         f = tmp_path / Path(path).name
         f.write_text(text)

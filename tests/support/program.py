@@ -77,7 +77,8 @@ class Resource:
     ignore_changes: list[str]
     custom: bool
     delete_before_replace: bool = False
-    aliases: list = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)   # alias URNs and specs, as recorded
 
     def depends_on_urn(self, urn: str) -> bool:
         return urn in self.dependencies or any(urn in deps for deps in self.property_dependencies.values())
@@ -124,8 +125,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             deleted_with=request.deletedWith, additional_secret_outputs=list(request.additionalSecretOutputs),
             custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)},
             ignore_changes=list(request.ignoreChanges), custom=request.custom,
-            delete_before_replace=request.deleteBeforeReplace,
-            aliases=[str(a) for a in request.aliases] + list(request.aliasURNs),
+            delete_before_replace=request.deleteBeforeReplace, replace_on_changes=list(request.replaceOnChanges),
+            aliases=[*request.aliasURNs, *(str(a).strip() for a in request.aliases)],
         ))
         return response
 
@@ -141,9 +142,11 @@ class ClusterMocks(pulumi.runtime.Mocks):
 
     def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None,
                  key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None,
-                 existing_instances: list[dict] | None = None):
+                 existing: "ProgramRun | None" = None, existing_instances: list[dict] | None = None):
         """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
         so that two runs differ only where the program's inputs differ.
+        `existing`: the run of this stack's previous `pulumi up`; EC2 lookups (getInstances, getInstance) answer
+        with its instances, as AWS would answer with what that update created. None: a new stack, no instances.
         `pod_cidrs`: what the API answers for node.spec.podCIDR (node name -> range, None for not yet assigned);
         by default worker-N gets 10.200.N.0/24.
         `existing_instances`: the cluster's instances AWS reports before this run (a stack already deployed), each
@@ -155,6 +158,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
         self._public_ips = 0
         self.extra_outputs = extra_outputs
         self.key_material = key_material
+        self.existing = existing
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs, _ = unwrap_secrets(args.inputs)
@@ -184,9 +188,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
             outputs["primaryNetworkInterfaceId"] = f"eni-{_stable_hex(args.name)}"
             outputs["arn"] = f"arn:aws:ec2:{REGION}:123456789012:instance/{resource_id}"
             if inputs.get("associatePublicIpAddress"):
-                self._public_ips += 1
-                # TEST-NET-3 (RFC 5737): documentation addresses that can never be reached from here.
-                outputs["publicIp"] = f"203.0.113.{self._public_ips}"
+                outputs["publicIp"] = self._public_ip(args.name)
             else:
                 outputs["publicIp"] = ""
         elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
@@ -195,10 +197,26 @@ class ClusterMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:lb/targetGroup:TargetGroup":
             outputs["arn"] = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:targetgroup/{args.name}/1"
         elif args.typ == "aws:ec2/keyPair:KeyPair":
-            outputs["keyName"] = args.name
+            # As the provider names it: the Pulumi name, '-' and 7 random characters (here derived, so stable).
+            outputs["keyName"] = f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
         if self.extra_outputs:
             outputs.update(self.extra_outputs(args) or {})
         return resource_id, outputs
+
+    def _public_ip(self, instance_name: str) -> str:
+        """An instance keeps the public address it had in the previous run (instances register in whatever order
+        their inputs resolve, so a counter alone would shuffle addresses between runs); a new one gets the next
+        free address. TEST-NET-3 (RFC 5737): documentation addresses that can never be reached from here."""
+        previous = {r.name: r.outputs.get("publicIp") for r in
+                    (self.existing.of_type("aws:ec2/instance:Instance") if self.existing else [])}
+        if previous.get(instance_name):
+            return previous[instance_name]
+        taken = set(previous.values())
+        while True:
+            self._public_ips += 1
+            address = f"203.0.113.{self._public_ips}"
+            if address not in taken:
+                return address
 
     def node_list(self, expected: list[str]) -> dict:
         """What `kubectl get nodes -o json` would answer once the workers registered."""
@@ -224,16 +242,59 @@ class ClusterMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ZONES[:3], "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": REGION}
         if args.token == "aws:ec2/getAmi:getAmi":
+            wanted = [v for f in args.args.get("filters") or [] if f.get("name") == "architecture"
+                      for v in f.get("values") or []]
+            if "arm64" in wanted:
+                return {"id": "ami-0fedcba9876543210", "architecture": "arm64", "name": "ubuntu-noble-24.04-arm64"}
             return {"id": "ami-0abcdef1234567890", "architecture": "x86_64", "name": "ubuntu-noble-24.04"}
         if args.token == "aws:ec2/getInstances:getInstances":
-            wanted = dict(args.args.get("instanceTags") or {})
-            ids = [i["id"] for i in self.existing_instances if wanted.items() <= i["tags"].items()]
-            return {"ids": ids, "privateIps": [], "publicIps": [], "ipv6Addresses": [], "id": REGION}
+            found = self._existing_instances(args.args)
+            return {"id": REGION, "ids": [d["id"] for d in found], "privateIps": [d["privateIp"] for d in found],
+                    "publicIps": [d["publicIp"] for d in found], "ipv6Addresses": []}
         if args.token == "aws:ec2/getInstance:getInstance":
-            found = next(i for i in self.existing_instances if i["id"] == args.args["instanceId"])
-            return {"id": found["id"], "tags": found["tags"],
-                    "rootBlockDevices": [{"volumeSize": found["rootVolumeGb"]}]}
+            wanted_id = args.args.get("instanceId")
+            found = [d for d in self._existing_instances(args.args) if wanted_id in (None, "", d["id"])]
+            if len(found) != 1:
+                # What the provider says when the lookup does not match exactly one instance.
+                raise AssertionError(f"Your query returned {'no' if not found else 'more than one'} results")
+            return found[0]
         raise AssertionError(f"unexpected invoke {args.token}")
+
+    def _existing_instances(self, query: dict) -> list[dict]:
+        """The instances AWS holds before this run (`existing_instances`, and the previous run's), as
+        getInstance describes them, matching an EC2 lookup's tag filters (`instanceTags`, `tag:K` filters); every
+        one is running. Other filters are answered as matching."""
+        described = [self._describe_instance(i) for i in self.existing_instances]
+        if self.existing is not None:
+            described += [self._describe_run_instance(r) for r in self.existing.of_type("aws:ec2/instance:Instance")]
+        tags = dict(query.get("instanceTags") or {})
+        for f in query.get("filters") or []:
+            if f.get("name", "").startswith("tag:"):
+                tags[f["name"][4:]] = f.get("values") or []
+        return [d for d in described
+                if all(d["tags"].get(k) in (v if isinstance(v, list) else [v]) for k, v in tags.items())]
+
+    @staticmethod
+    def _describe_instance(i: dict) -> dict:
+        return {"id": i["id"], "instanceId": i["id"], "tags": i["tags"], "instanceTags": i["tags"],
+                "instanceState": "running", "privateIp": i.get("privateIp", ""), "publicIp": "",
+                "keyName": i.get("keyName", ""),
+                "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": i["rootVolumeGb"]}]}
+
+    @staticmethod
+    def _describe_run_instance(r: Resource) -> dict:
+        root = r.inputs.get("rootBlockDevice") or {}
+        return {
+            "id": r.id, "instanceId": r.id, "arn": r.outputs.get("arn", ""), "ami": r.inputs.get("ami"),
+            "instanceType": r.inputs.get("instanceType"), "instanceState": "running",
+            "keyName": r.inputs.get("keyName"), "subnetId": r.inputs.get("subnetId"),
+            "privateIp": r.outputs.get("privateIp") or "", "publicIp": r.outputs.get("publicIp") or "",
+            "instanceTags": r.inputs.get("tags") or {}, "tags": r.inputs.get("tags") or {},
+            "vpcSecurityGroupIds": r.inputs.get("vpcSecurityGroupIds") or [],
+            "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": root.get("volumeSize"),
+                                  "volumeType": root.get("volumeType"), "encrypted": root.get("encrypted"),
+                                  "deleteOnTermination": root.get("deleteOnTermination")}],
+        }
 
 
 def _config_value(value: Any) -> str:
@@ -255,14 +316,16 @@ async def _resolve(value: Any, path: str, secrets: set[str]) -> Any:
 
 
 def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, Any] | None = None,
-               stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
+               stack: str = "dev", mocks: ClusterMocks | None = None, secret_keys: tuple[str, ...] = ()
+               ) -> ProgramRun:
     """Run `build` as a Pulumi program under fresh mocks; resolve what it returns (or, if it returns None, the
     stack's exports). Raises what the program raises and fails on any unknown value."""
     mocks = mocks or ClusterMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in (config or {}).items()})
+    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in (config or {}).items()},
+                                  [f"{PROJECT}:{k}" for k in secret_keys])
     resolved: dict[str, Any] = {}
     secret_outputs: set[str] = set()
 
@@ -280,9 +343,11 @@ def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, 
     return ProgramRun(resources=monitor.recorded, outputs=resolved, secret_outputs=secret_outputs, calls=mocks.calls)
 
 
-def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None) -> ProgramRun:
-    """Run __main__.py with this project config (keys without the project prefix); raise what the program raises."""
+def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None,
+                secret_keys: tuple[str, ...] = ()) -> ProgramRun:
+    """Run __main__.py with this project config (keys without the project prefix; `secret_keys` are marked secret
+    as `pulumi config set --secret` would); raise what the program raises."""
     def main() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    return run_pulumi(main, config=config, stack=stack, mocks=mocks)
+    return run_pulumi(main, config=config, stack=stack, mocks=mocks, secret_keys=secret_keys)

@@ -17,7 +17,7 @@ CONTROLLER_STEPS = {"ready", "control-plane-files", "install-kubernetes-server",
                     "start-kube-controller-manager", "start-kube-scheduler", "apiserver-ready"}
 WORKER_STEPS = {"ready", "prepare-os", "worker-files", "install-containerd", "install-runc", "install-cni-plugins",
                 "install-crictl", "install-kubernetes-node", "start-haproxy", "start-containerd", "start-kubelet",
-                "start-kube-proxy", "node-ready", "pod-network"}
+                "start-kube-proxy", "start-k8s-cni-config", "node-ready", "pod-network"}
 # Cluster-wide steps, run once from the first controller.
 CLUSTER_STEPS = {"apply-rbac", "read-pod-cidrs", "apply-coredns", "dns-check", "apply-nginx", "nginx-rollout"}
 
@@ -123,7 +123,7 @@ def test_control_plane_talks_to_every_etcd_member_and_assigns_pod_ranges(run):
     assert "--advertise-address=10.43.0.21" in stdin
     assert "--service-cluster-ip-range=10.32.0.0/24" in stdin
     assert "--allocate-node-cidrs=true" in stdin and "--cluster-cidr=10.200.0.0/16" in stdin
-    assert "--authorization-mode=Node,RBAC" in stdin and "--enable-admission-plugins=NodeRestriction" in stdin
+    assert "--authorization-mode=Node,RBAC" in stdin and "--enable-admission-plugins=NodeRestriction," in stdin
 
 
 def test_workers_reach_the_api_through_their_local_proxy_over_every_controller(run):
@@ -131,7 +131,7 @@ def test_workers_reach_the_api_through_their_local_proxy_over_every_controller(r
     for ip in ("10.43.0.20", "10.43.0.21", "10.43.0.22"):
         assert f"{ip}:6443 check" in stdin
     assert '"server": "https://127.0.0.1:6443"' in stdin
-    assert "--node-ip=10.43.0.32" in stdin and "--hostname-override=worker-2" in stdin
+    assert "--node-ip=10.43.0.32" in stdin and "--hostname-override" not in stdin
     assert "elb" not in stdin, "nodes must not depend on the load balancer"
 
 
@@ -166,6 +166,36 @@ def test_admin_kubeconfig_is_a_secret_pointing_at_the_load_balancer(run):
     doc = yaml.safe_load(run.outputs["kubeconfig"])
     assert doc["clusters"][0]["cluster"]["server"] == run.outputs["apiEndpoint"]
     assert doc["users"][0]["name"] == "admin"
+
+
+def _kubeconfig_identity(text: str) -> tuple[str, list[str]]:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    doc = yaml.safe_load(text)
+    cert = x509.load_pem_x509_certificate(base64.b64decode(doc["users"][0]["user"]["client-certificate-data"]))
+    return (cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,
+            [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)])
+
+
+def test_the_exported_admin_is_not_system_masters_and_break_glass_is_its_own_secret_output(run):
+    """CIS 5.1.7 / 3.1.1: the everyday kubeconfig is a group bound by RBAC; system:masters only in the break-glass
+    output."""
+    assert _kubeconfig_identity(run.outputs["kubeconfig"]) == ("admin", ["k8s-from-scratch:cluster-admins"])
+    assert "superAdminKubeconfig" in run.secret_outputs
+    super_admin = run.outputs["superAdminKubeconfig"]
+    assert _kubeconfig_identity(super_admin) == ("super-admin", ["system:masters"])
+    assert yaml.safe_load(super_admin)["clusters"][0]["cluster"]["server"] == run.outputs["apiEndpoint"]
+
+
+def test_only_the_rbac_step_runs_as_the_break_glass_identity(run):
+    """The admin group has no rights before the binding exists: binding it needs system:masters; nothing else does."""
+    runs_kubectl_as = lambda who: re.compile(rf"--kubeconfig'?,? '?/etc/kubernetes/{who}\.kubeconfig")
+    as_super_admin = {c.name for c in run.of_type(REMOTE) if runs_kubectl_as("super-admin").search(c.inputs["stdin"])}
+    assert as_super_admin == {"controller-0-apply-rbac"}
+    rbac = run.named("controller-0-apply-rbac").inputs["stdin"]
+    assert '"name": "k8s-from-scratch:cluster-admins"' in rbac and '"name": "cluster-admin"' in rbac
+    for name in ("apply-coredns", "dns-check", "read-pod-cidrs"):
+        assert runs_kubectl_as("admin").search(run.named(f"controller-0-{name}").inputs["stdin"]), name
 
 
 def test_encryption_key_is_one_stable_random_resource(run):

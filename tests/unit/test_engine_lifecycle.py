@@ -88,8 +88,8 @@ def test_zones_are_real_availability_zones_in_a_stable_order():
     (args,) = [a for token, a in mocks.calls if token == "aws:index/getAvailabilityZones:getAvailabilityZones"]
     assert {"name": "zone-type", "values": ["availability-zone"]} in args["filters"]
     assert "state" not in args, "a state filter lets a briefly impaired zone shift every subnet to another zone"
-    zones = [s.inputs["availabilityZone"] for s in run.of_type("aws:ec2/subnet:Subnet")]
-    assert zones == ["eu-west-1a", "eu-west-1b"]
+    zones = {s.name: s.inputs["availabilityZone"] for s in run.of_type("aws:ec2/subnet:Subnet")}
+    assert zones == {"k8s-dev-public-0": "eu-west-1a", "k8s-dev-public-1": "eu-west-1b"}
 
 
 def test_every_remote_step_carries_its_instance_id_so_a_new_machine_is_installed_again(run):
@@ -100,7 +100,8 @@ def test_every_remote_step_carries_its_instance_id_so_a_new_machine_is_installed
         host = re.match(r"^((?:etcd|controller|worker)-\d+)-", c.name).group(1)
         assert instances[host] in c.inputs["triggers"], c.name
         for other, instance_id in instances.items():
-            if other != host:
+            # the pod range reader also follows the workers' machines (test below)
+            if other != host and not c.name.endswith("-read-pod-cidrs"):
                 assert instance_id not in c.inputs["triggers"], (c.name, other)
 
 
@@ -173,3 +174,116 @@ def test_a_users_ssh_key_is_its_own_key_pair_and_a_refresh_cannot_replace_it():
     assert own[0].inputs["publicKey"] == key
     for pair in generated + own:
         assert pair.ignore_changes == ["publicKey"]
+
+
+def test_a_secret_mirror_url_never_lands_in_plain_state_or_logs():
+    mirror = "https://user:s3cr3t@mirror.example.internal"
+    run = run_program(config(1, 1, 1, downloadBaseUrl=mirror), secret_keys=("downloadBaseUrl",))
+    carrying = [c for c in run.of_type(REMOTE) if "s3cr3t" in str(c.inputs.get("stdin")) + str(c.inputs["triggers"])]
+    assert {c.name.split("-", 2)[-1] for c in carrying} >= {"install-etcd", "install-kubernetes-server",
+                                                              "install-containerd"}
+    for c in carrying:
+        assert "stdin" in c.secret_inputs, c.name
+        assert "triggers" in c.secret_inputs or all(
+            f"triggers[{i}]" in c.secret_inputs for i, t in enumerate(c.inputs["triggers"]) if "s3cr3t" in str(t)), c.name
+        assert c.inputs["logging"] == "none", c.name
+    others = [c for c in run.of_type(REMOTE) if c not in carrying and c.name.endswith(("-etcd-user", "-node-ready"))]
+    assert len(others) == 2 and all(c.inputs["logging"] == "stdoutAndStderr" for c in others)
+
+
+def test_a_plain_mirror_url_keeps_its_steps_logged():
+    run = run_program(config(1, 1, 1, downloadBaseUrl="https://mirror.example.internal"))
+    install = run.named("etcd-0-install-etcd")
+    assert "stdin" not in install.secret_inputs and install.inputs["logging"] == "stdoutAndStderr"
+
+
+def test_the_encryption_key_keeps_its_identity_whatever_the_cluster_is_called():
+    urns = []
+    for name in ("k8s-dev", "renamed"):
+        (key,) = run_program(config(1, 1, 1, clusterName=name)).of_type("random:index/randomBytes:RandomBytes")
+        urns.append(key.urn)
+        assert key.name == "secrets-encryption-key" and "pulumi:pulumi:Stack::" in key.parent    # the stack itself
+        assert any(f"{name}-control-plane-encryption-key" in a for a in key.aliases), key.aliases
+    assert urns[0] == urns[1]
+
+
+def etcd_member(index, ip):
+    node = existing("etcd", index)
+    node["tags"]["Name"] = f"k8s-dev-etcd-{index}"
+    node["privateIp"] = ip
+    return node
+
+
+RUNNING_ETCD = [etcd_member(i, f"10.43.0.{10 + i}") for i in range(3)]
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"etcd": {"count": 5}}, "setting 'etcd.count' = 5 cannot be applied: the cluster runs 3 etcd members"),
+    ({"etcd": {"count": 1}}, "setting 'etcd.count' = 1 cannot be applied: the cluster runs 3 etcd members"),
+    ({"zones": 3}, "settings 'zones', 'topology' and 'vpcCidr' = 3, 'public', '10.43.0.0/16' cannot be applied: they "
+                   "move etcd-1 from 10.43.0.11 to 10.43.16.10; etcd-2 from 10.43.0.12 to 10.43.32.10"),
+    ({"topology": "private"}, "they move etcd-0 from 10.43.0.10 to 10.43.128.10"),
+])
+def test_changes_that_would_break_etcd_are_refused(change, fragment):
+    with pytest.raises(SettingsError) as err:
+        run_program({**config(), **change}, mocks=ClusterMocks(existing_instances=RUNNING_ETCD))
+    assert fragment in str(err.value)
+
+
+def test_etcd_members_staying_where_they_are_is_no_change():
+    run = run_program({**config(), "workers": {"count": 5}}, mocks=ClusterMocks(existing_instances=RUNNING_ETCD))
+    assert len(run.of_type(INSTANCE)) == 3 + 3 + 5
+
+
+def test_another_ssh_key_on_a_running_cluster_is_refused_before_every_node_is_replaced():
+    before = run_program(config(1, 1, 1))
+    launched = [{"id": r.id, "rootVolumeGb": 20, "privateIp": r.inputs["privateIp"], "tags": r.inputs["tags"]}
+                for r in before.of_type(INSTANCE)]
+    key_name = before.of_type("aws:ec2/keyPair:KeyPair")[0].outputs["keyName"]
+    assert re.fullmatch(r"k8s-dev-ssh-[0-9a-f]{7}", key_name)
+    for node in launched:
+        node["keyName"] = key_name
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBp8eZyWQ0kUrJ6h2jk7vYk3Yq8j5m3n9lJ8bY0zQ1aB me@host"
+    with pytest.raises(SettingsError, match="setting 'sshPublicKey' cannot be changed on a running cluster: .* all 3 "
+                                            "nodes would be replaced at once and etcd would start empty"):
+        run_program(config(1, 1, 1, sshPublicKey=key), mocks=ClusterMocks(existing_instances=launched))
+    # the same key as before is no change at all
+    assert run_program(config(1, 1, 1), mocks=ClusterMocks(existing_instances=launched)).of_type(INSTANCE)
+
+
+def test_cluster_level_steps_sit_under_the_component_they_belong_to_and_keep_their_identity(run):
+    components = {r.name: r.urn for r in run.resources if not r.custom}
+    expected = {"controller-0-read-pod-cidrs": "k8s-dev-pod-network", "worker-1-pod-network": "k8s-dev-pod-network",
+                "controller-0-apply-coredns": "k8s-dev-addons", "controller-0-dns-check": "k8s-dev-addons",
+                "controller-0-apply-nginx": "k8s-dev-smoke-test", "controller-0-nginx-rollout": "k8s-dev-smoke-test"}
+    for step, component in expected.items():
+        resource = run.named(step)
+        assert resource.parent == components[component], step
+        assert resource.aliases, f"{step}: its old place under the host's component is an alias, so it is not re-run"
+    assert run.named("controller-0-apiserver-ready").parent == components["k8s-dev-control-plane"]
+
+
+def test_the_pod_range_reader_reruns_for_new_machines_not_for_restarted_kubelets(run):
+    reader = run.named("controller-0-read-pod-cidrs")
+    for i in range(3):
+        worker = run.named(f"k8s-dev-worker-{i}", INSTANCE)
+        assert worker.id in reader.inputs["triggers"]
+        assert run.named(f"worker-{i}-node-ready").id not in reader.inputs["triggers"]
+        assert reader.depends_on_urn(run.named(f"worker-{i}-node-ready").urn)
+
+
+def test_an_image_registry_mirror_reaches_every_workers_containerd():
+    import base64
+    import tomllib
+    run = run_program(config(1, 1, 2, imageRegistryMirror="http://10.43.0.4:5000"))
+    for i in range(2):
+        script = run.named(f"worker-{i}-worker-files").inputs["stdin"]
+        files = dict(re.findall(r"mktemp (\S+)\.XXXXXX\)\nbase64 -d > \"\$tmp\" <<'K8S_FROM_SCRATCH_EOF'\n(\S+)\n", script))
+        for registry in ("docker.io", "registry.k8s.io"):
+            hosts = tomllib.loads(base64.b64decode(files[f"/etc/containerd/certs.d/{registry}/hosts.toml"]).decode())
+            assert hosts["host"]["http://10.43.0.4:5000"]["capabilities"] == ["pull", "resolve"]
+        config_toml = tomllib.loads(base64.b64decode(files["/etc/containerd/config.toml"]).decode())
+        assert config_toml["plugins"]["io.containerd.cri.v1.images"]["registry"]["config_path"] == \
+            "/etc/containerd/certs.d"
+    plain = run_program(config(1, 1, 1)).named("worker-0-worker-files").inputs["stdin"]
+    assert "certs.d/docker.io" not in plain

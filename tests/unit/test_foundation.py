@@ -3,6 +3,7 @@
 import ipaddress
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -65,8 +66,8 @@ def test_each_size_declares_every_node_with_its_planned_address(sized):
     assert set(run.outputs["nodes"]) == {"etcd", "controllers", "workers"}
     assert len(run.outputs["nodes"]["workers"]) == workers
     assert len(run.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")) == controllers
-    # one CSR-signed certificate per worker and two per etcd member, on top of the 7 cluster identities
-    assert len(run.of_type(CERT)) == 7 + workers + 2 * etcd
+    # one CSR-signed certificate per worker and two per etcd member, on top of the 8 cluster identities
+    assert len(run.of_type(CERT)) == 8 + workers + 2 * etcd
 
 
 def test_each_worker_certificate_names_the_node_and_carries_its_own_ip(sized):
@@ -84,10 +85,22 @@ def test_each_worker_certificate_names_the_node_and_carries_its_own_ip(sized):
 def test_api_server_certificate_carries_every_name_the_api_is_reached_by(sized):
     (_, controllers, _), run = sized
     dns, ips = sans(cert(run, "kube-apiserver"))
-    lb_dns = run.outputs["apiEndpoint"].removeprefix("https://").removesuffix(":6443")
     assert {"kubernetes", "kubernetes.default", "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local", lb_dns} <= dns
+            "kubernetes.default.svc.cluster.local"} <= dns
     assert {"127.0.0.1", "10.32.0.1"} | {f"10.43.0.{20 + i}" for i in range(controllers)} <= ips
+    # People come through the load balancer and verify the name their kubeconfig gives (tls-server-name), which
+    # the certificate carries; the load balancer's own name is not needed, so no certificate waits for it.
+    lb_dns = run.outputs["apiEndpoint"].removeprefix("https://").removesuffix(":6443")
+    assert lb_dns not in dns
+    kubeconfig = yaml.safe_load(run.outputs["kubeconfig"])["clusters"][0]["cluster"]
+    assert kubeconfig["server"] == run.outputs["apiEndpoint"] and kubeconfig["tls-server-name"] in dns
+
+
+def test_no_certificate_waits_for_the_load_balancer(default_run):
+    lb_urns = {r.urn for r in default_run.resources if r.type.startswith("aws:lb/")}
+    for r in default_run.resources:
+        if r.type.startswith("tls:"):
+            assert not any(r.depends_on_urn(u) for u in lb_urns), r.name
 
 
 # --- PKI -----------------------------------------------------------------------------------------------------------
@@ -104,7 +117,8 @@ def test_certificates_chain_to_the_right_ca(default_run):
 
 
 @pytest.mark.parametrize("name, cn, org", [
-    ("admin", "admin", "system:masters"),
+    ("admin", "admin", "k8s-from-scratch:cluster-admins"),
+    ("super-admin", "super-admin", "system:masters"),
     ("kube-controller-manager", "system:kube-controller-manager", None),
     ("kube-scheduler", "system:kube-scheduler", None),
     ("kube-proxy", "system:kube-proxy", "system:node-proxier"),
@@ -127,7 +141,7 @@ def test_etcd_member_certificates_carry_member_ip_and_loopback(default_run):
 
 def test_every_private_key_is_declared_secret_and_exported_only_as_secret(default_run):
     keys = default_run.of_type("tls:index/privateKey:PrivateKey")
-    assert len(keys) == 2 + 7 + 3 + 6 + 1 + 1  # CAs, identities, workers, etcd server+peer, SA key, SSH key
+    assert len(keys) == 2 + 8 + 3 + 6 + 1 + 1  # CAs, identities, workers, etcd server+peer, SA key, SSH key
     for key in keys:
         assert {"privateKeyPem", "privateKeyOpenssh"} <= set(key.additional_secret_outputs), key.name
     assert "sshPrivateKey" in default_run.secret_outputs

@@ -80,6 +80,18 @@ def test_removing_a_worker_leaves_no_route_to_it(mode):
     assert "main(['worker-0', 'worker-1']" in reader
 
 
+@pytest.mark.parametrize("mode", ["vpc", "host"])
+def test_pod_dns_to_the_vpc_resolver_is_masqueraded_before_the_vpc_is_exempted(mode):
+    """The resolver is the VPC base + 2 of the configured VPC, and its rule comes before the VPC's RETURN."""
+    run = run_program(config(3, podRouting=mode, vpcCidr="10.50.0.0/16"), mocks=ClusterMocks(pod_cidrs=canned(3)))
+    for c in run.of_type("command:remote:Command"):
+        if c.name.startswith("worker-") and c.name.endswith("-pod-network"):
+            chain = [line for line in c.inputs["stdin"].splitlines() if "-A K8S-FROM-SCRATCH-MASQ" in line]
+            rules = [line.split("-A K8S-FROM-SCRATCH-MASQ ", 1)[1] for line in chain]
+            assert rules == ["-d 10.200.0.0/16 -j RETURN", "-d 10.50.0.2/32 -j MASQUERADE",
+                             "-d 10.50.0.0/16 -j RETURN", "-d 224.0.0.0/4 -j RETURN", "-j MASQUERADE"], c.name
+
+
 def test_a_node_that_never_gets_a_pod_range_fails_the_update_by_name():
     with pytest.raises(Exception, match="these nodes still have no podCIDR: worker-1"):
         run_program(config(3), mocks=ClusterMocks(pod_cidrs={"worker-0": "10.200.0.0/24", "worker-1": None,
@@ -112,24 +124,29 @@ def test_dns_and_smoke_test_follow_the_pod_network_and_the_urls_are_outputs():
     assert nginx.depends_on_urn(dns.urn)
     assert '"replicas": 3' in nginx.inputs["stdin"] and '"nodePort": 30080' in nginx.inputs["stdin"]
     assert '"whenUnsatisfiable": "DoNotSchedule"' in nginx.inputs["stdin"]
-    fetch = run.of_type("command:local:Command")
-    fetch = next(c for c in fetch if "fetch-from-every-worker" in c.name)
-    urls = run.outputs["nginxUrls"]
-    assert set(urls) == {"worker-0", "worker-1", "worker-2"}
-    for name, url in urls.items():
-        assert re.fullmatch(r"http://203\.0\.113\.\d+:30080/", url)
-        assert f"{name}) echo {url} ;;" in fetch.inputs["stdin"]
+    assert set(run.outputs["nginxUrls"]) == {"worker-0", "worker-1", "worker-2"}    # test_deployer_checks.py
     coredns = run.named("controller-0-apply-coredns").inputs["stdin"]
     assert '"clusterIP": "10.32.0.10"' in coredns
-
-
-def test_private_topology_fetches_from_a_controller_over_private_addresses():
-    run = run_program(config(2, topology="private"))
-    fetch = run.named("controller-0-fetch-from-every-worker")
-    assert "http://10.43.128.30:30080/" in fetch.inputs["stdin"]
-    assert not [c for c in run.of_type("command:local:Command") if "fetch" in c.name]
 
 
 def test_graph_depth_does_not_grow_with_the_worker_count():
     depths = {n: dependency_depth(run_program(config(n, podRouting="host"))) for n in (3, 10, 30)}
     assert len(set(depths.values())) == 1, depths
+
+
+def test_dns_check_resolves_the_configured_external_name_and_the_kubernetes_service_address():
+    run = run_program(config(2, dnsCheckName="ec2.eu-west-1.amazonaws.com", serviceCidr="10.96.0.0/24"))
+    check = run.named("controller-0-dns-check").inputs["stdin"]
+    assert "internal=$(answers kubernetes.default.svc.cluster.local" in check
+    assert "external=$(answers ec2.eu-west-1.amazonaws.com " in check
+    assert "grep -qxF 10.96.0.1 " in check
+    assert "kubectl run" not in check
+
+
+def test_a_worker_is_ready_only_once_its_cni_config_follower_runs():
+    run = run_program(config(2))
+    for i in range(2):
+        ready = run.named(f"worker-{i}-node-ready")
+        assert ready.depends_on_urn(run.named(f"worker-{i}-start-k8s-cni-config").urn)
+        assert run.named(f"worker-{i}-start-k8s-cni-config").depends_on_urn(
+            run.named(f"worker-{i}-install-kubernetes-node").urn), "it runs kubectl"

@@ -16,5 +16,5 @@ def test_configuration_reference_lists_every_setting_and_no_other():
 
 def test_quickstart_names_the_deploy_and_the_test_command():
     quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    assert "pulumi up --stack dev" in quickstart
+    assert "pulumi up --stack staging" in quickstart and "pulumi stack init staging" in quickstart
     assert "\n./run-tests\n" in quickstart

@@ -83,6 +83,10 @@ def test_role_objects_merge_with_defaults():
      "invalid: the load balancer would be named 'a-very-long-cluster-name-abcde-api' (34 characters) but AWS "
      "allows 32; use at most 28 characters"),
     ({"clusterName": "ends-with-"}, "setting 'clusterName' = 'ends-with-' is invalid"),
+    ({"imageRegistryMirror": "registry.internal"}, "setting 'imageRegistryMirror' = 'registry.internal' is invalid: "
+                                                   "expected a registry as scheme://host[:port]"),
+    ({"imageRegistryMirror": "https://registry.internal/docker"}, "setting 'imageRegistryMirror' = "
+                                                                  "'https://registry.internal/docker' is invalid"),
 ])
 def test_bad_input_names_the_key_the_value_and_what_is_allowed(overrides, fragment):
     raw = {**ADMIN, **overrides}
@@ -138,3 +142,16 @@ def test_any_overlap_between_vpc_and_pods_is_refused(a, b, prefix):
             parse(**overrides)
     elif not pod.overlaps(ipaddress.ip_network("10.32.0.0/24")):
         assert parse(**overrides).pod_cidr == str(pod)
+
+
+@pytest.mark.parametrize("name", ["kubernetes.default.svc.cluster.local", "cluster.local", "localhost",
+                                  "sts.amazonaws.com.", "STS.amazonaws.com", "a..b", "-x.example.com",
+                                  "x.example.com;reboot", 3])
+def test_dns_check_name_must_be_an_external_dns_name(name):
+    with pytest.raises(SettingsError, match=f"setting 'dnsCheckName' = {name!r} is invalid: expected a lowercase"):
+        parse(dnsCheckName=name)
+
+
+def test_dns_check_name_defaults_to_an_aws_name_and_takes_another():
+    assert parse().dns_check_name == "sts.amazonaws.com"
+    assert parse(dnsCheckName="ec2.eu-west-1.amazonaws.com").dns_check_name == "ec2.eu-west-1.amazonaws.com"

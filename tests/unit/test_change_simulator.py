@@ -1,0 +1,247 @@
+"""Setting changes played the way `pulumi up` plays them on a running stack (tests/support/change_sim.py): what is
+created, updated, replaced and deleted, in the engine's order, replayed into moto on top of the running stack.
+
+Every case asserts the same three things: AWS refuses nothing (no address in use, no name taken), every node
+whose instance is replaced gets every one of its steps run again, and no service restarts unless its own inputs
+changed. Changes the program cannot apply are refused before anything is created, naming the setting.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from infra.lifecycle import REPLACE_RULES
+from infra.settings import SettingsError
+from tests.support.aws_replay import AwsRefused, AwsReplay
+from tests.support.change_sim import (ADMIN_CIDRS, CASES_BY_ID, CREATED, DELETED, REPLACED, UNCHANGED, UPDATED,
+                                      README_SECTION, ChangePlan, order_operations, plan_case,
+                                      deployed, render_readme_section, replay_operations, simulate)
+from tests.support.program import ProgramRun, run_program
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+def replay(plan: ChangePlan) -> list[dict]:
+    """Play the plan into moto on top of its running stack; return the instances AWS then runs."""
+    with mock_aws():
+        aws = replay_operations(plan)
+        return [i for r in aws.ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": [
+            "pending", "running"]}])["Reservations"] for i in r["Instances"]]
+
+
+def assert_replaced_nodes_run_every_step_again(plan: ChangePlan) -> None:
+    for node in plan.replaced_nodes():
+        steps = plan.steps(host=node)
+        assert steps, f"{node} has no steps"
+        stale = [(c.name, c.kind) for c in steps if c.kind not in (REPLACED, CREATED)]
+        assert not stale, f"{node} is a new machine, but these steps would not run on it again: {stale}"
+
+
+def assert_no_restart_without_new_inputs(plan: ChangePlan) -> None:
+    """A `start-*` step is replaced (its service restarted) only on a new machine or when its own triggers'
+    values changed (files or binary of that service); a change of connection alone is an update."""
+    replaced_nodes = set(plan.replaced_nodes())
+    for c in plan.steps():
+        if c.step.startswith("start-") and c.kind == REPLACED and c.host not in replaced_nodes:
+            assert c.before.inputs["triggers"] != c.after.inputs["triggers"], \
+                f"{c.name} restarts its service although nothing it starts changed (forced by {c.forcing})"
+
+
+def assert_safe(plan: ChangePlan) -> list[dict]:
+    assert_replaced_nodes_run_every_step_again(plan)
+    assert_no_restart_without_new_inputs(plan)
+    return replay(plan)
+
+
+def kinds(plan: ChangePlan, type_: str) -> dict[str, str]:
+    return {c.name: c.kind for c in plan.changes.values() if c.type == type_}
+
+
+# --- a new stack ------------------------------------------------------------------------------------------------
+@functools.cache
+def first_up(stack: str) -> ProgramRun:
+    return run_program({"adminCidrs": ADMIN_CIDRS}, stack=stack)
+
+
+@pytest.mark.parametrize("stack", ["staging", "production-eu"])
+def test_first_up_of_a_new_stack_fits_every_aws_name_and_limit(stack):
+    run = first_up(stack)
+    with mock_aws():
+        aws = AwsReplay()
+        aws.replay(run)
+        load_balancers = [lb["LoadBalancerName"] for lb in aws.elb.describe_load_balancers()["LoadBalancers"]]
+        groups = [g["TargetGroupName"] for g in aws.elb.describe_target_groups()["TargetGroups"]]
+    assert len(load_balancers) == 1 and len(groups) == 1
+    assert all(len(name) <= 32 for name in load_balancers + groups)
+    # Named by the program, not by the provider: a replacement cannot take a name the old one still holds.
+    for r in run.resources:
+        if r.type in ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup"):
+            assert r.inputs.get("name"), f"{r.name} is autonamed"
+
+
+def test_an_autonamed_target_group_over_32_characters_is_refused_as_pulumi_aws_would():
+    run = copy.deepcopy(first_up("staging"))
+    group = run.of_type("aws:lb/targetGroup:TargetGroup")[0]
+    del group.inputs["name"]
+    group.name = "k8s-staging-api-controllers"
+    with mock_aws(), pytest.raises(AwsRefused, match="plus 7 random chars is longer than maximum length 32"):
+        AwsReplay().replay(run)
+
+
+# --- changes to a running stack ---------------------------------------------------------------------------------
+def test_every_resource_type_the_program_declares_has_a_replace_rule():
+    known = {rule.type for rule in REPLACE_RULES}
+    declared = {r.type for c in ("bastion-type", "workers-up") for run in (plan_case(c).before, plan_case(c).after)
+                for r in run.resources if r.custom}
+    assert declared <= known, f"no replace rule for {sorted(declared - known)}"
+
+
+def test_a_second_up_with_nothing_changed_changes_nothing():
+    same = simulate(plan_case("workers-up"), CASES_BY_ID["workers-up"].after)
+    assert {c.kind for c in same.changes.values()} == {UNCHANGED}
+    assert same.operations == []
+
+
+def test_setting_an_ssh_public_key_would_rebuild_every_node_so_it_is_refused(monkeypatch):
+    """A node's key pair is fixed at launch: a new key replaces every node at once, etcd's data with it. Played
+    without the refusal, the simulator shows exactly that (delete-first, no collision)."""
+    with pytest.raises(SettingsError, match="setting 'sshPublicKey' cannot be changed on a running cluster"):
+        plan_case("ssh-key")
+    from infra import guards
+    monkeypatch.setattr(guards, "unsafe_changes", lambda settings, existing: [])
+    plan = simulate(deployed(CASES_BY_ID["ssh-key"].before), CASES_BY_ID["ssh-key"].after)
+    assert_safe(plan)
+    instances = plan.of_kind(REPLACED, INSTANCE)
+    assert len(instances) == 5 and all("keyName" in c.forcing and c.delete_first for c in instances)
+    assert plan.replaced_nodes() == ["controller-0", "etcd-0", "worker-0", "worker-1", "worker-2"]
+
+
+def test_workers_3_to_5_adds_two_and_touches_no_running_node():
+    plan = plan_case("workers-up")
+    assert_safe(plan)
+    assert plan.created_nodes() == ["worker-3", "worker-4"] and plan.replaced_nodes() == []
+    for worker in ("worker-0", "worker-1", "worker-2"):
+        assert {c.kind for c in plan.steps(host=worker)} == {UNCHANGED}, worker
+    assert plan.named("controller-0-read-pod-cidrs").reruns
+
+
+def test_workers_5_to_2_removes_three_and_forgets_their_nodes():
+    plan = plan_case("workers-down")
+    assert_safe(plan)
+    removed = sorted(c.name for c in plan.of_kind(DELETED, INSTANCE))
+    assert removed == ["k8s-dev-worker-2", "k8s-dev-worker-3", "k8s-dev-worker-4"]
+    assert plan.replaced_nodes() == []
+    # the reader runs again: it deletes the Node objects of the removed workers
+    assert plan.named("controller-0-read-pod-cidrs").reruns
+
+
+def test_an_instance_type_change_stops_and_starts_in_place_and_restarts_nothing():
+    plan = plan_case("instance-type")
+    assert_safe(plan)
+    assert set(kinds(plan, INSTANCE).values()) == {UPDATED, UNCHANGED}
+    assert plan.replaced_nodes() == []
+    # A stopped and started instance has a new public address: its steps are updated (they dial the new
+    # address), never replaced, and their start scripts skip the restart when the service's inputs are unchanged.
+    for worker in ("worker-0", "worker-1", "worker-2"):
+        steps = plan.steps(host=worker)
+        assert {c.kind for c in steps} == {UPDATED}, worker
+        for c in steps:
+            if c.step.startswith("start-"):
+                assert c.changed == ["connection.host"], (c.name, c.changed)
+                assert "inputs unchanged since it was started, not restarting" in c.after.inputs["stdin"]
+
+
+def test_a_larger_root_volume_grows_in_place():
+    plan = plan_case("root-volume-up")
+    assert_safe(plan)
+    assert [c.changed for c in plan.of_kind(UPDATED)] == [["rootBlockDevice.volumeSize"]] * 3
+    assert plan.steps() and all(c.kind == UNCHANGED for c in plan.steps())
+
+
+def test_a_version_bump_reinstalls_and_restarts_only_what_it_pins():
+    plan = plan_case("version")
+    assert_safe(plan)
+    assert plan.replaced_nodes() == []
+    rerun = {c.step for c in plan.steps() if c.kind == REPLACED}
+    assert {"install-kubernetes-server", "install-kubernetes-node", "start-kube-apiserver", "start-kubelet",
+            "start-kube-proxy"} <= rerun
+    assert not rerun & {"install-containerd", "start-containerd", "start-haproxy", "start-etcd", "install-etcd",
+                        "prepare-os", "worker-files", "ready"}
+
+
+def test_an_admin_network_added_adds_rules_and_nothing_else():
+    plan = plan_case("admin-cidr")
+    assert_safe(plan)
+    assert {c.type for c in plan.changes.values() if c.kind != UNCHANGED} == {
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"}
+
+
+def test_zones_1_to_3_moves_nodes_to_new_subnets_without_a_collision():
+    plan = plan_case("zones")
+    instances = assert_safe(plan)
+    assert plan.replaced_nodes() == ["worker-1", "worker-2"]
+    assert len({i["SubnetId"] for i in instances}) == 3 and len(instances) == 5
+    assert plan.named("k8s-dev-api-nlb").kind == UPDATED     # subnets added to a network load balancer in place
+    assert len(plan.of_kind(CREATED, "aws:ec2/subnetCidrReservation:SubnetCidrReservation")) == 2
+
+
+def test_a_new_bastion_address_reaches_every_step_and_restarts_nothing():
+    """In the private topology every step dials through the bastion: a bastion stopped and started for a new
+    instance type has a new public address, so every step is updated, and none restarts its service."""
+    plan = plan_case("bastion-type")
+    assert_safe(plan)
+    assert plan.replaced_nodes() == []
+    assert {c.kind for c in plan.steps()} == {UPDATED}
+    for c in plan.steps():
+        assert c.changed == ["connection.proxy.host"], (c.name, c.changed)
+        if c.step.startswith("start-"):
+            assert "inputs unchanged since it was started, not restarting" in c.after.inputs["stdin"]
+
+
+def test_a_worker_replaced_at_the_same_address_is_installed_again():
+    plan = plan_case("replace-worker")
+    instances = assert_safe(plan)
+    worker = plan.named("k8s-dev-worker-1", INSTANCE)
+    # five machines run afterwards, the new worker-1 at the address the old one had
+    assert len(instances) == 5
+    assert worker.before.inputs["privateIp"] in {i["PrivateIpAddress"] for i in instances}
+    assert worker.kind == REPLACED and worker.delete_first
+    assert plan.replaced_nodes() == ["worker-1"]
+    # the other workers are left alone
+    for other in ("worker-0", "worker-2"):
+        assert {c.kind for c in plan.steps(host=other)} == {UNCHANGED}, other
+    # its pod route follows the new interface in place
+    assert plan.named("k8s-dev-pod-network-table0-worker-1").kind == UPDATED
+
+
+def test_the_replay_catches_a_create_first_replacement_at_a_fixed_address():
+    """The simulator can fail: the same replacement played create-first collides with the old instance."""
+    plan = plan_case("replace-worker")
+    changes = {urn: dataclasses.replace(c, delete_first=False) for urn, c in plan.changes.items()}
+    create_first = dataclasses.replace(plan, changes=changes,
+                                       operations=order_operations(plan.before, plan.after, changes))
+    with pytest.raises(Exception, match="IP already in use"):
+        replay(create_first)
+
+
+@pytest.mark.parametrize("case_id, setting", [("architecture", "architecture"), ("ssh-key", "sshPublicKey"),
+                                               ("root-volume-down", "workers.rootVolumeGb"),
+                                               # etcd members cannot move: every member would start empty
+                                               ("topology", "zones', 'topology' and 'vpcCidr"),
+                                               ("zones-moving-etcd", "zones', 'topology' and 'vpcCidr")])
+def test_a_change_that_cannot_be_applied_is_refused_naming_the_setting(case_id, setting):
+    with pytest.raises(SettingsError, match=f"settings? '{setting}'"):
+        plan_case(case_id)
+
+
+# --- the README -------------------------------------------------------------------------------------------------
+def test_readme_changing_a_running_cluster_is_the_simulators_table():
+    section = README_SECTION + README.read_text().split(README_SECTION, 1)[1].split("\n## ", 1)[0]
+    assert section == render_readme_section(), "rewrite it: python -m tests.support.change_sim --readme"
