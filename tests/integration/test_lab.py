@@ -18,6 +18,7 @@ import time
 import pytest
 
 from cluster.render import podcidrs, podnet
+from cluster.render import worker as worker_render
 from locallab.machines import missing_tools
 from locallab.replay import ReplayError, Step, collect
 
@@ -72,7 +73,8 @@ def test_the_replay_report_accounts_for_every_remote_step(lab):
             "ready", "control-plane-files", "install-kubernetes-server", "start-kube-apiserver",
             "start-kube-controller-manager", "start-kube-scheduler", "apiserver-ready", "pod-network")} <= replayed
         assert {f"worker-{i}-{s}" for s in (
-            "ready", "worker-files", "install-kubernetes-node", "start-haproxy", "pod-network")} <= replayed
+            "ready", "worker-files", "install-kubernetes-node", "start-haproxy", "start-k8s-cni-config",
+            "pod-network")} <= replayed
     assert {"etcd-0-etcd-health", "controller-0-apply-rbac"} <= replayed
     for row in report.by_status("not replayed"):
         assert row.reason, row.step
@@ -182,6 +184,13 @@ def test_the_controller_manager_assigns_pod_ranges_and_the_programs_reader_and_r
     read = {r.name: r for r in podcidrs.parse_reader_output(result.stdout)}
     assert {name: r.pod_cidr for name, r in read.items()} == {w: assigned[w] for w in WORKERS}
     assert {name: r.ip for name, r in read.items()} == {w: lab.nodes[w] for w in WORKERS}
+    # Each worker's own follower (k8s-cni-config, which the replay started) writes its CNI config on its range, into
+    # the directory prepare-os makes (not replayable here, so made as it would).
+    for worker in WORKERS:
+        assert lab.on(worker, f"install -d -m 0755 {worker_render.CNI_CONF_DIR}").returncode == 0
+    for worker in WORKERS:
+        wait_for(lambda w=worker: f'"subnet": "{assigned[w]}"' in lab.on(w, f"cat {worker_render.CNI_CONFLIST}").stdout,
+                 60, f"{worker}'s CNI config on {assigned[worker]}")
     # As Pulumi would on the next update: the reader's real answer flows into the pod-network steps.
     lab.pod_cidrs = {w: assigned[w] for w in WORKERS}
     lab.run = lab.rerun_program()
