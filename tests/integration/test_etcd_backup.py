@@ -5,7 +5,6 @@ PKI table, each in a network namespace of its own (tag "bkp", so this never coll
 
 from __future__ import annotations
 
-import glob
 import json
 import shutil
 import stat
@@ -18,7 +17,8 @@ import pytest
 from cluster.render import etcd as render
 from cluster.render import etcd_backup
 from infra.certs import ETCD_CA, Host, etcd_peer_cert_name, etcd_server_cert_name
-from tests.integration.netns import Lab, can_run
+from locallab.netns import Lab, can_run
+from tests.support.binaries import binaries_or_reason
 from tests.support.pki import mint_cluster
 
 pytestmark = pytest.mark.integration
@@ -28,15 +28,7 @@ ENDPOINTS = render.client_urls(MEMBERS)
 CLUSTER = "k8s-lab"
 KEEP = 2
 KEYS = {f"/registry/lab/key-{i:03d}": f"value-{i}" for i in range(100)}
-# Where the lab builds etcd from source (tests/lab); the same release the program pins.
-BUILT_ETCD = "/var/cache/k8s-from-scratch-lab/build/etcd-*/bin"
-
-
-def etcd_bin_dir() -> Path | None:
-    for candidate in sorted(glob.glob(BUILT_ETCD), reverse=True):
-        if all((Path(candidate) / tool).is_file() for tool in ("etcd", "etcdctl", "etcdutl")):
-            return Path(candidate)
-    return None
+ETCD_TOOLS = ("etcd", "etcdctl", "etcdutl")
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +36,10 @@ def lab(tmp_path_factory):
     reason = can_run()
     if reason:
         pytest.skip(reason)
-    bin_dir = etcd_bin_dir()
-    if bin_dir is None:
-        pytest.skip(f"no etcd 3.6 build with etcd, etcdctl and etcdutl under {BUILT_ETCD} (the lab builds it)")
+    tools, why = binaries_or_reason(ETCD_TOOLS)
+    if why:
+        pytest.skip(why)
+    bin_dir = tools["etcd"].parent
     root = tmp_path_factory.mktemp("etcd-backup")
     pki = mint_cluster(etcd=[Host(m.name, m.ip) for m in MEMBERS], controllers=[Host("controller-0", "10.43.0.20")],
                        workers=[Host("worker-0", "10.43.0.30")])
