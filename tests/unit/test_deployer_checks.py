@@ -10,11 +10,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from cluster.remote import run_command
 from cluster.render.access import admin_kubeconfig
 from cluster.render.deployer_checks import api_check_program, nodeport_check_program, on_node
 from infra.certs import KUBERNETES_CA, Host
@@ -171,3 +173,16 @@ def test_the_load_balancer_check_carries_the_kubeconfig_as_a_secret_with_logging
     assert "client-key-data" in check.inputs["stdin"]
     assert check.parent.endswith("k8s-from-scratch:infra:ApiLoadBalancer::k8s-dev-api")
     assert check.aliases, "moved under the load balancer component: its old top-level identity is an alias"
+
+
+def test_a_step_that_outlives_its_bound_is_killed_and_says_which_step_on_which_host():
+    """The command line every remote step runs (here without its `sudo`: the suite may run as any user)."""
+    line = run_command("worker-1", "install-containerd", 2).removeprefix("sudo ")
+    started = time.monotonic()
+    result = subprocess.run(["bash", "-c", line], input="echo started\nsleep 60\necho never\n", capture_output=True,
+                            text=True, timeout=60)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 124 and result.stdout == "started\n"
+    assert result.stderr.strip() == "k8s-from-scratch: step install-containerd on worker-1 did not finish within 2s"
+    ok = subprocess.run(["bash", "-c", line], input="exit 3\n", capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 3 and ok.stderr == "", "a failing step keeps its own exit code and says nothing more"
