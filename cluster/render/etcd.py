@@ -223,7 +223,7 @@ fail() {{
 wait_healthy() {{
   local what=$1 deadline=$((SECONDS + {timeout_seconds})) out
   shift
-  until out=$(ctl "$@" endpoint health 2>&1); do
+  until out=$(ctl endpoint health "$@" 2>&1); do
     [ "$SECONDS" -lt "$deadline" ] || fail "$what is not healthy after {timeout_seconds}s (seen from $(hostname)): $out"
     sleep 2
   done
@@ -241,11 +241,12 @@ if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want"
 fi
 rm -f "$stamp"
 # A member without data whose machine the program knew replaces a member that ran when a running cluster lists this
-# member's peer address as started. On a first creation no cluster answers yet, or it lists this member unstarted.
+# member's peer address with client addresses (published once a member has run). On a first creation no cluster
+# answers yet, or it lists this member from the initial cluster, named but without client addresses.
 replaces_a_started_member() {{
   local members
   members=$(ctl --endpoints "$peers" member list 2>/dev/null) &&
-    awk -F', ' -v url={peer_url(member)} '$4 == url && $2 == "started" {{found = 1}} END {{exit !found}}' <<<"$members"
+    awk -F', ' -v url={peer_url(member)} '$4 == url && $5 != "" {{found = 1}} END {{exit !found}}' <<<"$members"
 }}
 if [ ! -d {data_dir}/member ] && [ "$new_member_of_running_cluster" = no ] && ! replaces_a_started_member; then
   echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
