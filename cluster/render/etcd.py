@@ -245,7 +245,9 @@ rm -f "$stamp"
 # answers yet, or it lists this member from the initial cluster, named but without client addresses.
 replaces_a_started_member() {{
   local members
-  members=$(ctl --endpoints "$peers" member list 2>/dev/null) &&
+  # Short bounds: on a first creation nothing answers yet, and this check must not slow the start down.
+  members=$(timeout 5 {BIN_DIR}/etcdctl --dial-timeout 1s --command-timeout 2s "${{tls[@]}}" --endpoints "$peers" \\
+    member list 2>/dev/null) &&
     awk -F', ' -v url={peer_url(member)} '$4 == url && $5 != "" {{found = 1}} END {{exit !found}}' <<<"$members"
 }}
 if [ ! -d {data_dir}/member ] && [ "$new_member_of_running_cluster" = no ] && ! replaces_a_started_member; then
@@ -265,10 +267,19 @@ if [ ! -d {data_dir}/member ]; then
   old=$(awk -F', ' -v url={peer_url(member)} '$4 == url {{print $1}}' <<<"$members")
   if [ -n "$old" ]; then
     echo "removing member $old registered at {peer_url(member)} (the machine this one replaces)"
-    ctl --endpoints "$peers" member remove "$old" || fail "cannot remove member $old"
+    deadline=$((SECONDS + {timeout_seconds}))
+    until out=$(ctl --endpoints "$peers" member remove "$old" 2>&1); do
+      [ "$SECONDS" -lt "$deadline" ] || fail "cannot remove member $old: $out"
+      sleep 3
+    done
   fi
-  added=$(ctl --endpoints "$peers" member add {member.name} --peer-urls={peer_url(member)}) \
-    || fail "cannot add {member.name} to the etcd cluster: $added"
+  # etcd (--strict-reconfig-check) refuses a change until every member has been connected for a few seconds (one
+  # that has just joined or restarted): retry within the bound.
+  deadline=$((SECONDS + {timeout_seconds}))
+  until added=$(ctl --endpoints "$peers" member add {member.name} --peer-urls={peer_url(member)} 2>&1); do
+    [ "$SECONDS" -lt "$deadline" ] || fail "cannot add {member.name} to the etcd cluster: $added"
+    sleep 3
+  done
   initial=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' <<<"$added")
   [ -n "$initial" ] || fail "member add printed no initial cluster: $added"
   echo "ETCD_JOIN_INITIAL_CLUSTER=$initial" > {JOIN_ENV}
@@ -307,7 +318,17 @@ if [ -z "$id" ]; then
   echo "{leaving.name} is not an etcd member: nothing to remove"
   exit 0
 fi
-ctl member remove "$id" || exit 1
+# etcd (--strict-reconfig-check) refuses a removal until every other member has been connected for a few seconds:
+# a member that has just joined or restarted. Retry within a bound.
+deadline=$((SECONDS + 120))
+until out=$(ctl member remove "$id" 2>&1); do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "etcd refused to remove {leaving.name} for 120s: $out" >&2
+    exit 1
+  fi
+  sleep 3
+done
+echo "$out"
 if ctl member list | grep -q ", {leaving.name}, "; then
   echo "{leaving.name} is still listed after member remove" >&2
   exit 1
