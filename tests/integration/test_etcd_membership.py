@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -98,13 +99,42 @@ JOURNALCTL = "#!/bin/sh\ntail -n 30 /var/lib/k8s-from-scratch/etcd.log\n"
 
 
 def _etcd_bin() -> str | None:
+    """The etcd 3.6 release the lab builds; else Debian's etcd 3.4 (etcd-server, etcd-client), linked into a folder
+    of its own. K8S_FROM_SCRATCH_ETCD_BIN names another folder holding etcd and etcdctl."""
+    chosen = os.environ.get("K8S_FROM_SCRATCH_ETCD_BIN")
+    if chosen:
+        return chosen
     found = sorted(glob.glob("/var/cache/k8s-from-scratch-lab/build/etcd-*/bin"))
-    return found[-1] if found and os.path.exists(f"{found[-1]}/etcd") else None
+    if found and os.path.exists(f"{found[-1]}/etcd"):
+        return found[-1]
+    if shutil.which("etcd") and shutil.which("etcdctl"):
+        linked = Path("/tmp/k8s-from-scratch-etm-debian-etcd")
+        linked.mkdir(exist_ok=True)
+        for tool in ("etcd", "etcdctl"):
+            if not (linked / tool).exists():
+                (linked / tool).symlink_to(shutil.which(tool))
+        return str(linked)
+    return None
+
+
+def _older_than_3_6() -> bool:
+    out = subprocess.run([f"{_etcd_bin()}/etcd", "--version"], capture_output=True, text=True).stdout
+    version = re.search(r"etcd Version: (\d+)\.(\d+)", out)
+    return version is not None and (int(version[1]), int(version[2])) < (3, 6)
+
+
+def _for_this_etcd(text: str) -> str:
+    """The rendered text as is for etcd 3.6; for an older etcd without the flags 3.6 introduced (as
+    test_etcd_cluster.py does), which it would refuse. Nothing else changes."""
+    if not _older_than_3_6():
+        return text
+    return re.sub(r" ?\\?\n?\s*--(?:%s)=[^\s\\]+" % "|".join(render.SINCE_ETCD_3_6), "", text)
 
 
 def _skip_reason() -> str | None:
     return can_run() or (None if _etcd_bin() else
-                         "no etcd 3.6 build under /var/cache/k8s-from-scratch-lab/build/etcd-*/bin")
+                         "neither an etcd 3.6 build under /var/cache/k8s-from-scratch-lab/build/etcd-*/bin nor "
+                         "Debian's etcd-server and etcd-client are installed")
 
 
 class Nodes:
@@ -151,7 +181,7 @@ class Nodes:
                 if f.path.startswith(node_dir + "/"):
                     path = local / f.path.removeprefix(node_dir + "/")
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(f.content)
+                    path.write_text(_for_this_etcd(f.content))
                     path.chmod(int(f.mode, 8))
 
     def run(self, member: render.Member, script: str, *, timeout: float = 400) -> subprocess.CompletedProcess:
@@ -172,8 +202,8 @@ class Nodes:
         """The member's etcd-files and start-etcd steps, as cluster/etcd.py renders them."""
         self.write_files(member, members)
         fingerprint = digest(files_digest(render.etcd_restart_files(member, TOKEN, self.tls(member))), BINARY)
-        result = self.run(member, render.etcd_start_script(member, members, TOKEN, fingerprint, joins=joins,
-                                                            timeout_seconds=120))
+        result = self.run(member, _for_this_etcd(render.etcd_start_script(
+            member, members, TOKEN, fingerprint, joins=joins, timeout_seconds=120)))
         assert result.returncode == 0, f"start-etcd on {member.name}:\n{result.stdout}\n{result.stderr}"
         return result
 
