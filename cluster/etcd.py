@@ -90,12 +90,13 @@ class EtcdCluster(pulumi.ComponentResource):
         self.register_outputs({"clientUrls": self.client_urls})
 
     def _membership_steps(self, args: EtcdClusterArgs, hosts: list[RemoteHost]) -> list[command.remote.Command]:
-        """One step per member after the first, whose deletion removes that member from the cluster (run on the
-        first member, which a lower count never removes) before its machine is terminated: the step depends on the
-        machine, so the engine deletes the step first. Created, it checks the member is listed. Each depends on the previous member's, so the engine removes
-        members one at a time, the highest first. The step is deleted with the first member's machine only, so a
-        `pulumi destroy` runs no removal, and its triggers hold no instance id, so replacing a machine (handled by
-        the new member's join) removes nothing here."""
+        """One step per member after the first, run on the first member (which a lower count never removes).
+        Created, it checks the member is listed; deleted, it removes the member from the cluster. It depends on
+        the member's machine, so the engine deletes it (removing the member) before terminating the machine; each
+        depends on the previous member's, so members are removed one at a time, the highest first. It is deleted
+        with the first member's machine only, so `pulumi destroy` runs no removal; and it has no triggers (a
+        replacement is created before the old one is deleted, whose removal would remove the member just
+        rejoined), so a replaced machine is left to its own start step, which rejoins it."""
         first = self.members[0]
         steps: list[command.remote.Command] = []
         for node, member in zip(args.members[1:], self.members[1:]):
@@ -109,7 +110,8 @@ class EtcdCluster(pulumi.ComponentResource):
                 # The script holds names and addresses only; a delete has no stdin of its own to carry it.
                 delete=f"sudo timeout --kill-after=30 240 bash -c {shlex.quote(remove)}",
                 add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[hosts[0].gate, self.healthy, node.instance, *steps[-1:]],
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=[hosts[0].gate, self.healthy, node.instance, *steps[-1:]],
                                             deleted_with=args.members[0].instance,
                                             custom_timeouts=pulumi.CustomTimeouts(delete="5m"))))
         return steps

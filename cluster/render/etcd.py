@@ -261,7 +261,7 @@ if [ ! -d {data_dir}/member ]; then
   # A member list answers only with a quorum (it is linearizable), so it is the check that the cluster runs.
   deadline=$((SECONDS + {timeout_seconds}))
   until members=$(ctl --endpoints "$peers" member list 2>&1); do
-    [ "$SECONDS" -lt "$deadline" ] || fail "no running etcd cluster answers at $peers after {timeout_seconds}s: $members"
+    [ "$SECONDS" -lt "$deadline" ] || fail "no etcd cluster answers at $peers after {timeout_seconds}s: $members"
     sleep 2
   done
   old=$(awk -F', ' -v url={peer_url(member)} '$4 == url {{print $1}}' <<<"$members")

@@ -63,7 +63,8 @@ def test_raising_the_count_joins_the_new_members_one_after_the_other(five_from_t
         script = start(five_from_three, i).inputs["stdin"]
         assert "new_member_of_running_cluster=yes" in script
         assert f"member add etcd-{i} --peer-urls=https://10.43.0.{10 + i}:2380" in script
-        assert "--initial-cluster=${ETCD_JOIN_INITIAL_CLUSTER}" in script and "--initial-cluster-state=existing" in script
+        assert "--initial-cluster=${ETCD_JOIN_INITIAL_CLUSTER}" in script
+        assert "--initial-cluster-state=existing" in script
     # one joins after the other
     assert start(five_from_three, 4).depends_on_urn(start(five_from_three, 3).urn)
     health = five_from_three.named("etcd-0-etcd-health", REMOTE).inputs["stdin"]
