@@ -6,12 +6,14 @@ from cluster.access import admin_kubeconfig_output, load_balancer_check, super_a
 from cluster.addons import Addons, AddonsArgs
 from cluster.control_plane import ControlPlane, ControlPlaneArgs
 from cluster.etcd import EtcdCluster, EtcdClusterArgs
+from cluster.etcd_backup import EtcdBackups, EtcdBackupsArgs
 from cluster.podnet import PodNetwork, PodNetworkArgs
 from cluster.remote import Ssh
 from cluster.render.ssh_config import render_ssh_config
 from cluster.smoke import SmokeTest, SmokeTestArgs
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
+from infra.backup_bucket import BackupBucket, BackupBucketArgs
 from infra.certs import CA_SPECS, KUBERNETES_CA, Host, cluster_cert_specs
 from infra.guards import refuse_unsafe_changes
 from infra.network import Network, NetworkArgs
@@ -26,7 +28,10 @@ tags = {"cluster": settings.cluster_name, "project": "k8s-from-scratch"}
 # 1. Network: VPC, subnets, gateways, route tables, security groups.
 network = Network(settings.cluster_name, NetworkArgs(settings=settings, tags=tags))
 
-# 2. Nodes: etcd members, controllers, workers (and a bastion in the private topology).
+# 2. Nodes: etcd members, controllers, workers (and a bastion in the private topology); with etcd snapshots in S3,
+#    their bucket and the role that lets etcd members (and no other node) upload to it.
+backup_bucket = BackupBucket(f"{settings.cluster_name}-etcd-snapshots", BackupBucketArgs(
+    cluster_name=settings.cluster_name, tags=tags)) if settings.etcd_snapshots.s3 else None
 nodes = Nodes(settings.cluster_name, NodesArgs(
     settings=settings,
     subnet_ids=network.node_subnet_ids,
@@ -35,6 +40,7 @@ nodes = Nodes(settings.cluster_name, NodesArgs(
     tags=tags,
     egress_ready_by_zone=network.egress_ready_by_zone,
     egress_rules=network.egress_rules,
+    etcd_instance_profile=backup_bucket.instance_profile_name if backup_bucket else None,
 ))
 
 # 3. API load balancer in front of the controllers.
@@ -67,6 +73,9 @@ etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
     download_base_url=settings.download_base_url,
     running_members=[n.name for n in running_nodes if n.role == "etcd"],
 ))
+etcd_backups = EtcdBackups(f"{settings.cluster_name}-etcd-backups", EtcdBackupsArgs(
+    cluster_name=settings.cluster_name, etcd=etcd, schedule=settings.etcd_snapshots,
+    bucket=backup_bucket.bucket if backup_bucket else None))
 control_plane = ControlPlane(f"{settings.cluster_name}-control-plane", ControlPlaneArgs(
     cluster_name=settings.cluster_name, controllers=nodes.controllers,
     addresses=nodes.ssh_addresses(nodes.controllers), ssh=ssh, pki=pki, etcd_client_urls=etcd.client_urls, etcd_healthy=etcd.healthy,
@@ -78,6 +87,7 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     controller_ips=[n.private_ip for n in nodes.controllers], ssh=ssh, pki=pki, pod_cidr=settings.pod_cidr,
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
+    image_registry_mirror=settings.image_registry_mirror,
 ))
 kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki)
 api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,
@@ -117,6 +127,8 @@ if nodes.ssh_private_key is not None:
     pulumi.export("sshPrivateKey", nodes.ssh_private_key)
 if nodes.bastion is not None:
     pulumi.export("bastionPublicIp", nodes.bastion.public_ip)
+if backup_bucket is not None:
+    pulumi.export("etcdSnapshotBucket", backup_bucket.bucket)
 
 # --- outputs: debugging -------------------------------------------------------------------------------------------
 pulumi.export("podCidrs", pod_network.ranges.apply(lambda rs: {r.name: r.pod_cidr for r in rs}))

@@ -6,7 +6,7 @@ operation, which waits for the resources it depends on (explicit `depends_on`, i
 dependencies on a component stand for everything under it: what the Python SDK awaits before it registers a
 resource). Each operation is weighted by:
 - an AWS operation: a published latency (LATENCIES below: what each source says, and where);
-- a remote step: its measured time in the local lab (`bench/lab_bench.py`; the lab lives in tests/lab, moving to
+- a remote step: its measured time in the local lab (`bench/lab_bench.py`; the lab lives in locallab, moving to
   locallab/), or a labelled estimate where the lab does not replay the step yet (the Kubernetes steps);
 - a local computation (keys, certificates): a labelled estimate.
 
@@ -179,6 +179,8 @@ STEP_ESTIMATES: dict[str, tuple[float, str]] = {
     "start-containerd": (2, "systemctl restart, unit active"),
     "start-kubelet": (3, "systemctl restart, unit active"),
     "start-kube-proxy": (3, "systemctl restart, unit active"),
+    "start-k8s-cni-config": (2, "systemctl restart of the CNI config follower, unit active"),
+    "etcd-snapshots": (2, "write the snapshot scripts and units, enable the timer"),
     "node-ready": (20, "kubelet registers its Node, gets a podCIDR, the CNI config follows, NodeReady"),
     "read-pod-cidrs": (2, "one API read: the controller-manager assigns a podCIDR on registration"),
     "apply-coredns": (2, "kubectl apply of one manifest"),

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Boot the local lab and replay the program's remote steps; print how long booting took and how long the replayed
-steps of each role ran (summed over that role's hosts, and the longest single host), plus the wall time.
+"""Boot the local lab and replay the program's remote steps; print the build times (cold: as recorded when the
+cache was filled; warm: this run's cache hit), how long booting took, the wall time of the replay, and the real
+time of every replayed step.
 
 Needs root and the lab's tools (see README, "Local lab"). Usage, as root: .venv/bin/python bench/lab_bench.py
 """
@@ -8,31 +9,41 @@ Needs root and the lab's tools (see README, "Local lab"). Usage, as root: .venv/
 from __future__ import annotations
 
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.lab.session import lab_session  # noqa: E402
+from locallab.build import ensure_build  # noqa: E402
+from locallab.session import lab_session  # noqa: E402
 
 
 def main() -> None:
+    started = time.monotonic()
+    build = ensure_build()
+    warm = time.monotonic() - started
     with lab_session(tag="bench") as session:
         report = session.first_report
+        print(f"build, cold          {build.cold_seconds:7.1f} s (Kubernetes {build.versions.kubernetes} and etcd "
+              f"{build.versions.etcd} with {build.manifests['kubernetes']['go']}, recorded when the cache was "
+              "filled, module downloads included)")
+        for name, seconds in build.seconds.items():
+            print(f"  {name:<24} {seconds:7.1f} s")
+        print(f"build, warm          {warm:7.1f} s (cache hit)")
+        print(f"rootfs ready         {session.timings['rootfs']:7.1f} s (0 when cached)")
+        print(f"mirror archives      {session.timings['mirror']:7.1f} s (0 when cached)")
+        print(f"boot 9 machines      {session.timings['boot']:7.1f} s (until each answers SSH)")
+        print(f"replay, wall time    {session.timings['replay']:7.1f} s")
         per_role: dict[str, float] = defaultdict(float)
-        per_host: dict[str, float] = defaultdict(float)
         for row in report.by_status("replayed"):
-            role = row.step.split("-", 1)[0]
-            host = "-".join(row.step.split("-", 2)[:2])
-            per_role[role] += row.seconds
-            per_host[host] += row.seconds
-        print(f"rootfs ready        {session.timings['rootfs']:6.1f} s (0 when cached)")
-        print(f"boot 9 machines     {session.timings['boot']:6.1f} s (until each answers SSH)")
-        print(f"replay, wall time   {session.timings['replay']:6.1f} s")
-        for role in ("etcd", "controller", "worker"):
-            longest = max(v for h, v in per_host.items() if h.startswith(role))
-            print(f"replay {role:<11}  {per_role[role]:6.1f} s summed over hosts, {longest:4.1f} s on the busiest")
-        print(f"steps: {len(report.by_status('replayed'))} replayed, {len(report.by_status('not replayed'))} "
+            per_role[row.step.split("-", 1)[0]] += row.seconds
+        for role, seconds in per_role.items():
+            print(f"replay {role:<13} {seconds:7.1f} s summed over its hosts")
+        print("\nevery replayed step (real time, s):")
+        for row in sorted(report.by_status("replayed"), key=lambda r: -r.seconds):
+            print(f"  {row.step:<48} {row.seconds:6.1f}")
+        print(f"\nsteps: {len(report.by_status('replayed'))} replayed, {len(report.by_status('not replayed'))} "
               "not replayed")
 
 

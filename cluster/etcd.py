@@ -43,7 +43,7 @@ class EtcdClusterArgs:
 
 
 class EtcdCluster(pulumi.ComponentResource):
-    """Attributes: `members` (render.Member), `client_urls`, `healthy` (the health check step)."""
+    """Attributes: `members` (render.Member), `hosts`, `client_urls`, `healthy` (the health check step)."""
 
     def __init__(self, name: str, args: EtcdClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:EtcdCluster", name, None, opts)
@@ -82,6 +82,7 @@ class EtcdCluster(pulumi.ComponentResource):
             started.append(host.step("start-etcd", script, triggers=triggers,
                                      depends_on=[written, installed, *started[-1:]]))
 
+        self.hosts = hosts      # one RemoteHost per member, in `members` order, for steps other components add
         # Runs on the first member once every member has (re)started; re-runs whenever one of them did.
         health = render.etcd_health_script(self.members)
         self.healthy = hosts[0].step("etcd-health", health, triggers=[health, *(s.id for s in started)],

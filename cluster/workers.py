@@ -44,6 +44,7 @@ class WorkersArgs:
     resolved_versions: dict
     architecture: str
     download_base_url: str | None
+    image_registry_mirror: str | None = None
 
 
 class Workers(pulumi.ComponentResource):
@@ -67,7 +68,8 @@ class Workers(pulumi.ComponentResource):
             ).apply(lambda v, n=node: render.WorkerInputs(
                 cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
                 controller_ips=list(args.controller_ips), pod_cidr=args.pod_cidr,
-                cluster_dns_ip=args.cluster_dns_ip, pause_image=versions.IMAGES["pause"], **v))
+                cluster_dns_ip=args.cluster_dns_ip, pause_image=versions.IMAGES["pause"],
+                registry_mirror=args.image_registry_mirror, **v))
             by_service = inputs.apply(render.worker_files)
             everything = by_service.apply(lambda fs: [f for group in fs.values() for f in group])
 

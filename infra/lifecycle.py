@@ -108,6 +108,27 @@ REPLACE_RULES: tuple[ReplaceRule, ...] = (
                 "default actions go through ModifyListener", new_on_create=("arn",)),
     ReplaceRule("aws:lb/targetGroupAttachment:TargetGroupAttachment", ("*",),
                 f"{TF_AWS} internal/service/elbv2/target_group_attachment.go: every argument ForceNew, no Update"),
+    # --- etcd snapshot bucket and the etcd members' role (etcdSnapshots.s3) ---------------------------------------
+    ReplaceRule("aws:s3/bucket:Bucket", ("bucket", "bucketPrefix", "objectLockEnabled"),
+                f"{TF_AWS} internal/service/s3/bucket.go: bucket, bucket_prefix, object_lock_enabled ForceNew; "
+                "force_destroy only changes state", new_on_create=("arn", "bucket")),
+    ReplaceRule("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", ("bucket",),
+                f"{TF_AWS} internal/service/s3/bucket_public_access_block.go: bucket ForceNew"),
+    ReplaceRule("aws:s3/bucketVersioning:BucketVersioning", ("bucket", "expectedBucketOwner"),
+                f"{TF_AWS} internal/service/s3/bucket_versioning.go: bucket, expected_bucket_owner ForceNew"),
+    ReplaceRule("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                ("bucket", "expectedBucketOwner"),
+                f"{TF_AWS} internal/service/s3/bucket_server_side_encryption_configuration.go: bucket, "
+                "expected_bucket_owner ForceNew"),
+    ReplaceRule("aws:iam/role:Role", ("name", "namePrefix", "path"),
+                f"{TF_AWS} internal/service/iam/role.go: name, name_prefix, path ForceNew; the trust policy is updated "
+                "in place", autoname=("name", 64), new_on_create=("arn", "name", "uniqueId")),
+    ReplaceRule("aws:iam/rolePolicy:RolePolicy", ("name", "namePrefix", "role"),
+                f"{TF_AWS} internal/service/iam/role_policy.go: name, name_prefix, role ForceNew; the policy is "
+                "put again in place", autoname=("name", 128)),
+    ReplaceRule("aws:iam/instanceProfile:InstanceProfile", ("name", "namePrefix", "path"),
+                f"{TF_AWS} internal/service/iam/instance_profile.go: name, name_prefix, path ForceNew; the role is "
+                "swapped in place", autoname=("name", 128), new_on_create=("arn", "name", "uniqueId")),
     # --- PKI and secrets ----------------------------------------------------------------------------------------
     ReplaceRule("tls:index/privateKey:PrivateKey", ("*",),
                 f"{TF_TLS} internal/provider/resource_private_key.go: algorithm, rsa_bits, ecdsa_curve "

@@ -47,6 +47,7 @@ class NodesArgs:
     tags: dict[str, str]
     egress_ready_by_zone: Sequence[Sequence[pulumi.Resource]] = ()   # Network.egress_ready_by_zone
     egress_rules: dict[str, pulumi.Resource] | None = None            # Network.egress_rules, by group
+    etcd_instance_profile: pulumi.Input[str] | None = None            # BackupBucket's, when snapshots go to S3
 
 
 def ubuntu_ami(architecture: str, parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -93,7 +94,8 @@ class Nodes(pulumi.ComponentResource):
         public = s.topology == "public"
 
         def launch(plan: NodePlan, instance_type: str, volume_gb: int, group: str, *, routes_pods: bool,
-                   subnet_id: pulumi.Input[str], with_public_ip: bool) -> aws.ec2.Instance:
+                   subnet_id: pulumi.Input[str], with_public_ip: bool,
+                   instance_profile: pulumi.Input[str] | None = None) -> aws.ec2.Instance:
             return aws.ec2.Instance(
                 f"{name}-{plan.name}",
                 ami=ami,
@@ -103,6 +105,7 @@ class Nodes(pulumi.ComponentResource):
                 associate_public_ip_address=with_public_ip,
                 vpc_security_group_ids=[args.security_group_ids[group]],
                 key_name=key_pair.key_name,
+                iam_instance_profile=instance_profile,
                 # Packets from and to pod addresses pass through the node's interface: EC2 drops them unless the
                 # source/destination check is off.
                 source_dest_check=not routes_pods,
@@ -127,14 +130,17 @@ class Nodes(pulumi.ComponentResource):
             rule = [args.egress_rules[group]] if args.egress_rules else []
             return route + rule
 
-        def role(role_name: str, group: str, routes_pods: bool) -> list[Node]:
+        def role(role_name: str, group: str, routes_pods: bool,
+                 instance_profile: pulumi.Input[str] | None = None) -> list[Node]:
             rs = addressing.role_settings(s, role_name)
             return [Node(plan, launch(plan, rs.instance_type, rs.root_volume_gb, group, routes_pods=routes_pods,
-                                      subnet_id=args.subnet_ids[plan.zone_index], with_public_ip=public),
+                                      subnet_id=args.subnet_ids[plan.zone_index], with_public_ip=public,
+                                      instance_profile=instance_profile),
                          egress_ready(plan, group))
                     for plan in addressing.plan_nodes(s, role_name)]
 
-        self.etcd = role("etcd", "etcd", routes_pods=False)
+        # Only etcd members get a role, and only to upload their snapshots; no other node holds AWS credentials.
+        self.etcd = role("etcd", "etcd", routes_pods=False, instance_profile=args.etcd_instance_profile)
         self.controllers = role("controllers", "controllers", routes_pods=False)
         self.workers = role("workers", "workers", routes_pods=True)
 

@@ -44,6 +44,13 @@ class RoleSettings:
 
 
 @dataclass(frozen=True)
+class EtcdSnapshotSettings:
+    interval_minutes: int = 60
+    keep: int = 24
+    s3: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     cluster_name: str
     admin_cidrs: tuple[str, ...]
@@ -65,6 +72,8 @@ class Settings:
     versions: Mapping[str, str] = field(default_factory=dict)
     download_base_url: str | None = None
     dns_check_name: str = "sts.amazonaws.com"
+    image_registry_mirror: str | None = None
+    etcd_snapshots: EtcdSnapshotSettings = EtcdSnapshotSettings()
     # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
     secret_keys: frozenset[str] = frozenset()
 
@@ -134,15 +143,23 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 "Override pinned component versions (see cluster/versions.py); each needs its checksums there."),
     SettingSpec("downloadBaseUrl", None, "https://mirror.example.internal",
                 "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it)."),
+    SettingSpec("imageRegistryMirror", None, "https://registry.example.internal:5000",
+                "Workers pull docker.io and registry.k8s.io images through this registry (scheme, host and port; "
+                "it serves the same repository paths), falling back to the upstream registry."),
     # AWS's global STS endpoint: a public name with A records that every VPC resolver answers, internet or not.
     SettingSpec("dnsCheckName", "sts.amazonaws.com", "ec2.eu-west-1.amazonaws.com",
                 "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver)."),
+    SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "s3": False},
+                '{"intervalMinutes": 30, "keep": 48, "s3": true}',
+                "Snapshots every etcd member takes of itself: how often, how many it keeps on disk, and whether each "
+                "is also uploaded to an S3 bucket the program creates."),
 )
 
 KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
 _DEFAULTS = {spec.key: spec.default for spec in SETTINGS_REFERENCE}
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_REGISTRY = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -216,6 +233,22 @@ def _role(key: str, raw: Any, default: Mapping[str, Any], max_count: int) -> Rol
         raise _fail(f"{key}.instanceType", instance_type, "expected an EC2 instance type such as t3.medium")
     volume = _int(f"{key}.rootVolumeGb", merged["rootVolumeGb"], 8, 16384)
     return RoleSettings(count=count, instance_type=instance_type, root_volume_gb=volume)
+
+
+def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSettings:
+    key = "etcdSnapshots"
+    if not isinstance(raw, Mapping):
+        raise _fail(key, raw, 'expected an object such as {"intervalMinutes": 60, "keep": 24, "s3": false}')
+    unknown = sorted(set(raw) - set(default))
+    if unknown:
+        raise _fail(f"{key}.{unknown[0]}", raw[unknown[0]], "unknown key; allowed keys are " + ", ".join(default))
+    merged = {**default, **raw}
+    # At least every 5 minutes apart (a snapshot of a large database takes a while), at most once a week.
+    interval = _int(f"{key}.intervalMinutes", merged["intervalMinutes"], 5, 7 * 24 * 60)
+    keep = _int(f"{key}.keep", merged["keep"], 1, 1000)
+    if not isinstance(merged["s3"], bool):
+        raise _fail(f"{key}.s3", merged["s3"], "expected true or false")
+    return EtcdSnapshotSettings(interval_minutes=interval, keep=keep, s3=merged["s3"])
 
 
 def role_offsets(etcd: int, controllers: int, workers: int) -> dict[str, int]:
@@ -356,11 +389,18 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
     if base_url is not None and (not isinstance(base_url, str) or not re.match(r"^https?://[^\s'\"]+$", base_url)):
         raise _fail("downloadBaseUrl", base_url, "expected an http(s) URL with no spaces or quotes")
 
+    mirror = values["imageRegistryMirror"]
+    if mirror is not None and (not isinstance(mirror, str) or not _REGISTRY.match(mirror)):
+        raise _fail("imageRegistryMirror", mirror, "expected a registry as scheme://host[:port] (http or https, no "
+                    "path), such as https://registry.example.internal:5000")
+
     dns_check_name = values["dnsCheckName"]
     if not isinstance(dns_check_name, str) or not _DNS_NAME.match(dns_check_name) or \
             dns_check_name == "cluster.local" or dns_check_name.endswith(".cluster.local"):
         raise _fail("dnsCheckName", dns_check_name, "expected a lowercase DNS name outside the cluster with at least "
                     "one dot and no trailing dot, such as sts.amazonaws.com")
+
+    etcd_snapshots = _etcd_snapshots(values["etcdSnapshots"], _DEFAULTS["etcdSnapshots"])
 
     return Settings(
         cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
@@ -369,7 +409,8 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         architecture=architecture, ssh_public_key=ssh_key.strip() if ssh_key else None, ssh_user=ssh_user,
         bastion_instance_type=bastion_type, versions=dict(versions),
         download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
-        dns_check_name=dns_check_name,
+        dns_check_name=dns_check_name, image_registry_mirror=mirror.rstrip("/") if mirror else None,
+        etcd_snapshots=etcd_snapshots,
     )
 
 

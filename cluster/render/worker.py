@@ -53,6 +53,7 @@ class WorkerInputs:
     pod_cidr: str                  # the whole cluster range (kube-proxy's clusterCIDR)
     cluster_dns_ip: str
     pause_image: str
+    registry_mirror: str | None    # scheme://host[:port], or None: pull from the registries themselves
     ca_pem: str
     kubelet_cert_pem: str
     kubelet_key_pem: str
@@ -240,11 +241,31 @@ def cni_config_sync_unit() -> str:
                         after=("haproxy.service",), wants=("haproxy.service",))
 
 
+# The registries the cluster's images come from (cluster/versions.py IMAGES), each with the address containerd
+# would use without hosts.toml.
+UPSTREAM_REGISTRIES = {"docker.io": "https://registry-1.docker.io", "registry.k8s.io": "https://registry.k8s.io"}
+REGISTRY_HOSTS_DIR = "/etc/containerd/certs.d"
+
+
+def registry_hosts(mirror: str) -> dict[str, str]:
+    """containerd's hosts.toml per upstream registry: pull and resolve through the mirror first, then the upstream
+    (`server`), so an air-gapped node only ever asks the mirror and a mirrored one survives the mirror's outage."""
+    return {registry: f"""server = '{upstream}'
+
+[host.'{mirror}']
+  capabilities = ['pull', 'resolve']
+""" for registry, upstream in UPSTREAM_REGISTRIES.items()}
+
+
 def containerd_config(pause_image: str) -> str:
     return f"""version = 3
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = 'overlayfs'
+
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    # hosts.toml per registry (a mirror, when imageRegistryMirror is set); none there: the registry itself.
+    config_path = '{REGISTRY_HOSTS_DIR}'
 
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = '{pause_image}'
@@ -423,6 +444,8 @@ def worker_files(i: WorkerInputs) -> dict[str, list[NodeFile]]:
         "haproxy": [NodeFile("/etc/haproxy/haproxy.cfg", haproxy_config(i.controller_ips), PRIVATE)],
         "containerd": [
             NodeFile("/etc/containerd/config.toml", containerd_config(i.pause_image), PRIVATE),
+            *(NodeFile(f"{REGISTRY_HOSTS_DIR}/{registry}/hosts.toml", text, PRIVATE)
+              for registry, text in (registry_hosts(i.registry_mirror) if i.registry_mirror else {}).items()),
             NodeFile("/etc/crictl.yaml", crictl_config(), PRIVATE),
             NodeFile("/etc/systemd/system/containerd.service", units["containerd"], UNIT),
         ],

@@ -9,9 +9,7 @@ the other integration tests): tmpfs over /etc/kubernetes, /etc/etcd, /etc/system
 /var/log/kubernetes and /usr/local/bin; the member and the controller use 10.43.0.10 and 10.43.0.20 on that
 namespace's loopback (the API server refuses to advertise a 127.x address).
 
-Binaries: the directories in K8S_FROM_SCRATCH_BINARIES (os.pathsep-separated), else the local lab's builds of the
-pinned releases (/var/cache/k8s-from-scratch-lab/build/*/bin). They must hold etcd, etcdctl, kube-apiserver,
-kube-controller-manager, kube-scheduler and kubectl.
+Binaries: the pinned releases built from their Go modules (tests/support/binaries.py, cached by the lab's build).
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ import pytest
 from cluster.render import access, addons, control_plane, etcd
 from cluster.render.common import write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
+from tests.support.binaries import binaries_or_reason
 from tests.support.pki import mint_cluster
 from tests.support.realistic_tls import private_key_outputs
 
@@ -40,15 +39,8 @@ CONTROLLER = Host("controller-0", "10.43.0.20")
 
 
 def find_binaries() -> dict[str, str]:
-    dirs = [d for d in os.environ.get("K8S_FROM_SCRATCH_BINARIES", "").split(os.pathsep) if d]
-    dirs += sorted(glob.glob("/var/cache/k8s-from-scratch-lab/build/*/bin"))
-    found: dict[str, str] = {}
-    for d in dirs:
-        for name in BINARIES:
-            path = os.path.join(d, name)
-            if name not in found and os.access(path, os.X_OK):
-                found[name] = path
-    return found
+    found, _ = binaries_or_reason(BINARIES)
+    return {name: str(path) for name, path in found.items()}
 
 
 def why_not() -> str | None:
@@ -57,10 +49,8 @@ def why_not() -> str | None:
     for tool in ("unshare", "ip", "curl", "openssl"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
-    missing = [b for b in BINARIES if b not in find_binaries()]
-    if missing:
-        return f"no {', '.join(missing)}: set K8S_FROM_SCRATCH_BINARIES or build the lab's binaries"
-    return None
+    _, reason = binaries_or_reason(BINARIES)
+    return reason
 
 
 def command_line(unit_text: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from cluster.render import etcd as render
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host, etcd_peer_cert_name, etcd_server_cert_name
-from tests.integration.netns import Lab, can_run
+from locallab.netns import Lab, can_run
 from tests.support.pki import mint_cluster
 
 pytestmark = pytest.mark.integration

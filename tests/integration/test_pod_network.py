@@ -19,7 +19,7 @@ import pytest
 
 from cluster.render import podnet
 from cluster.render.worker import cni_conflist
-from tests.integration.netns import PREFIX, Lab, can_run, sh
+from locallab.netns import PREFIX, Lab, can_run, sh
 from tests.support.program import ClusterMocks, run_program
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import (access, addons, control_plane, deployer_checks, etcd, install, podcidrs, podnet, steps,
-                            worker)
+from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install, podcidrs,
+                            podnet, steps, worker)
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
@@ -63,7 +63,7 @@ def worker_inputs(i: int = 0) -> worker.WorkerInputs:
     return worker.WorkerInputs(
         cluster_name="k8s-dev", node_name=WORKERS[i].name, node_ip=WORKERS[i].ip,
         controller_ips=[c.ip for c in CONTROLLERS], pod_cidr="10.200.0.0/16", cluster_dns_ip="10.32.0.10",
-        pause_image=versions.IMAGES["pause"], ca_pem=p[KUBERNETES_CA].cert_pem,
+        pause_image=versions.IMAGES["pause"], registry_mirror="http://10.43.0.4:5000", ca_pem=p[KUBERNETES_CA].cert_pem,
         kubelet_cert_pem=p[WORKERS[i].name].cert_pem, kubelet_key_pem=p[WORKERS[i].name].key_pem,
         kube_proxy_cert_pem=p["kube-proxy"].cert_pem, kube_proxy_key_pem=p["kube-proxy"].key_pem,
     )
@@ -95,6 +95,11 @@ def scripts() -> dict[str, str]:
         "etcd-start-joining": etcd.etcd_start_script(ETCD[2], ETCD, "k8s-dev", "0123456789abcdef", joins=True),
         "etcd-member-remove": etcd.etcd_member_remove_script(ETCD[2], via=ETCD[0]),
         "etcd-member-listed": etcd.etcd_member_listed_script(ETCD[2], via=ETCD[0]),
+        "etcd-snapshot": etcd_backup.snapshot_script(ETCD[0], 24, None),
+        "etcd-snapshot-to-s3": etcd_backup.snapshot_script(ETCD[0], 24, "k8s-dev-etcd-0123456789"),
+        "etcd-restore": etcd_backup.restore_script(ETCD[0], ETCD, "k8s-dev"),
+        "etcd-snapshots-step": etcd_backup.install_script(etcd_backup.backup_files(
+            ETCD[0], ETCD, "k8s-dev", interval_minutes=60, keep=24, bucket="k8s-dev-etcd-0123456789")),
         "apiserver-ready": control_plane.apiserver_ready_script(),
         "node-ready": worker.node_ready_script("worker-0"),
         "rbac-apply": control_plane.rbac_apply_script({"cluster-admins": access.cluster_admins_rbac(),
@@ -136,7 +141,8 @@ def nginx() -> str:
 
 
 def units() -> dict[str, str]:
-    out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev"), "k8s-pod-network": podnet.boot_unit()}
+    out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev"), "k8s-pod-network": podnet.boot_unit(),
+           etcd_backup.SNAPSHOT_UNIT: etcd_backup.snapshot_service()}
     out.update(control_plane.control_plane_units(control_plane_inputs()))
     out.update(worker.worker_units(worker_inputs()))
     return out

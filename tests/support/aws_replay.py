@@ -35,7 +35,14 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def dependency_order(resources: list[Resource]) -> list[Resource]:
+def dependency_edges(r: Resource, *, with_parent: bool = False) -> set[str]:
+    """What a resource waits for: explicit and input dependencies (and its parent component, if asked)."""
+    return set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us} | (
+        {r.parent} if with_parent and r.parent else set())
+
+
+def dependency_order(resources: list[Resource], *, with_parent: bool = False) -> list[Resource]:
+    """Every resource after what it depends on, in registration order otherwise."""
     by_urn = {r.urn: r for r in resources}
     ordered, seen = [], set()
 
@@ -43,8 +50,7 @@ def dependency_order(resources: list[Resource]) -> list[Resource]:
         if r.urn in seen:
             return
         seen.add(r.urn)
-        deps = set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
-        for urn in sorted(deps):
+        for urn in sorted(dependency_edges(r, with_parent=with_parent)):
             if urn in by_urn:
                 visit(by_urn[urn])
         ordered.append(r)
@@ -70,6 +76,8 @@ class AwsReplay:
     def __init__(self) -> None:
         self.ec2 = boto3.client("ec2", region_name=REGION)
         self.elb = boto3.client("elbv2", region_name=REGION)
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.iam = boto3.client("iam", region_name=REGION)
         self.ids: dict[str, str] = {}
         self.live: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         # Any image moto knows: asking for one by id is much cheaper than listing them all.
@@ -310,6 +318,8 @@ class AwsReplay:
                 "VolumeSize": _int(root["volumeSize"]), "VolumeType": root["volumeType"],
                 "Encrypted": root["encrypted"], "DeleteOnTermination": root["deleteOnTermination"]}}],
             UserData=i["userData"],
+            **({"IamInstanceProfile": {"Name": self.ref(i["iamInstanceProfile"])}}
+               if i.get("iamInstanceProfile") else {}),
             TagSpecifications=[{"ResourceType": "instance",
                                 "Tags": [{"Key": k, "Value": v} for k, v in i.get("tags", {}).items()]}],
         )["Instances"][0]
@@ -409,3 +419,50 @@ class AwsReplay:
 
     def _delete_TargetGroupAttachment(self, r, h):
         self.elb.deregister_targets(TargetGroupArn=h["group"], Targets=[h["target"]])
+
+    # --- etcd snapshot bucket and role ---------------------------------------------------------------------------
+    def _Bucket(self, r, i):
+        # The provider makes "<bucketPrefix><26 unique characters>"; S3 refuses names over 63 characters.
+        name = i["bucketPrefix"] + hashlib.sha256(r.urn.encode()).hexdigest()[:26]
+        if len(name) > 63:
+            raise AwsRefused(f"{r.type} {r.name}: bucket name {name!r} is longer than 63 characters")
+        self.s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.ids[r.id] = self.ids[r.outputs["bucket"]] = name
+        self.ids[r.outputs["arn"]] = f"arn:aws:s3:::{name}"
+        return {"name": name}
+
+    def _BucketPublicAccessBlock(self, r, i):
+        self.s3.put_public_access_block(Bucket=self.ref(i["bucket"]), PublicAccessBlockConfiguration={
+            key[0].upper() + key[1:]: bool(i[key]) for key in
+            ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")})
+
+    def _BucketVersioning(self, r, i):
+        self.s3.put_bucket_versioning(Bucket=self.ref(i["bucket"]), VersioningConfiguration={
+            "Status": i["versioningConfiguration"]["status"]})
+
+    def _BucketServerSideEncryptionConfiguration(self, r, i):
+        rules = [{"ApplyServerSideEncryptionByDefault": {
+                      "SSEAlgorithm": rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"]},
+                  "BucketKeyEnabled": bool(rule.get("bucketKeyEnabled"))} for rule in i["rules"]]
+        self.s3.put_bucket_encryption(Bucket=self.ref(i["bucket"]),
+                                      ServerSideEncryptionConfiguration={"Rules": rules})
+
+    def _Role(self, r, i):
+        name = self._name(r, i)
+        self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=i["assumeRolePolicy"])
+        self.ids[r.id] = self.ids[r.outputs["name"]] = name
+        return {"name": name}
+
+    def _RolePolicy(self, r, i):
+        policy = i["policy"]
+        for mock_arn, arn in self.ids.items():     # the bucket's ARN as moto made it
+            if mock_arn.startswith("arn:aws:s3:::"):
+                policy = policy.replace(mock_arn, arn)
+        self.iam.put_role_policy(RoleName=self.ref(i["role"]), PolicyName=self._name(r, i), PolicyDocument=policy)
+
+    def _InstanceProfile(self, r, i):
+        name = self._name(r, i)
+        self.iam.create_instance_profile(InstanceProfileName=name)
+        self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=self.ref(i["role"]))
+        self.ids[r.outputs["name"]] = name
+        return {"name": name}

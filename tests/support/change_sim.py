@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 from infra.lifecycle import RULES, UPDATE_CHANGES_OUTPUTS, changed_paths, replacing_paths
 from infra.settings import SettingsError
-from tests.support.aws_replay import AwsReplay
+from tests.support.aws_replay import AwsReplay, dependency_edges, dependency_order
 from tests.support.program import ClusterMocks, ProgramRun, Resource, run_program
 
 CREATED, DELETED, UNCHANGED, UPDATED, REPLACED = "created", "deleted", "unchanged", "updated", "replaced"
@@ -111,27 +111,7 @@ def _node_name(instance: Resource) -> str:
 
 
 def _edges(r: Resource) -> set[str]:
-    return set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us} | (
-        {r.parent} if r.parent else set())
-
-
-def dependency_order(resources: list[Resource]) -> list[Resource]:
-    """Every resource after what it depends on (and after its parent), in registration order otherwise."""
-    by_urn = {r.urn: r for r in resources}
-    ordered, seen = [], set()
-
-    def visit(r: Resource) -> None:
-        if r.urn in seen:
-            return
-        seen.add(r.urn)
-        for urn in sorted(_edges(r)):
-            if urn in by_urn:
-                visit(by_urn[urn])
-        ordered.append(r)
-
-    for r in resources:
-        visit(r)
-    return ordered
+    return dependency_edges(r, with_parent=True)
 
 
 def _leaf_paths(value: Any, path: str, wanted: set[str]) -> Iterable[str]:
@@ -173,7 +153,7 @@ def classify(before: ProgramRun, after: ProgramRun, force_replace: Iterable[str]
     old = {r.urn: r for r in before.resources}
     changes: dict[str, Change] = {}
     renewed: set[str] = set()       # values that replaced (or restarted) resources upstream will no longer have
-    for r in dependency_order(after.resources):
+    for r in dependency_order(after.resources, with_parent=True):
         if r.urn not in old:
             changes[r.urn] = Change(r.urn, r.type, r.name, CREATED, None, r)
             continue
@@ -222,8 +202,8 @@ def order_operations(before: ProgramRun, after: ProgramRun, changes: dict[str, C
                     stack.append(d)
         return found
 
-    before_order = [r.urn for r in dependency_order(before.resources)]
-    for r in dependency_order(after.resources):
+    before_order = [r.urn for r in dependency_order(before.resources, with_parent=True)]
+    for r in dependency_order(after.resources, with_parent=True):
         c = changes[r.urn]
         if c.kind == CREATED:
             ops.append(Operation("create", c))

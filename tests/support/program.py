@@ -131,6 +131,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+def _stable_hex(name: str) -> str:
+    """12 hex digits from a name, the same in every process (the lab runs the program again in a later command,
+    and instance ids are in every step's triggers)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
 class ClusterMocks(pulumi.runtime.Mocks):
     """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources."""
 
@@ -177,9 +183,9 @@ class ClusterMocks(pulumi.runtime.Mocks):
             hostname = re.search(r"^hostname: (\S+)$", inputs.get("userData", ""), re.M)
             if hostname:
                 self.node_ips[hostname.group(1)] = inputs.get("privateIp")
-            resource_id = f"i-{abs(hash(args.name)) % 16**12:012x}"
+            resource_id = f"i-{_stable_hex(args.name)}"
             outputs["privateIp"] = inputs.get("privateIp")
-            outputs["primaryNetworkInterfaceId"] = f"eni-{abs(hash(args.name)) % 16**12:012x}"
+            outputs["primaryNetworkInterfaceId"] = f"eni-{_stable_hex(args.name)}"
             outputs["arn"] = f"arn:aws:ec2:{REGION}:123456789012:instance/{resource_id}"
             if inputs.get("associatePublicIpAddress"):
                 outputs["publicIp"] = self._public_ip(args.name)

@@ -12,7 +12,7 @@ from tests.support.program import ClusterMocks, run_program
 REMOTE = "command:remote:Command"
 ADMIN = ["100.64.7.0/24"]
 
-ETCD_STEPS = {"ready", "etcd-user", "etcd-files", "install-etcd", "start-etcd"}
+ETCD_STEPS = {"ready", "etcd-user", "etcd-files", "install-etcd", "start-etcd", "etcd-snapshots"}
 CONTROLLER_STEPS = {"ready", "control-plane-files", "install-kubernetes-server", "start-kube-apiserver",
                     "start-kube-controller-manager", "start-kube-scheduler", "apiserver-ready"}
 WORKER_STEPS = {"ready", "prepare-os", "worker-files", "install-containerd", "install-runc", "install-cni-plugins",

@@ -93,6 +93,17 @@ def test_on_a_node_the_same_program_runs_from_a_bash_script():
     assert "worker-1: Welcome to nginx!" in result.stdout
 
 
+def serving_tls(minted) -> ssl.SSLContext:
+    """A server context presenting the API server certificate of `minted`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+        cert.write_text(minted["kube-apiserver"].cert_pem)
+        key.write_text(minted["kube-apiserver"].key_pem)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+    return tls
+
+
 @pytest.fixture(scope="module")
 def pki():
     return mint_cluster([Host("etcd-0", "10.43.0.10")], [Host("controller-0", "10.43.0.20")],
@@ -102,21 +113,16 @@ def pki():
 def test_the_api_check_reaches_the_api_with_the_exported_kubeconfig(pki):
     """As through the load balancer: the server's address (127.0.0.2 here, the load balancer's name on AWS) is not
     a name of its certificate; the kubeconfig's tls-server-name is."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
-        cert.write_text(pki["kube-apiserver"].cert_pem)
-        key.write_text(pki["kube-apiserver"].key_pem)
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(cert, key)
-        version = json.dumps({"major": "1", "minor": "37", "gitVersion": "v1.37.2", "gitCommit": "0" * 40,
-                              "gitTreeState": "clean", "buildDate": "2026-11-12T00:00:00Z", "goVersion": "go1.26",
-                              "compiler": "gc", "platform": "linux/amd64"}).encode()
-        with serving(b"ok", tls=tls, path_bodies={"/version": version, "/readyz": b"ok"},
-                     address="127.0.0.2") as port:
-            kubeconfig = admin_kubeconfig(cluster_name="k8s-dev", endpoint=f"https://127.0.0.2:{port}",
-                                          ca_pem=pki[KUBERNETES_CA].cert_pem, cert_pem=pki["admin"].cert_pem,
-                                          key_pem=pki["admin"].key_pem)
-            result = run_python(api_check_program(kubeconfig, timeout_seconds=15))
+    tls = serving_tls(pki)
+    version = json.dumps({"major": "1", "minor": "37", "gitVersion": "v1.37.2", "gitCommit": "0" * 40,
+                          "gitTreeState": "clean", "buildDate": "2026-11-12T00:00:00Z", "goVersion": "go1.26",
+                          "compiler": "gc", "platform": "linux/amd64"}).encode()
+    with serving(b"ok", tls=tls, path_bodies={"/version": version, "/readyz": b"ok"},
+                 address="127.0.0.2") as port:
+        kubeconfig = admin_kubeconfig(cluster_name="k8s-dev", endpoint=f"https://127.0.0.2:{port}",
+                                      ca_pem=pki[KUBERNETES_CA].cert_pem, cert_pem=pki["admin"].cert_pem,
+                                      key_pem=pki["admin"].key_pem)
+        result = run_python(api_check_program(kubeconfig, timeout_seconds=15))
     assert result.returncode == 0, result.stderr
     assert f"https://127.0.0.2:{port}/readyz: ok; version v1.37.2" in result.stdout
     from cryptography import x509
@@ -127,17 +133,12 @@ def test_the_api_check_reaches_the_api_with_the_exported_kubeconfig(pki):
 
 def test_the_api_check_refuses_a_server_the_cluster_ca_did_not_sign_and_says_what_it_waited_for(pki):
     other = mint_cluster([Host("etcd-0", "10.43.0.10")], [Host("controller-0", "10.43.0.20")], [])
-    with tempfile.TemporaryDirectory() as tmp:
-        cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
-        cert.write_text(other["kube-apiserver"].cert_pem)
-        key.write_text(other["kube-apiserver"].key_pem)
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(cert, key)
-        with serving(b"ok", tls=tls) as port:
-            kubeconfig = admin_kubeconfig(cluster_name="k8s-dev", endpoint=f"https://127.0.0.1:{port}",
-                                          ca_pem=pki[KUBERNETES_CA].cert_pem, cert_pem=pki["admin"].cert_pem,
-                                          key_pem=pki["admin"].key_pem)
-            result = run_python(api_check_program(kubeconfig, timeout_seconds=3))
+    tls = serving_tls(other)
+    with serving(b"ok", tls=tls) as port:
+        kubeconfig = admin_kubeconfig(cluster_name="k8s-dev", endpoint=f"https://127.0.0.1:{port}",
+                                      ca_pem=pki[KUBERNETES_CA].cert_pem, cert_pem=pki["admin"].cert_pem,
+                                      key_pem=pki["admin"].key_pem)
+        result = run_python(api_check_program(kubeconfig, timeout_seconds=3))
     assert result.returncode == 1
     assert f"the API does not answer through the load balancer https://127.0.0.1:{port} within 3s" in result.stderr
     assert "CERTIFICATE_VERIFY_FAILED" in result.stderr or "SSLError" in result.stderr

@@ -277,3 +277,20 @@ def test_the_pod_range_reader_reruns_for_new_machines_not_for_restarted_kubelets
         assert worker.id in reader.inputs["triggers"]
         assert run.named(f"worker-{i}-node-ready").id not in reader.inputs["triggers"]
         assert reader.depends_on_urn(run.named(f"worker-{i}-node-ready").urn)
+
+
+def test_an_image_registry_mirror_reaches_every_workers_containerd():
+    import base64
+    import tomllib
+    run = run_program(config(1, 1, 2, imageRegistryMirror="http://10.43.0.4:5000"))
+    for i in range(2):
+        script = run.named(f"worker-{i}-worker-files").inputs["stdin"]
+        files = dict(re.findall(r"mktemp (\S+)\.XXXXXX\)\nbase64 -d > \"\$tmp\" <<'K8S_FROM_SCRATCH_EOF'\n(\S+)\n", script))
+        for registry in ("docker.io", "registry.k8s.io"):
+            hosts = tomllib.loads(base64.b64decode(files[f"/etc/containerd/certs.d/{registry}/hosts.toml"]).decode())
+            assert hosts["host"]["http://10.43.0.4:5000"]["capabilities"] == ["pull", "resolve"]
+        config_toml = tomllib.loads(base64.b64decode(files["/etc/containerd/config.toml"]).decode())
+        assert config_toml["plugins"]["io.containerd.cri.v1.images"]["registry"]["config_path"] == \
+            "/etc/containerd/certs.d"
+    plain = run_program(config(1, 1, 1)).named("worker-0-worker-files").inputs["stdin"]
+    assert "certs.d/docker.io" not in plain

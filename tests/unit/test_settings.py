@@ -83,6 +83,10 @@ def test_role_objects_merge_with_defaults():
      "invalid: the load balancer would be named 'a-very-long-cluster-name-abcde-api' (34 characters) but AWS "
      "allows 32; use at most 28 characters"),
     ({"clusterName": "ends-with-"}, "setting 'clusterName' = 'ends-with-' is invalid"),
+    ({"imageRegistryMirror": "registry.internal"}, "setting 'imageRegistryMirror' = 'registry.internal' is invalid: "
+                                                   "expected a registry as scheme://host[:port]"),
+    ({"imageRegistryMirror": "https://registry.internal/docker"}, "setting 'imageRegistryMirror' = "
+                                                                  "'https://registry.internal/docker' is invalid"),
 ])
 def test_bad_input_names_the_key_the_value_and_what_is_allowed(overrides, fragment):
     raw = {**ADMIN, **overrides}

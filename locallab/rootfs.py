@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from cluster.render.worker import PACKAGES as WORKER_PACKAGES
+
 CACHE = Path(os.environ.get("K8S_FROM_SCRATCH_LAB_CACHE", "/var/cache/k8s-from-scratch-lab"))
 LAB_USER = "ubuntu"   # the stack's sshUser, as on the Ubuntu AMI: passwordless sudo
 
@@ -19,7 +21,12 @@ RECIPE = {
     "mirror": "http://deb.debian.org/debian",
     "variant": "minbase",
     "include": ["systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "iproute2", "iptables", "curl",
-                "ca-certificates", "iputils-ping", "procps", "kmod", "passwd", "libnss-myhostname"],
+                "ca-certificates", "iputils-ping", "procps", "kmod", "passwd", "libnss-myhostname",
+                # Ubuntu's images have python3; the program's read-pod-cidrs step runs its reader with it.
+                "python3",
+                # What a worker's prepare-os installs: prepare-os itself cannot be replayed (kernel modules), so the
+                # image carries its packages, haproxy for the node-local API proxy among them.
+                *WORKER_PACKAGES],
 }
 
 SETUP = f"""set -eu
@@ -32,6 +39,10 @@ systemctl mask getty@tty1.service console-getty.service systemd-networkd-wait-on
 printf 'PasswordAuthentication no\\nUseDNS no\\n' > /etc/ssh/sshd_config.d/lab.conf
 # The machine's name comes from systemd-nspawn --hostname, like a node's from cloud-init.
 rm -f /etc/hostname
+# Every ephemeral machine would share the image's machine id.
+: > /etc/machine-id
+# Only the program's start-haproxy step enables the node-local API proxy, with its own configuration.
+systemctl disable haproxy.service >/dev/null 2>&1 || true
 printf '127.0.0.1 localhost\n::1 localhost\n' > /etc/hosts
 apt-get clean
 """

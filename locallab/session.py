@@ -1,0 +1,299 @@
+"""One lab: the lab stack run under realistic mocks, its machines booted, its remote steps replayed.
+
+`up` builds what is missing (the Go build, the rootfs, the mirror's archives), boots the machines and replays the
+program; the lab then keeps running until `down`. Between commands its state (machine process ids, namespaces,
+the replay state, the stack's keys) lives under STATE_ROOT/<tag>. Used by `./lab`, the lab's integration tests
+and bench/lab_bench.py.
+
+The stack runs under the mocks the tests use (tests/support/program.py): they stand in for AWS and mint real keys
+and certificates, which the lab keeps so that a second run of the program gives the same ones, as Pulumi state
+would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+from locallab import build as go_build
+from locallab.machines import (MIRROR_URL, SSH_OPTIONS, Machines, lab_architecture, remove_abandoned_copies,
+                               remove_abandoned_propagation_dirs, stop_processes)
+from locallab.mirror import publish
+from locallab.netns import Lab, remove_stale, sh
+from locallab.replay import Replayer, Report, collect
+from locallab.rootfs import LAB_USER, ensure_rootfs
+from tests.support.program import ClusterMocks, ProgramRun, run_program
+
+STATE_ROOT = Path(os.environ.get("K8S_FROM_SCRATCH_LAB_STATE", "/run/k8s-from-scratch-lab"))
+
+
+def lab_config(*, versions: dict, arch: str, etcd: int = 3, controllers: int = 3, workers: int = 3) -> dict:
+    """The lab stack: the stack's own addresses, host routing, and artifacts from the lab's mirror, pinned by the
+    checksums of what the lab built (`versions`, as a mirror's own build would be given)."""
+    return {
+        "adminCidrs": ["10.43.0.0/20"], "clusterName": "lab", "architecture": arch, "podRouting": "host",
+        "etcd": {"count": etcd}, "controllers": {"count": controllers}, "workers": {"count": workers},
+        "downloadBaseUrl": MIRROR_URL, "versions": versions,
+    }
+
+
+def _lab_addresses(args) -> dict:
+    # The lab has no public addresses: SSH reaches each machine at its private address, as through a VPN.
+    if args.typ == "aws:ec2/instance:Instance":
+        return {"publicIp": args.inputs.get("privateIp")}
+    return {}
+
+
+def run_lab_program(config: dict, key_material: dict, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
+    """`pod_cidrs`: what the read-pod-cidrs step answered on the lab (None: the mocks' own answer)."""
+    return run_program(config, stack="lab", mocks=ClusterMocks(extra_outputs=_lab_addresses,
+                                                               key_material=key_material, pod_cidrs=pod_cidrs))
+
+
+def _save_keys(key_material: dict) -> list:
+    return [[list(k), v] for k, v in key_material.items()]
+
+
+def _load_keys(saved: list) -> dict:
+    return {tuple(k): v for k, v in saved}
+
+
+@dataclass
+class LabSession:
+    tag: str
+    state_dir: Path
+    config: dict
+    run: ProgramRun
+    machines: Machines
+    replayer: Replayer
+    key_material: dict
+    build: go_build.Build
+    timings: dict[str, float] = field(default_factory=dict)
+    first_report: Report | None = None
+    pod_cidrs: dict[str, str] | None = None
+
+    @property
+    def nodes(self) -> dict[str, str]:
+        """node name -> address, every role."""
+        return {name: n["privateIp"] for role in self.run.outputs["nodes"].values() for name, n in role.items()}
+
+    @property
+    def private_key(self) -> str:
+        return self.run.outputs["sshPrivateKey"]
+
+    def on(self, node: str, script: str) -> subprocess.CompletedProcess:
+        """Run a script as root on a lab machine, over SSH with the stack's key."""
+        return self.machines.ssh(self.nodes[node], LAB_USER, self.private_key, "sudo bash -s", script)
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        """The built kubectl with the stack's admin kubeconfig, from the deployer (the API's load balancer name
+        resolves to the first controller there)."""
+        return self.machines.lab.exec("deployer", str(self.build.binary("kubectl")), "--kubeconfig",
+                                      str(self.state_dir / "admin.kubeconfig"), *args, input=stdin, check=False)
+
+    def rerun_program(self, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
+        """The same stack again (the same keys: as Pulumi would keep them in state)."""
+        return run_lab_program(self.config, self.key_material, pod_cidrs if pod_cidrs is not None else self.pod_cidrs)
+
+    def replay(self, run: ProgramRun | None = None, **kwargs) -> Report:
+        report = self.replayer.replay(collect(run or self.run), **kwargs)
+        self.save()
+        return report
+
+    def save(self) -> None:
+        state = {
+            "tag": self.tag, "config": self.config, "rootfs": str(self.machines.rootfs),
+            "build": {"versions": self.build.versions.__dict__,
+                      "groups": {g: str(d) for g, d in self.build.groups.items()}},
+            "kubectl": str(self.build.binary("kubectl")),
+            "namespaces": self.machines.lab.hosts, "addresses": self.machines.lab.addresses,
+            "pids": self.machines.pids, "ips": self.machines.ips, "nodes": self.nodes,
+            "replay_state": self.replayer.state, "served": sorted(self.replayer.served),
+            "keys": _save_keys(self.key_material), "timings": self.timings, "pod_cidrs": self.pod_cidrs,
+        }
+        path = self.state_dir / "state.json"
+        path.write_text(json.dumps(state, indent=1))
+        path.chmod(0o600)
+
+
+def _state_dir(tag: str) -> Path:
+    return STATE_ROOT / tag
+
+
+def _write_deployer_files(session: LabSession) -> None:
+    """The admin kubeconfig as the stack exports it, and a hosts file for the deployer namespace (`ip netns exec`
+    mounts /etc/netns/<namespace>/hosts over /etc/hosts) that resolves the API load balancer's name to the first
+    controller, as the load balancer would forward."""
+    kubeconfig = session.run.outputs["kubeconfig"]
+    path = session.state_dir / "admin.kubeconfig"
+    path.write_text(kubeconfig)
+    path.chmod(0o600)
+    (session.state_dir / "ssh_key").write_text(session.private_key)
+    (session.state_dir / "ssh_key").chmod(0o600)
+    lb_name = urlparse(session.run.outputs["apiEndpoint"] if "://" in session.run.outputs["apiEndpoint"]
+                       else f"https://{session.run.outputs['apiEndpoint']}").hostname
+    first_controller = next(ip for name, ip in session.nodes.items() if name.startswith("controller-"))
+    etc = Path("/etc/netns") / session.machines.lab.hosts["deployer"]
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "hosts").write_text(f"127.0.0.1 localhost\n{first_controller} {lb_name}\n")
+
+
+def running(tag: str = "lab") -> bool:
+    state = _state_dir(tag) / "state.json"
+    if not state.exists():
+        return False
+    pids = json.loads(state.read_text())["pids"]
+    return bool(pids) and all(Path(f"/proc/{pid}").exists() for pid in pids.values())
+
+
+def attach(tag: str = "lab") -> LabSession:
+    """The running lab `tag`, from its saved state (the program is run again, with the same keys)."""
+    state_dir = _state_dir(tag)
+    state = json.loads((state_dir / "state.json").read_text())
+    key_material = _load_keys(state["keys"])
+    run = run_lab_program(state["config"], key_material, state["pod_cidrs"])
+    lab = Lab(tag, hosts=dict(state["namespaces"]), addresses=dict(state["addresses"]))
+    machines = Machines(lab, Path(state["rootfs"]), state_dir, pids={k: int(v) for k, v in state["pids"].items()},
+                        ips=dict(state["ips"]))
+    replayer = Replayer(machines.ssh, served=set(state["served"]))
+    replayer.state = dict(state["replay_state"])
+    build = go_build.Build(go_build.BuildVersions(**state["build"]["versions"]),
+                           {g: Path(d) for g, d in state["build"]["groups"].items()}, {})
+    return LabSession(tag, state_dir, state["config"], run, machines, replayer, key_material, build,
+                      dict(state["timings"]), pod_cidrs=state["pod_cidrs"])
+
+
+def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 3, log=print) -> LabSession:
+    """Build what is missing, boot the lab and replay the program; a lab already running is replayed again
+    (only what changed runs)."""
+    if running(tag):
+        session = attach(tag)
+        started = time.monotonic()
+        session.first_report = session.replay()
+        session.timings["replay"] = time.monotonic() - started
+        return session
+    down(tag)   # whatever a lab of this tag left behind
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    build = go_build.ensure_build(log=log)
+    timings["build"] = time.monotonic() - started
+    started = time.monotonic()
+    rootfs = ensure_rootfs(log=log)
+    timings["rootfs"] = time.monotonic() - started
+
+    arch = lab_architecture()
+    mirror = go_build.BUILD_ROOT / "mirror"
+    started = time.monotonic()
+    versions = publish(mirror, {"kubernetes": build.versions.kubernetes, "etcd": build.versions.etcd},
+                       build.binaries, arch)
+    timings["mirror"] = time.monotonic() - started
+    config = lab_config(versions=versions, arch=arch, etcd=etcd, controllers=controllers, workers=workers)
+    key_material: dict = {}
+    run = run_lab_program(config, key_material)
+
+    state_dir = _state_dir(tag)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lab = Lab(tag).__enter__()
+    machines = Machines(lab, rootfs, state_dir)
+    served = {c for key in versions for c in _components_of(key)}
+    session = LabSession(tag, state_dir, config, run, machines, Replayer(machines.ssh, served=served), key_material,
+                         build, timings)
+    try:
+        machines.start_deployer(mirror)
+        public_key = run.of_type("aws:ec2/keyPair:KeyPair")[0].inputs["publicKey"]
+        ssh_dir = machines.authorize(public_key)
+        _write_deployer_files(session)
+        started = time.monotonic()
+        machines.boot_all(session.nodes, ssh_dir, session.private_key, LAB_USER)
+        timings["boot"] = time.monotonic() - started
+        session.save()
+        started = time.monotonic()
+        session.first_report = session.replay()
+        timings["replay"] = time.monotonic() - started
+        (state_dir / "replay-report.txt").write_text(session.first_report.table() + "\n")
+        session.save()
+    except BaseException:
+        log(f"lab: bringing the lab up failed; consoles and logs in {state_dir} until `./lab down`")
+        session.save()
+        raise
+    return session
+
+
+def _components_of(version_key: str) -> list[str]:
+    from cluster.versions import COMPONENTS
+    return [c.name for c in COMPONENTS.values() if c.version_key == version_key]
+
+
+def down(tag: str = "lab", log=lambda message: None) -> None:
+    """Power off every machine, stop the mirror, remove the namespaces, the deployer's hosts file and the state."""
+    state_dir = _state_dir(tag)
+    state_file = state_dir / "state.json"
+    rootfs, machines = None, []
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        log(f"lab: powering off {', '.join(state.get('pids', {}))}")
+        stop_processes([int(pid) for pid in state.get("pids", {}).values()])
+        rootfs = Path(state["rootfs"]) if state.get("rootfs") else None
+        machines = [name for name in state.get("pids", {}) if name != "mirror"]
+    remove_stale(tag)
+    if rootfs:
+        for copy in remove_abandoned_copies(rootfs):
+            log(f"lab: removed {copy}, left by a machine that did not power off in time")
+    remove_abandoned_propagation_dirs(machines)
+    netns_etc = Path("/etc/netns")
+    for etc in netns_etc.glob(f"k8sfs-{tag}-*") if netns_etc.exists() else []:
+        shutil.rmtree(etc, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        netns_etc.rmdir()     # only when empty: nothing else keeps files there
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def status(tag: str = "lab") -> str:
+    state_file = _state_dir(tag) / "state.json"
+    if not state_file.exists():
+        return f"lab {tag}: not running"
+    state = json.loads(state_file.read_text())
+    lines = [f"lab {tag}: state in {_state_dir(tag)}"]
+    for name, pid in state["pids"].items():
+        alive = Path(f"/proc/{pid}").exists()
+        lines.append(f"  {name:<14} {state['ips'].get(name, ''):<12} {'running' if alive else 'STOPPED'}")
+    replayed = len(state["replay_state"])
+    lines.append(f"  {replayed} steps replayed; timings (s): "
+                 + ", ".join(f"{k} {v:.0f}" for k, v in state["timings"].items()))
+    return "\n".join(lines)
+
+
+def ssh_command(tag: str, node: str, command: list[str]) -> list[str]:
+    """The command line that opens SSH to a lab machine from the deployer namespace, as the lab user."""
+    state_dir = _state_dir(tag)
+    state = json.loads((state_dir / "state.json").read_text())
+    if node not in state["nodes"]:
+        raise SystemExit(f"lab: no node {node!r}; nodes: {', '.join(state['nodes'])}")
+    tty = ["-t"] if not command and os.isatty(0) else []
+    return ["ip", "netns", "exec", state["namespaces"]["deployer"], "ssh", *tty, "-i", str(state_dir / "ssh_key"),
+            *SSH_OPTIONS, f"{LAB_USER}@{state['nodes'][node]}", *command]
+
+
+def kubectl_command(tag: str, args: list[str]) -> list[str]:
+    state_dir = _state_dir(tag)
+    state = json.loads((state_dir / "state.json").read_text())
+    return ["ip", "netns", "exec", state["namespaces"]["deployer"], state["kubectl"],
+            "--kubeconfig", str(state_dir / "admin.kubeconfig"), *args]
+
+
+@contextlib.contextmanager
+def lab_session(*, etcd: int = 3, controllers: int = 3, workers: int = 3, tag: str = "lab") -> Iterator[LabSession]:
+    """A lab for the length of a `with` block (tests, bench), removed afterwards whatever happens."""
+    down(tag)
+    try:
+        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers)
+    finally:
+        down(tag)
