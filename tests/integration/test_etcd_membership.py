@@ -23,7 +23,7 @@ import pytest
 from cluster.render import etcd as render
 from cluster.render.common import digest, files_digest
 from infra.certs import CA_SPECS, ETCD_CA, Host, etcd_peer_cert_name, etcd_server_cert_name
-from tests.integration.netns import Lab, can_run
+from locallab.netns import Lab, can_run
 from tests.support.pki import mint_cluster
 
 pytestmark = pytest.mark.integration
