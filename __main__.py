@@ -22,7 +22,7 @@ from infra.pki import Pki, PkiArgs
 from infra.settings import read_stack_settings
 
 settings = read_stack_settings()
-refuse_unsafe_changes(settings)      # changes AWS cannot apply to the running nodes stop here, before anything
+running_nodes = refuse_unsafe_changes(settings)   # changes the running nodes cannot take stop here, before anything
 tags = {"cluster": settings.cluster_name, "project": "k8s-from-scratch"}
 
 # 1. Network: VPC, subnets, gateways, route tables, security groups.
@@ -71,6 +71,7 @@ etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
     cluster_name=settings.cluster_name, members=nodes.etcd, addresses=nodes.ssh_addresses(nodes.etcd), ssh=ssh,
     pki=pki, resolved_versions=versions, architecture=settings.architecture,
     download_base_url=settings.download_base_url,
+    running_members=[n.name for n in running_nodes if n.role == "etcd"],
 ))
 etcd_backups = EtcdBackups(f"{settings.cluster_name}-etcd-backups", EtcdBackupsArgs(
     cluster_name=settings.cluster_name, etcd=etcd, schedule=settings.etcd_snapshots,

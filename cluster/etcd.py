@@ -1,17 +1,26 @@
-"""EtcdCluster: every member installed and started in parallel, then one health check of the whole cluster over
-mutual TLS."""
+"""EtcdCluster: every member installed in parallel; members started one after another, then one health check of the
+whole cluster over mutual TLS.
+
+Starting in member order costs nothing on a first creation (a new member's start does not wait: it cannot be ready
+before a quorum of its peers has started), and makes a restart of running members a rolling one: each restarted
+member waits for its own health and every member's before the next one's step runs. New members of a running cluster
+join with `member add` (in their start step); members that leave are removed with `member remove`, run on the first
+member, before their machines go."""
 
 from __future__ import annotations
+
+import shlex
 
 from dataclasses import dataclass
 from typing import Sequence
 
 import pulumi
+import pulumi_command as command
 
 from cluster import versions
-from cluster.remote import RemoteHost, Ssh
+from cluster.remote import RemoteHost, Ssh, run_command
 from cluster.render import etcd as render
-from cluster.render.common import files_digest, write_files_script
+from cluster.render.common import digest, files_digest, write_files_script
 from cluster.render.install import install_artifact_script
 from infra.certs import ETCD_CA, etcd_peer_cert_name, etcd_server_cert_name
 from infra.nodes import Node
@@ -28,6 +37,9 @@ class EtcdClusterArgs:
     resolved_versions: dict
     architecture: str
     download_base_url: str | None
+    # Names of the members whose machines ran before this update (infra/guards.py reads them from AWS); empty on a
+    # first creation. A member without data joins the running cluster when there is one.
+    running_members: Sequence[str] = ()
 
 
 class EtcdCluster(pulumi.ComponentResource):
@@ -40,28 +52,67 @@ class EtcdCluster(pulumi.ComponentResource):
         artifact = versions.artifact("etcd", args.resolved_versions, args.architecture, args.download_base_url)
         ca = args.pki.cas[ETCD_CA].cert_pem
 
-        started = []
+        started: list[command.remote.Command] = []
         hosts = []
         for node, member, address in zip(args.members, self.members, args.addresses):
             host = RemoteHost(node.name, address, args.ssh, node, self)
             hosts.append(host)
             server = args.pki.certs[etcd_server_cert_name(node.name)]
             peer = args.pki.certs[etcd_peer_cert_name(node.name)]
-            files = pulumi.Output.all(ca, server.cert_pem, server.key_pem, peer.cert_pem, peer.key_pem).apply(
-                lambda v, m=member: render.etcd_files(m, self.members, args.cluster_name, render.EtcdTls(*v)))
-            fingerprint = files.apply(files_digest)
+            tls = pulumi.Output.all(ca, server.cert_pem, server.key_pem, peer.cert_pem, peer.key_pem).apply(
+                lambda v: render.EtcdTls(*v))
+            files = tls.apply(lambda t, m=member: render.etcd_files(m, self.members, args.cluster_name, t))
+            # What a running member restarts for: its keys, CA and the flags it reads once it has data. The
+            # membership flags (--initial-cluster) are left out: adding a member restarts none of the others.
+            restart_inputs = tls.apply(
+                lambda t, m=member: files_digest(render.etcd_restart_files(m, args.cluster_name, t)))
 
             user = host.step("etcd-user", render.ETCD_USER_SCRIPT, triggers=[render.ETCD_USER_SCRIPT])
-            written = host.step("etcd-files", files.apply(write_files_script), triggers=[fingerprint],
+            written = host.step("etcd-files", files.apply(write_files_script), triggers=[files.apply(files_digest)],
                                 depends_on=[user], secret=True)
             installed = host.step("install-etcd", install_artifact_script(artifact),
                                   triggers=[artifact.url, artifact.digest], depends_on=[user])
-            started.append(host.start_services(["etcd"], triggers=[fingerprint, artifact.digest],
-                                               depends_on=[written, installed]))
+            triggers = [restart_inputs, artifact.digest]
+            fingerprint = pulumi.Output.all(*triggers).apply(lambda values: digest(*(str(v) for v in values)))
+            # A digest of key material reveals none of it: the script stays plain, so the step keeps its logs.
+            script = pulumi.Output.unsecret(fingerprint).apply(lambda f, m=member: render.etcd_start_script(
+                m, self.members, args.cluster_name, f,
+                joins=bool(args.running_members) and m.name not in args.running_members))
+            # After the previous member's start: one member at a time restarts or joins.
+            started.append(host.step("start-etcd", script, triggers=triggers,
+                                     depends_on=[written, installed, *started[-1:]]))
 
         self.hosts = hosts      # one RemoteHost per member, in `members` order, for steps other components add
         # Runs on the first member once every member has (re)started; re-runs whenever one of them did.
         health = render.etcd_health_script(self.members)
         self.healthy = hosts[0].step("etcd-health", health, triggers=[health, *(s.id for s in started)],
                                      depends_on=started)
+        self.membership = self._membership_steps(args, hosts)
         self.register_outputs({"clientUrls": self.client_urls})
+
+    def _membership_steps(self, args: EtcdClusterArgs, hosts: list[RemoteHost]) -> list[command.remote.Command]:
+        """One step per member after the first, run on the first member (which a lower count never removes).
+        Created, it checks the member is listed; deleted, it removes the member from the cluster. It depends on
+        the member's machine, so the engine deletes it (removing the member) before terminating the machine; each
+        depends on the previous member's, so members are removed one at a time, the highest first. It is deleted
+        with the first member's machine only, so `pulumi destroy` runs no removal; and it has no triggers (a
+        replacement is created before the old one is deleted, whose removal would remove the member just
+        rejoined), so a replaced machine is left to its own start step, which rejoins it."""
+        first = self.members[0]
+        steps: list[command.remote.Command] = []
+        for node, member in zip(args.members[1:], self.members[1:]):
+            remove = render.etcd_member_remove_script(member, via=first)
+            step = f"membership-{member.name}"
+            steps.append(command.remote.Command(
+                f"{first.name}-{step}",
+                connection=hosts[0].connection,
+                create=run_command(first.name, step, 240),
+                stdin=render.etcd_member_listed_script(member, via=first),
+                # The script holds names and addresses only; a delete has no stdin of its own to carry it.
+                delete=f"sudo timeout --kill-after=30 240 bash -c {shlex.quote(remove)}",
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=[hosts[0].gate, self.healthy, node.instance, *steps[-1:]],
+                                            deleted_with=args.members[0].instance,
+                                            custom_timeouts=pulumi.CustomTimeouts(delete="5m"))))
+        return steps

@@ -2,11 +2,13 @@
 
 Settings validation (infra/settings.py) sees only the new values. A few changes are valid values that cannot be
 applied to the nodes that exist: the architecture (the AMI is kept by `ignore_changes`, and an arm64 instance type
-cannot run an x86_64 image), a smaller root volume (EBS volumes only grow), and any change to the etcd members:
-their count, or their addresses (`zones`, `topology` and `vpcCidr` decide where nodes sit). Members are not yet
-added to or removed from a running etcd cluster one at a time: a new member would start a cluster of its own, and
-members that all move would start an empty one. The previous values are read from the cluster's own instances
-(their tags and addresses), so the check needs no state of its own.
+cannot run an x86_64 image), a smaller root volume (EBS volumes only grow), an etcd count change that would lose
+quorum in one update, and etcd members that would move (`zones`, `topology` and `vpcCidr` decide where nodes sit:
+members that all move would start an empty cluster). A count change is applied one member at a time (cluster/etcd.py:
+`member add` before a new member starts, `member remove` before a leaving one's machine goes); while it runs, the
+cluster has the old members and the ones changed so far, so fewer members than a majority of the larger membership
+may change in one update. The previous values are read from the cluster's own instances (their tags and addresses),
+so the check needs no state of its own.
 """
 
 from __future__ import annotations
@@ -61,12 +63,10 @@ def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list
             f"so all {len(launched_with_other_keys)} nodes would be replaced at once and etcd would start empty. "
             "Set the key you had (or unset it to keep the generated one), or build a new stack")
     members = {n.name: n.private_ip for n in existing if n.role == "etcd"}
-    if members and len(members) != settings.etcd.count:
-        problems.append(
-            f"setting 'etcd.count' = {settings.etcd.count} cannot be applied: the cluster runs {len(members)} etcd "
-            f"members, and members are not yet added to or removed from a running cluster. Keep {len(members)}, "
-            "or build a new stack")
-    elif members:
+    count_problem = etcd_count_change_problem(len(members), settings.etcd.count) if members else None
+    if count_problem:
+        problems.append(count_problem)
+    if members:
         planned = {p.name: p.private_ip for p in addressing.plan_nodes(settings, "etcd")}
         moved = [f"{name} from {ip} to {planned[name]}" for name, ip in sorted(members.items())
                  if name in planned and ip and planned[name] != ip]
@@ -78,6 +78,36 @@ def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list
     return problems
 
 
+def quorum(members: int) -> int:
+    return members // 2 + 1
+
+
+def etcd_count_change_problem(running: int, wanted: int) -> str | None:
+    """Why an etcd count change cannot be applied in one update, or None. Members are added or removed one at a
+    time; a change of as many members as a majority of the larger membership would leave the cluster, part way,
+    with a majority of members that are new and not started yet (or gone), which is a lost quorum."""
+    changed = abs(wanted - running)
+    if changed == 0 or changed < quorum(max(running, wanted)):
+        return None
+    setting = f"setting 'etcd.count' = {wanted} cannot be applied to the running {running} etcd members in one update"
+    if running == 1:
+        return (f"{setting}: a single member loses its quorum as soon as a second one is added (until it starts), "
+                "and etcd refuses that. Keep 1, or build a new stack with the count you want")
+    if wanted == 1:
+        return (f"{setting}: the last step down, from 3 members to 1, removes a majority at once. Keep 3 or more "
+                "(a cluster of one member survives no failure), or build a new stack with 1")
+    path = [running]
+    while path[-1] != wanted:
+        step = quorum(path[-1]) - 1 if wanted < path[-1] else quorum(path[-1])
+        step = max(2, step - step % 2)         # counts stay odd
+        path.append(max(wanted, path[-1] - step) if wanted < path[-1] else min(wanted, path[-1] + step))
+    direction = "adds" if wanted > running else "removes"
+    steps = " -> ".join(str(n) for n in path)
+    return (f"{setting}: it {direction} {changed} members at once, and {quorum(max(running, wanted))} would be a "
+            f"majority of {max(running, wanted)}, so the cluster could lose its quorum part way. Change it in steps "
+            f"of fewer members, one `pulumi up` each: {steps}")
+
+
 def _made_by(resource_name: str, key_name: str) -> bool:
     """Whether an EC2 key pair name is the one the provider made for this Pulumi name (the name, '-', 7 random
     characters): `k8s-dev-ssh-1a2b3c4` is `k8s-dev-ssh`'s, `k8s-dev-ssh-0f1e2d3c-1a2b3c4` is not."""
@@ -85,9 +115,10 @@ def _made_by(resource_name: str, key_name: str) -> bool:
     return suffix != key_name and len(suffix) == 7 and "-" not in suffix
 
 
-def refuse_unsafe_changes(settings: Settings) -> None:
-    """Read this cluster's instances from AWS and raise SettingsError if the settings cannot be applied to them.
-    Called before any resource is declared; one invoke, plus one per existing node."""
+def refuse_unsafe_changes(settings: Settings) -> list[ExistingNode]:
+    """Read this cluster's instances from AWS and raise SettingsError if the settings cannot be applied to them;
+    return them (the etcd members that run decide whether new members join). Called before any resource is
+    declared; one invoke, plus one per existing node."""
     import pulumi_aws as aws  # local import: the rules above stay pure and testable without a Pulumi runtime
 
     ids = aws.ec2.get_instances(instance_tags={CLUSTER_TAG: settings.cluster_name},
@@ -104,3 +135,4 @@ def refuse_unsafe_changes(settings: Settings) -> None:
     problems = unsafe_changes(settings, existing)
     if problems:
         raise SettingsError("; ".join(problems))
+    return existing

@@ -21,10 +21,13 @@ def _key() -> str:
     return private_key_outputs({"algorithm": "ECDSA", "ecdsaCurve": "P256"})["privateKeyPem"]
 
 
-def mint(specs: Sequence[CertSpec]) -> dict[str, Minted]:
-    """Every CA of CA_SPECS and every certificate of `specs`, keyed by name."""
-    minted: dict[str, Minted] = {}
+def mint(specs: Sequence[CertSpec], cas: dict[str, Minted] | None = None) -> dict[str, Minted]:
+    """Every CA of CA_SPECS and every certificate of `specs`, keyed by name. `cas`: keep these CAs (a renewal of
+    the certificates they signed)."""
+    minted: dict[str, Minted] = dict(cas or {})
     for ca in CA_SPECS:
+        if ca.name in minted:
+            continue
         key = _key()
         cert = self_signed_cert_outputs({"privateKeyPem": key, "subject": {"commonName": ca.common_name},
                                          "validityPeriodHours": ca.validity_hours, "isCaCertificate": True,
@@ -44,6 +47,7 @@ def mint(specs: Sequence[CertSpec]) -> dict[str, Minted]:
 
 
 def mint_cluster(etcd: Sequence[Host], controllers: Sequence[Host], workers: Sequence[Host],
-                 service_ip: str = "10.32.0.1", api_dns_names: Sequence[str] = ()) -> dict[str, Minted]:
+                 service_ip: str = "10.32.0.1", api_dns_names: Sequence[str] = (),
+                 cas: dict[str, Minted] | None = None) -> dict[str, Minted]:
     return mint(cluster_cert_specs(etcd=etcd, controllers=controllers, workers=workers, service_ip=service_ip,
-                                   api_dns_names=api_dns_names))
+                                   api_dns_names=api_dns_names), cas)

@@ -21,7 +21,8 @@ from infra.settings import SettingsError
 from tests.support.aws_replay import AwsRefused, AwsReplay
 from tests.support.change_sim import (ADMIN_CIDRS, CASES_BY_ID, CREATED, DELETED, REPLACED, UNCHANGED, UPDATED,
                                       README_SECTION, ChangePlan, order_operations, plan_case,
-                                      deployed, render_readme_section, replay_operations, simulate)
+                                      _node_name, deployed, render_readme_section, replay_operations, simulate,
+                                      summarize)
 from tests.support.program import ProgramRun, run_program
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -231,11 +232,54 @@ def test_the_replay_catches_a_create_first_replacement_at_a_fixed_address():
         replay(create_first)
 
 
+def _position(plan: ChangePlan, action: str, name: str) -> int:
+    return next(i for i, op in enumerate(plan.operations) if op.action == action and op.change.name == name)
+
+
+def test_raising_the_etcd_count_joins_new_members_and_restarts_none_of_the_running():
+    plan = plan_case("etcd-up")
+    assert_safe(plan)
+    assert plan.created_nodes() == ["etcd-3", "etcd-4"] and plan.replaced_nodes() == []
+    for i in range(3):
+        # run again for the new peer list (the node's fingerprint is unchanged: no restart)
+        start = plan.named(f"etcd-{i}-start-etcd")
+        assert start.kind == UPDATED and start.changed == ["stdin"], (start.name, start.kind, start.changed)
+    for i in (3, 4):
+        assert plan.named(f"etcd-{i}-start-etcd").kind == CREATED
+        assert "new_member_of_running_cluster=yes" in plan.named(f"etcd-{i}-start-etcd").after.inputs["stdin"]
+        assert plan.named(f"etcd-0-membership-etcd-{i}").kind == CREATED
+    # the README counts the two new members' first starts, and nothing else of etcd
+    assert summarize(plan)["restarted"].startswith("2 etcd,")
+
+
+def test_lowering_the_etcd_count_removes_each_member_before_its_machine_goes_highest_first():
+    plan = plan_case("etcd-down")
+    assert_safe(plan)
+    assert {_node_name(c.resource) for c in plan.of_kind(DELETED, INSTANCE)} == {"etcd-3", "etcd-4"}
+    removals = {i: _position(plan, "delete", f"etcd-0-membership-etcd-{i}") for i in (3, 4)}
+    for i, removal in removals.items():
+        assert removal < _position(plan, "delete", f"k8s-dev-etcd-{i}"), f"etcd-{i} goes before its removal"
+    assert removals[4] < removals[3]
+    assert all(plan.named(f"etcd-{i}-start-etcd").kind == UPDATED for i in range(3))
+
+
+def test_a_replaced_etcd_member_runs_every_step_again_and_its_membership_step_stays():
+    plan = plan_case("replace-etcd")
+    assert_safe(plan)
+    assert plan.replaced_nodes() == ["etcd-1"]
+    # its start step finds no data and a running cluster listing its address as started: it rejoins
+    assert "replaces_a_started_member" in plan.named("etcd-1-start-etcd").after.inputs["stdin"]
+    assert plan.named("etcd-0-membership-etcd-1").kind == UNCHANGED
+    assert {plan.named(f"etcd-{i}-start-etcd").kind for i in (0, 2)} == {UNCHANGED}
+
+
 @pytest.mark.parametrize("case_id, setting", [("architecture", "architecture"), ("ssh-key", "sshPublicKey"),
                                                ("root-volume-down", "workers.rootVolumeGb"),
                                                # etcd members cannot move: every member would start empty
                                                ("topology", "zones', 'topology' and 'vpcCidr"),
-                                               ("zones-moving-etcd", "zones', 'topology' and 'vpcCidr")])
+                                               ("zones-moving-etcd", "zones', 'topology' and 'vpcCidr"),
+                                               # more members than a majority of 7 at once: quorum lost part way
+                                               ("etcd-too-many", "etcd.count")])
 def test_a_change_that_cannot_be_applied_is_refused_naming_the_setting(case_id, setting):
     with pytest.raises(SettingsError, match=f"settings? '{setting}'"):
         plan_case(case_id)

@@ -98,6 +98,11 @@ def test_every_remote_step_carries_its_instance_id_so_a_new_machine_is_installed
     assert len(steps) > 80
     for c in steps:
         host = re.match(r"^((?:etcd|controller|worker)-\d+)-", c.name).group(1)
+        if "-membership-" in c.name:
+            # never replaced: a replacement is created before the old one is deleted, and that deletion would
+            # remove the member just (re)joined; a new machine rejoins through its own start step instead
+            assert "triggers" not in c.inputs, c.name
+            continue
         assert instances[host] in c.inputs["triggers"], c.name
         for other, instance_id in instances.items():
             # the pod range reader also follows the workers' machines (test below)
@@ -218,8 +223,10 @@ RUNNING_ETCD = [etcd_member(i, f"10.43.0.{10 + i}") for i in range(3)]
 
 
 @pytest.mark.parametrize("change, fragment", [
-    ({"etcd": {"count": 5}}, "setting 'etcd.count' = 5 cannot be applied: the cluster runs 3 etcd members"),
-    ({"etcd": {"count": 1}}, "setting 'etcd.count' = 1 cannot be applied: the cluster runs 3 etcd members"),
+    ({"etcd": {"count": 7}}, "setting 'etcd.count' = 7 cannot be applied to the running 3 etcd members in one "
+                             "update: it adds 4 members at once"),
+    ({"etcd": {"count": 1}}, "setting 'etcd.count' = 1 cannot be applied to the running 3 etcd members in one "
+                             "update: the last step down, from 3 members to 1, removes a majority at once"),
     ({"zones": 3}, "settings 'zones', 'topology' and 'vpcCidr' = 3, 'public', '10.43.0.0/16' cannot be applied: they "
                    "move etcd-1 from 10.43.0.11 to 10.43.16.10; etcd-2 from 10.43.0.12 to 10.43.32.10"),
     ({"topology": "private"}, "they move etcd-0 from 10.43.0.10 to 10.43.128.10"),
