@@ -15,8 +15,9 @@ Two schedules are computed over the same graph:
 - a list schedule: Pulumi's engine runs at most `--parallel` operations at once (default 4 x the deployer's CPUs,
   pulumi 3.x), in the order they become ready, and each RunInstances call takes a token from EC2's resource
   token bucket (1000 instances, 2 per second).
-Two behaviours of the real steps are kept: an etcd member's start (systemd Type=notify) returns only once a quorum of
-members runs, and the deployer's check through the load balancer passes only once a target is healthy.
+One behaviour of the real steps is kept beyond the graph: the deployer's check through the load balancer passes only
+once a target is healthy. (An etcd member's first start no longer waits for a quorum: members start one after
+another without waiting, and `etcd-health` waits for the cluster; the scheduler can still model a quorum wait.)
 
 "Usable" is the end of the smoke test (`fetch-from-every-worker`: every node Ready, nginx answered on every worker);
 "up done" is the end of the last operation. The preview `pulumi up` runs first, the SSH dial retries of
@@ -181,6 +182,7 @@ STEP_ESTIMATES: dict[str, tuple[float, str]] = {
     "start-kube-proxy": (3, "systemctl restart, unit active"),
     "start-k8s-cni-config": (2, "systemctl restart of the CNI config follower, unit active"),
     "etcd-snapshots": (2, "write the snapshot scripts and units, enable the timer"),
+    "membership": (0.5, "nothing to do on create: the step removes its member from etcd when it is deleted"),
     "node-ready": (20, "kubelet registers its Node, gets a podCIDR, the CNI config follows, NodeReady"),
     "read-pod-cidrs": (2, "one API read: the controller-manager assigns a podCIDR on registration"),
     "apply-coredns": (2, "kubectl apply of one manifest"),
@@ -222,6 +224,7 @@ def step_kind(name: str) -> tuple[str, str]:
 def step_latency(name: str, lab: dict[str, float]) -> Latency:
     """The duration of a command by its step kind (the name without its host)."""
     role, kind = step_kind(name)
+    kind = "membership" if kind.startswith("membership-") else kind    # membership-etcd-N, one per member
     if kind in lab:
         return Latency(lab[kind], MEASURED, "lab report, mean of this step over its hosts")
     if kind in LAB_REPLAYED and role in LAB_ROLE_MEAN:
@@ -281,15 +284,8 @@ def program_graph(run, lab: dict[str, float]) -> dict[str, Op]:
         kind = step_kind(r.name)[1] if r.type.startswith("command:") else r.type.rsplit(":", 1)[-1]
         ops[r.urn] = Op(name=r.name, seconds=latency.seconds, deps=deps, kind=kind, latency=latency, index=index,
                         launches_instance=r.type == "aws:ec2/instance:Instance")
-    _etcd_quorum(ops)
     _load_balancer_check(ops)
     return ops
-
-
-def _etcd_quorum(ops: dict[str, Op]) -> None:
-    for op in ops.values():
-        if (m := HOST_STEP.match(op.name)) and m["role"] == "etcd" and m["kind"] == "start-etcd":
-            op.quorum_group = "etcd"
 
 
 def _load_balancer_check(ops: dict[str, Op]) -> None:

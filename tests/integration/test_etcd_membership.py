@@ -9,7 +9,6 @@ URL, as `Type=notify` does. Everything else (which path the script takes, member
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ from cluster.render import etcd as render
 from cluster.render.common import digest, files_digest
 from infra.certs import CA_SPECS, ETCD_CA, Host, etcd_peer_cert_name, etcd_server_cert_name
 from locallab.netns import Lab, can_run
+from tests.support.binaries import binaries_or_reason
 from tests.support.pki import mint_cluster
 
 pytestmark = pytest.mark.integration
@@ -99,14 +99,15 @@ JOURNALCTL = "#!/bin/sh\ntail -n 30 /var/lib/k8s-from-scratch/etcd.log\n"
 
 
 def _etcd_bin() -> str | None:
-    """The etcd 3.6 release the lab builds; else Debian's etcd 3.4 (etcd-server, etcd-client), linked into a folder
-    of its own. K8S_FROM_SCRATCH_ETCD_BIN names another folder holding etcd and etcdctl."""
+    """The etcd release the program pins, built from its Go module (tests/support/binaries.py); else Debian's etcd
+    3.4 (etcd-server, etcd-client), linked into a folder of its own. K8S_FROM_SCRATCH_ETCD_BIN names another folder
+    holding etcd and etcdctl."""
     chosen = os.environ.get("K8S_FROM_SCRATCH_ETCD_BIN")
     if chosen:
         return chosen
-    found = sorted(glob.glob("/var/cache/k8s-from-scratch-lab/build/etcd-*/bin"))
-    if found and os.path.exists(f"{found[-1]}/etcd"):
-        return found[-1]
+    built, why_not = binaries_or_reason(("etcd", "etcdctl"))
+    if not why_not:
+        return str(built["etcd"].parent)
     if shutil.which("etcd") and shutil.which("etcdctl"):
         linked = Path("/tmp/k8s-from-scratch-etm-debian-etcd")
         linked.mkdir(exist_ok=True)
