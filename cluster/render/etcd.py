@@ -240,17 +240,23 @@ if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want"
   exit 0
 fi
 rm -f "$stamp"
-# A member without data whose machine the program knew replaces a member that ran when a running cluster lists this
-# member's peer address with client addresses (published once a member has run). On a first creation no cluster
-# answers yet, or it lists this member from the initial cluster, named but without client addresses.
-replaces_a_started_member() {{
+# How the running cluster sees this member, for a member without data: `none` (no cluster answers: a first
+# creation, or peers still forming one), `unstarted` (listed by name or address without client addresses: a first
+# creation in progress), `started` (listed with client addresses: this machine replaces a member that ran) or
+# `absent` (a cluster answers without this member: it must join, even if the program knew its machine, say from an
+# earlier `pulumi up` that failed before the member was added).
+cluster_view() {{
   local members
   # Short bounds: on a first creation nothing answers yet, and this check must not slow the start down.
-  members=$(timeout 5 {BIN_DIR}/etcdctl --dial-timeout 1s --command-timeout 2s "${{tls[@]}}" --endpoints "$peers" \\
-    member list 2>/dev/null) &&
-    awk -F', ' -v url={peer_url(member)} '$4 == url && $5 != "" {{found = 1}} END {{exit !found}}' <<<"$members"
+  members=$(timeout 5 {BIN_DIR}/etcdctl --dial-timeout 1s --command-timeout 2s "${{tls[@]}}" --endpoints "$peers" \
+    member list 2>/dev/null) || {{ echo none; return; }}
+  awk -F', ' -v url={peer_url(member)} '$4 == url {{view = ($5 == "" ? "unstarted" : "started")}}
+    END {{print (view == "" ? "absent" : view)}}' <<<"$members"
 }}
-if [ ! -d {data_dir}/member ] && [ "$new_member_of_running_cluster" = no ] && ! replaces_a_started_member; then
+view=none
+[ -d {data_dir}/member ] || view=$(cluster_view)
+if [ ! -d {data_dir}/member ] && [ "$new_member_of_running_cluster" = no ] && \
+    {{ [ "$view" = none ] || [ "$view" = unstarted ]; }}; then
   echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
   timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
   echo "$want" > "$stamp"

@@ -387,3 +387,19 @@ def test_a_rolling_restart_for_renewed_certificates_loses_no_acknowledged_write(
           f"longest write stall {writer.longest_stall:.2f}s")
     assert not lost, f"{len(lost)} acknowledged writes lost"
     assert writer.longest_stall < 10
+
+
+def test_a_member_whose_machine_outlived_a_failed_up_joins_instead_of_starting_a_cluster_of_its_own(nodes):
+    """etcd.count raised, but the first `pulumi up` failed after etcd-3's machine was made and before it was added:
+    the next one sees the machine running (so the program does not tell the step it joins). The node finds the
+    running cluster does not list it, and joins."""
+    three, five = ALL[:3], ALL[:5]
+    nodes.new_machine(five[3])
+    out = nodes.start(five[3], five[:4], joins=False).stdout
+    assert "joining the running cluster" in out and "first start of a new cluster" not in out
+    health(nodes, five[:4])
+    assert nodes.member_names(five[:4]) == [m.name for m in five[:4]]
+    result = nodes.run(five[0], render.etcd_member_remove_script(five[3], via=five[0]))
+    assert result.returncode == 0, result.stderr
+    nodes.machine_goes(five[3])
+    health(nodes, three)
