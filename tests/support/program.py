@@ -297,6 +297,16 @@ class ClusterMocks(pulumi.runtime.Mocks):
         }
 
 
+ADMIN_CIDRS = ["100.64.7.0/24"]     # not a documentation range: settings refuse those
+
+
+def stack_config(etcd: int = 3, controllers: int = 3, workers: int = 3, *, admin: list[str] | None = None,
+                 **extra: Any) -> dict[str, Any]:
+    """A stack's config with these node counts (the tests' common shape); `extra` keys as the settings name them."""
+    return {"adminCidrs": admin or ADMIN_CIDRS, "etcd": {"count": etcd}, "controllers": {"count": controllers},
+            "workers": {"count": workers}, **extra}
+
+
 def _config_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 

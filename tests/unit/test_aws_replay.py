@@ -4,14 +4,11 @@ import pytest
 from moto import mock_aws
 
 from tests.support.aws_replay import AwsReplay
-from tests.support.program import run_program
-
-ADMIN = ["100.64.7.0/24"]
+from tests.support.program import run_program, stack_config
 
 
-def config(etcd, controllers, workers, **extra):
-    return {"adminCidrs": ADMIN, "etcd": {"count": etcd}, "controllers": {"count": controllers},
-            "workers": {"count": workers}, **extra}
+
+config = stack_config
 
 
 @pytest.mark.parametrize("cfg", [

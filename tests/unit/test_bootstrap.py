@@ -7,10 +7,9 @@ import pytest
 import yaml
 
 from cluster.remote import run_command
-from tests.support.program import ClusterMocks, run_program
+from tests.support.program import ClusterMocks, run_program, stack_config
 
 REMOTE = "command:remote:Command"
-ADMIN = ["100.64.7.0/24"]
 
 ETCD_STEPS = {"ready", "etcd-user", "etcd-files", "install-etcd", "start-etcd", "etcd-snapshots"}
 CONTROLLER_STEPS = {"ready", "control-plane-files", "install-kubernetes-server", "start-kube-apiserver",
@@ -22,9 +21,7 @@ WORKER_STEPS = {"ready", "prepare-os", "worker-files", "install-containerd", "in
 CLUSTER_STEPS = {"apply-rbac", "read-pod-cidrs", "apply-coredns", "dns-check", "apply-nginx", "nginx-rollout"}
 
 
-def config(etcd=3, controllers=3, workers=3, **extra):
-    return {"adminCidrs": ADMIN, "etcd": {"count": etcd}, "controllers": {"count": controllers},
-            "workers": {"count": workers}, **extra}
+config = stack_config
 
 
 @pytest.fixture(scope="module")

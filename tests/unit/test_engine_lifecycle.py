@@ -8,16 +8,13 @@ import re
 import pytest
 
 from infra.settings import SettingsError, aws_names
-from tests.support.program import ClusterMocks, run_program
+from tests.support.program import ClusterMocks, run_program, stack_config
 
-ADMIN = ["100.64.7.0/24"]
 REMOTE = "command:remote:Command"
 INSTANCE = "aws:ec2/instance:Instance"
 
 
-def config(etcd=3, controllers=3, workers=3, **extra):
-    return {"adminCidrs": ADMIN, "etcd": {"count": etcd}, "controllers": {"count": controllers},
-            "workers": {"count": workers}, **extra}
+config = stack_config
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """The cloud and PKI foundation, asserted on what the real program declares under mocks (preview=False)."""
 
+import functools
 import ipaddress
 
 import pytest
@@ -8,7 +9,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from infra.settings import SettingsError
-from tests.support.program import run_program
+from tests.support.program import run_program, stack_config
 
 ADMIN = ["100.64.7.0/24", "100.64.9.15/32"]
 SIZES = {"1/1/1": (1, 1, 1), "3/3/3": (3, 3, 3), "5/3/10": (5, 3, 10)}
@@ -19,9 +20,7 @@ CERT = "tls:index/locallySignedCert:LocallySignedCert"
 CA_CERT = "tls:index/selfSignedCert:SelfSignedCert"
 
 
-def config(etcd=3, controllers=3, workers=3, **extra):
-    return {"adminCidrs": ADMIN, "etcd": {"count": etcd}, "controllers": {"count": controllers},
-            "workers": {"count": workers}, **extra}
+config = functools.partial(stack_config, admin=ADMIN)
 
 
 @pytest.fixture(scope="module", params=list(SIZES))
