@@ -25,6 +25,7 @@ from typing import Callable
 
 from cluster.render.addons import COREDNS_USER
 from cluster.versions import IMAGES
+from locallab.mirror import _digest
 from locallab.rootfs import CACHE, RECIPE as ROOTFS_RECIPE
 
 IMAGES_ROOT = CACHE / "images"
@@ -109,11 +110,7 @@ class Recipe:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return _digest(path, "sha256")
 
 
 def blob_path(layout: Path, digest: str) -> Path:

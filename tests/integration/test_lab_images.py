@@ -201,7 +201,8 @@ def test_busybox_nslookup_answers_as_the_dns_check_script_parses_it(built, lab, 
         parsed = {name: subprocess.run(["bash", "-c", f'{answers}\nanswers "$1" "$2"', "bash", name, log],
                                        capture_output=True, text=True, check=True).stdout.split()
                   for name in (addons.KUBERNETES_SERVICE_NAME, EXTERNAL_NAME)}
-        assert parsed == {addons.KUBERNETES_SERVICE_NAME: [KUBERNETES_SERVICE_IP], EXTERNAL_NAME: [EXTERNAL_ADDRESS]}, log
+        assert parsed == {addons.KUBERNETES_SERVICE_NAME: [KUBERNETES_SERVICE_IP],
+                          EXTERNAL_NAME: [EXTERNAL_ADDRESS]}, log
     finally:
         coredns.terminate()
         coredns.wait(timeout=10)
@@ -214,8 +215,8 @@ def test_nginx_serves_the_welcome_page_as_uid_101_on_a_read_only_root(built, lab
     (config_dir / "nginx.conf").write_text(addons.NGINX_CONF)
     (root / "dev").mkdir()
     # The container's view: the image read-only, an emptyDir on /tmp, /dev from the runtime.
-    container = f"""mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && mount -t tmpfs -o mode=1777 tmpfs "$1/tmp" &&
-mount --rbind /dev "$1/dev" &&
+    container = f"""mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" &&
+mount -t tmpfs -o mode=1777 tmpfs "$1/tmp" && mount --rbind /dev "$1/dev" &&
 exec chroot --userspec={addons.NGINX_USER}:{addons.NGINX_USER} "$1" nginx -c {addons.NGINX_CONFIG_DIR}/nginx.conf"""
     nginx = lab["lab"].popen("deployer", "unshare", "--mount", "--fork", "--kill-child", "sh", "-c", container, "sh",
                              str(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
