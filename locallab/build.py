@@ -7,17 +7,19 @@ replaces each staging module with the published v0.<minor>.<patch> of the same r
 release's own go.mod, so a new staging module is picked up). etcd's server, etcdctl and etcdutl modules pin each
 other at the same release and build the same way through a wrapper of their own.
 
-The worker components (containerd, runc, the CNI plugins, crictl, CoreDNS) need no replace directives: one generic
-builder writes a wrapper module that requires the release and lists the commands as `tool`s, then builds each command
-with the tags, cgo setting and link flags of that project's own release build (WORKER_RECIPES).
+The worker components (containerd, runc, the CNI plugins, crictl, CoreDNS) have no replace directives in their go.mod,
+so a wrapper module that requires the release resolves exactly the dependencies the release pins. One generic builder
+writes it (the commands as `tool`s) and builds each command with the tags, cgo setting and link flags of that
+project's own release build (WORKER_RECIPES).
 
-Binaries are stamped with `-X` as the release scripts do (hack/lib/version.sh), so `kubectl version`, `/version` and
-the Node objects report the pinned release instead of v0.0.0-master.
+Binaries are stamped with `-X` as the release scripts do (hack/lib/version.sh for Kubernetes), so `kubectl version`,
+`/version`, the Node objects and `containerd --version` report the pinned release instead of v0.0.0-master.
 
-Output: CACHE/build/<group>-<version>-<key>/bin/<binary> per group (kubernetes, etcd, containerd, ...), where key is a hash of the
-group's version, its recipe below, the Go version and the architecture. A finished group leaves manifest.json
-(sha256 and build time per binary); a warm run reads it and returns in well under a second. GOMODCACHE and GOCACHE are Go's own (default locations), so a changed
-recipe rebuilds from the compiler cache.
+Output: CACHE/build/<group>-<version>-<key>/bin/<binary> per group (kubernetes, etcd, containerd, runc, cni-plugins,
+crictl, coredns), where key is a hash of the group's version, its recipe below, the Go version and the architecture.
+A finished group leaves manifest.json (sha256 and build time per binary); a warm run reads it and returns in well
+under a second. A group's build of another version or recipe is removed once the new one is done. GOMODCACHE and
+GOCACHE are Go's own (default locations), so a changed recipe rebuilds from the compiler cache.
 """
 
 from __future__ import annotations
@@ -320,11 +322,14 @@ def _worker(group: str, version: str, work: Path, bin_dir: Path, log_file: Path,
     started = time.monotonic()
     _go(["mod", "tidy"], module_dir, log_file)
     say(f"{group} {release}: modules resolved in {time.monotonic() - started:.0f}s")
-    commit = RELEASE_COMMITS.get(group, {}).get(version, "")
+    return _build_each(recipe["commands"], worker_ldflags(group, version), module_dir, bin_dir, log_file, say, recipe)
+
+
+def worker_ldflags(group: str, version: str) -> str:
+    recipe, commit = WORKER_RECIPES[group], RELEASE_COMMITS.get(group, {}).get(version, "")
     stamps = [f"-X '{symbol}={value.format(version=version, commit=commit)}'"
               for symbol, value in recipe.get("stamp", {}).items() if commit or "{commit" not in value]
-    ldflags = " ".join([recipe.get("ldflags", COMMON_RECIPE["ldflags"]), *stamps])
-    return _build_each(recipe["commands"], ldflags, module_dir, bin_dir, log_file, say, recipe)
+    return " ".join([recipe.get("ldflags", COMMON_RECIPE["ldflags"]), *stamps])
 
 
 BUILDERS = {"etcd": _etcd, "kubernetes": _kubernetes,
