@@ -313,7 +313,7 @@ def _sha256(path: Path) -> str:
 def _worker(group: str, version: str, work: Path, bin_dir: Path, log_file: Path, say) -> dict[str, float]:
     """A WORKER_RECIPES group: a wrapper module requiring the release, its commands as tools, each built as the
     project's release build does."""
-    recipe, release = WORKER_RECIPES[group], f"v{version}"
+    recipe, release = RECIPES[group], f"v{version}"
     module_dir = work / group
     module_dir.mkdir(parents=True, exist_ok=True)
     info = _module_info(recipe["module"], release, module_dir, log_file)
@@ -326,7 +326,7 @@ def _worker(group: str, version: str, work: Path, bin_dir: Path, log_file: Path,
 
 
 def worker_ldflags(group: str, version: str) -> str:
-    recipe, commit = WORKER_RECIPES[group], RELEASE_COMMITS.get(group, {}).get(version, "")
+    recipe, commit = RECIPES[group], RELEASE_COMMITS.get(group, {}).get(version, "")
     stamps = [f"-X '{symbol}={value.format(version=version, commit=commit)}'"
               for symbol, value in recipe.get("stamp", {}).items() if commit or "{commit" not in value]
     return " ".join([recipe.get("ldflags", COMMON_RECIPE["ldflags"]), *stamps])

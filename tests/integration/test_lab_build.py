@@ -8,9 +8,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,23 @@ def test_the_mirror_serves_the_worker_components_in_the_upstream_layout_with_the
             with tarfile.open(local) as archive:
                 member = archive.extractfile(source)
                 assert member is not None and member.read() == expected, f"{art.filename}: {source}"
+
+
+def test_a_changed_recipe_rebuilds_only_its_group_removes_the_old_build_and_a_warm_run_is_quick(built, pins,
+                                                                                                 tmp_path, monkeypatch):
+    """Against a build root of the test's own (the CNI plugins: the smallest group, from the warm Go caches)."""
+    from locallab import build
+    if shutil.which("go") is None:
+        pytest.skip("the build needs Go (1.26) and the Go module proxy")
+    monkeypatch.setattr(build, "BUILD_ROOT", tmp_path)
+    go, arch, quiet = build.go_version(), build.go_arch(), lambda message: None
+    other, _ = build._ensure_group("crictl", pins.crictl, go, arch, quiet)
+    first, manifest = build._ensure_group("cni-plugins", pins.cni_plugins, go, arch, quiet)
+    assert set(manifest["binaries"]) == {"bridge", "host-local", "loopback", "portmap"}
+    started = time.monotonic()
+    assert build._ensure_group("cni-plugins", pins.cni_plugins, go, arch, quiet) == (first, manifest)
+    assert time.monotonic() - started < 1.0
+    monkeypatch.setitem(build.RECIPES, "cni-plugins", {**build.RECIPES["cni-plugins"], "revision": 2})
+    second, _ = build._ensure_group("cni-plugins", pins.cni_plugins, go, arch, quiet)
+    assert second != first and not first.exists() and (second / "bin" / "bridge").exists()
+    assert (other / "manifest.json").exists()
