@@ -25,6 +25,7 @@ GOCACHE are Go's own (default locations), so a changed recipe rebuilds from the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import json
@@ -34,7 +35,6 @@ import shutil
 import subprocess
 import sys
 import time
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
