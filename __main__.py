@@ -10,6 +10,7 @@ from cluster.etcd_backup import EtcdBackups, EtcdBackupsArgs
 from cluster.podnet import PodNetwork, PodNetworkArgs
 from cluster.remote import Ssh
 from cluster.render.ssh_config import render_ssh_config
+from cluster.render.worker import NodeHost
 from cluster.smoke import SmokeTest, SmokeTestArgs
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
@@ -88,6 +89,7 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
     image_registry_mirror=settings.image_registry_mirror,
+    host=NodeHost(settings.workers.allow_cgroup_v1, settings.workers.system_container),
 ))
 kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki)
 api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,

@@ -45,6 +45,7 @@ class WorkersArgs:
     architecture: str
     download_base_url: str | None
     image_registry_mirror: str | None = None
+    host: render.NodeHost = render.NodeHost()     # settings workers.allowCgroupV1 and workers.systemContainer
 
 
 class Workers(pulumi.ComponentResource):
@@ -69,11 +70,11 @@ class Workers(pulumi.ComponentResource):
                 cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
                 controller_ips=list(args.controller_ips), pod_cidr=args.pod_cidr,
                 cluster_dns_ip=args.cluster_dns_ip, pause_image=versions.IMAGES["pause"],
-                registry_mirror=args.image_registry_mirror, **v))
+                registry_mirror=args.image_registry_mirror, host=args.host, **v))
             by_service = inputs.apply(render.worker_files)
             everything = by_service.apply(lambda fs: [f for group in fs.values() for f in group])
 
-            prep = render.os_prep_script()
+            prep = render.os_prep_script(args.host)
             prepared = host.step("prepare-os", prep, triggers=[prep])
             written = host.step("worker-files", everything.apply(write_files_script),
                                 triggers=[everything.apply(files_digest)], depends_on=[prepared], secret=True)

@@ -20,20 +20,12 @@ from typing import Callable
 
 from tests.support.program import ProgramRun, Resource
 
-NOT_BUILT = ("the lab does not build {component} (issue 10 builds Kubernetes and etcd only), so its mirror does "
-             "not serve it")
-RUNTIME = ("the container runtime is not part of the lab yet: containerd and runc are not built, and a kubelet here "
-           "would need cgroup v1 inside systemd-nspawn (this host has no cgroup v2 controllers; kubelet 1.35+ refuses "
-           "cgroup v1 unless failCgroupV1 is false)")
-NEEDS_KUBELET = "needs kubelets that register their nodes and run pods, which need the container runtime"
+NOT_BUILT = ("the lab does not build {component}, so its mirror does not serve it")
+NEEDS_IMAGES = ("needs the cluster's images (pause, CoreDNS, nginx, busybox), which the lab's registry does not serve "
+                "yet")
 # (step-name suffix pattern, reason); first match wins. Install steps are decided by what the mirror serves.
 NOT_REPLAYED: tuple[tuple[str, str], ...] = (
-    (r"-start-(containerd|kubelet|kube-proxy)$", RUNTIME),
-    (r"-prepare-os$", "checks for cgroup v2 and loads kernel modules (overlay, br_netfilter): this host runs "
-                      "cgroup v1 and loads no modules (no /proc/modules); the packages it installs are in the lab image"),
-    (r"-read-pod-cidrs$", "waits for every worker's kubelet to register its Node; the lab test registers them with "
-                          "each worker's own certificate and then runs this step"),
-    (r"-(node-ready|apply-coredns|dns-check|apply-nginx|nginx-rollout|fetch-from-every-worker)$", NEEDS_KUBELET),
+    (r"-(apply-coredns|dns-check|apply-nginx|nginx-rollout|fetch-from-every-worker)$", NEEDS_IMAGES),
 )
 LOCAL_REASON = "runs on the deployer against the AWS load balancer or public addresses"
 

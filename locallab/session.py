@@ -24,8 +24,9 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from locallab import build as go_build
-from locallab.machines import (MIRROR_URL, SSH_OPTIONS, Machines, lab_architecture, remove_abandoned_copies,
-                               remove_abandoned_propagation_dirs, stop_processes)
+from locallab.machines import (MIRROR_URL, REGISTRY_URL, SSH_OPTIONS, Machines, lab_architecture, prepare_host_sysctls,
+                               remove_abandoned_copies, remove_abandoned_propagation_dirs, remove_machine_cgroups,
+                               restore_host_sysctls, stop_processes)
 from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
 from locallab.replay import Replayer, Report, collect
@@ -36,12 +37,15 @@ STATE_ROOT = Path(os.environ.get("K8S_FROM_SCRATCH_LAB_STATE", "/run/k8s-from-sc
 
 
 def lab_config(*, versions: dict, arch: str, etcd: int = 3, controllers: int = 3, workers: int = 3) -> dict:
-    """The lab stack: the stack's own addresses, host routing, and artifacts from the lab's mirror, pinned by the
-    checksums of what the lab built (`versions`, as a mirror's own build would be given)."""
+    """The lab stack: the stack's own addresses, host routing, artifacts from the lab's mirror, pinned by the
+    checksums of what the lab built (`versions`, as a mirror's own build would be given), and images from the
+    registry in the deployer namespace. The machines only have cgroup v1 and share this host's kernel, which the
+    two worker settings say (README, "Local lab")."""
     return {
         "adminCidrs": ["10.43.0.0/20"], "clusterName": "lab", "architecture": arch, "podRouting": "host",
-        "etcd": {"count": etcd}, "controllers": {"count": controllers}, "workers": {"count": workers},
-        "downloadBaseUrl": MIRROR_URL, "versions": versions,
+        "etcd": {"count": etcd}, "controllers": {"count": controllers},
+        "workers": {"count": workers, "allowCgroupV1": True, "systemContainer": True},
+        "downloadBaseUrl": MIRROR_URL, "versions": versions, "imageRegistryMirror": REGISTRY_URL,
     }
 
 
@@ -115,7 +119,8 @@ class LabSession:
                       "groups": {g: str(d) for g, d in self.build.groups.items()}},
             "kubectl": str(self.build.binary("kubectl")),
             "namespaces": self.machines.lab.hosts, "addresses": self.machines.lab.addresses,
-            "pids": self.machines.pids, "ips": self.machines.ips, "nodes": self.nodes,
+            "pids": self.machines.pids, "ips": self.machines.ips, "cgroups": self.machines.cgroups,
+            "nodes": self.nodes,
             "replay_state": self.replayer.state, "served": sorted(self.replayer.served),
             "keys": _save_keys(self.key_material), "timings": self.timings, "pod_cidrs": self.pod_cidrs,
         }
@@ -146,6 +151,35 @@ def _write_deployer_files(session: LabSession) -> None:
     (etc / "hosts").write_text(f"127.0.0.1 localhost\n{first_controller} {lb_name}\n")
 
 
+HOST_SYSCTLS_FILE = STATE_ROOT / "host-sysctls.json"
+
+
+def hold_host_sysctls(tag: str) -> None:
+    """Set the host sysctls the machines' kubelets need (locallab.machines.HOST_SYSCTLS). They are global, so one
+    record serves every lab on this host: the values from before the first lab, and which labs hold them."""
+    STATE_ROOT.mkdir(parents=True, exist_ok=True, mode=0o700)
+    record = json.loads(HOST_SYSCTLS_FILE.read_text()) if HOST_SYSCTLS_FILE.exists() else {"previous": {}, "labs": []}
+    for key, value in prepare_host_sysctls().items():
+        record["previous"].setdefault(key, value)
+    record["labs"] = sorted(set(record["labs"]) | {tag})
+    HOST_SYSCTLS_FILE.write_text(json.dumps(record, indent=1))
+
+
+def release_host_sysctls(tag: str, log=lambda message: None) -> None:
+    """The last lab to go puts the host's own values back."""
+    if not HOST_SYSCTLS_FILE.exists():
+        return
+    record = json.loads(HOST_SYSCTLS_FILE.read_text())
+    record["labs"] = [t for t in record["labs"] if t != tag and running(t)]
+    if record["labs"]:
+        HOST_SYSCTLS_FILE.write_text(json.dumps(record, indent=1))
+        return
+    restore_host_sysctls(record["previous"])
+    if record["previous"]:
+        log("lab: host sysctls restored: " + ", ".join(f"{k}={v}" for k, v in record["previous"].items()))
+    HOST_SYSCTLS_FILE.unlink()
+
+
 def running(tag: str = "lab") -> bool:
     state = _state_dir(tag) / "state.json"
     if not state.exists():
@@ -162,7 +196,7 @@ def attach(tag: str = "lab") -> LabSession:
     run = run_lab_program(state["config"], key_material, state["pod_cidrs"])
     lab = Lab(tag, hosts=dict(state["namespaces"]), addresses=dict(state["addresses"]))
     machines = Machines(lab, Path(state["rootfs"]), state_dir, pids={k: int(v) for k, v in state["pids"].items()},
-                        ips=dict(state["ips"]))
+                        ips=dict(state["ips"]), cgroups=dict(state.get("cgroups", {})))
     replayer = Replayer(machines.ssh, served=set(state["served"]))
     replayer.state = dict(state["replay_state"])
     build = go_build.Build(go_build.BuildVersions(**state["build"]["versions"]),
@@ -192,8 +226,7 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     arch = lab_architecture()
     mirror = go_build.BUILD_ROOT / "mirror"
     started = time.monotonic()
-    versions = publish(mirror, {"kubernetes": build.versions.kubernetes, "etcd": build.versions.etcd},
-                       build.binaries, arch)
+    versions = publish(mirror, built_versions(build), build.binaries, arch)
     timings["mirror"] = time.monotonic() - started
     config = lab_config(versions=versions, arch=arch, etcd=etcd, controllers=controllers, workers=workers)
     key_material: dict = {}
@@ -207,6 +240,7 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     session = LabSession(tag, state_dir, config, run, machines, Replayer(machines.ssh, served=served), key_material,
                          build, timings)
     try:
+        hold_host_sysctls(tag)
         machines.start_deployer(mirror)
         public_key = run.of_type("aws:ec2/keyPair:KeyPair")[0].inputs["publicKey"]
         ssh_dir = machines.authorize(public_key)
@@ -227,6 +261,13 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     return session
 
 
+def built_versions(build: go_build.Build) -> dict[str, str]:
+    """version key (cluster/versions.py) -> the version the lab built of it."""
+    from cluster.versions import DEFAULT_VERSIONS
+    built = {key: getattr(build.versions, key.replace("-", "_"), None) for key in DEFAULT_VERSIONS}
+    return {key: version for key, version in built.items() if version}
+
+
 def _components_of(version_key: str) -> list[str]:
     from cluster.versions import COMPONENTS
     return [c.name for c in COMPONENTS.values() if c.version_key == version_key]
@@ -243,7 +284,12 @@ def down(tag: str = "lab", log=lambda message: None) -> None:
         stop_processes([int(pid) for pid in state.get("pids", {}).values()])
         rootfs = Path(state["rootfs"]) if state.get("rootfs") else None
         machines = [name for name in state.get("pids", {}) if name != "mirror"]
-    remove_stale(tag)
+    remove_stale(tag)     # also kills whatever still ran in the machines' namespaces
+    if state_file.exists():
+        for name, paths in state.get("cgroups", {}).items():
+            busy = remove_machine_cgroups(paths)
+            if busy:
+                log(f"lab: cgroups of {name} still in use, left in place: {', '.join(map(str, busy))}")
     if rootfs:
         for copy in remove_abandoned_copies(rootfs):
             log(f"lab: removed {copy}, left by a machine that did not power off in time")
@@ -254,6 +300,7 @@ def down(tag: str = "lab", log=lambda message: None) -> None:
     with contextlib.suppress(OSError):
         netns_etc.rmdir()     # only when empty: nothing else keeps files there
     shutil.rmtree(state_dir, ignore_errors=True)
+    release_host_sysctls(tag, log)
 
 
 def status(tag: str = "lab") -> str:
