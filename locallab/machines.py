@@ -21,6 +21,7 @@ The same recipe serves every role: one recipe to reason about, and etcd and cont
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -34,7 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from locallab.netns import Lab
+from cluster.render.podnet import vpc_resolver
 from cluster.render.worker import SYSCTLS as WORKER_SYSCTLS
+from infra.settings import SETTINGS_REFERENCE
 from locallab.rootfs import LAB_USER
 
 DEPLOYER_IP = "10.43.0.4"
@@ -42,6 +45,8 @@ MIRROR_PORT = 8080
 MIRROR_URL = f"http://{DEPLOYER_IP}:{MIRROR_PORT}"
 REGISTRY_PORT = 5000
 REGISTRY_URL = f"http://{DEPLOYER_IP}:{REGISTRY_PORT}"
+# The lab stack keeps the default vpcCidr; its resolver (base + 2) is locallab.resolver in a namespace of its own.
+RESOLVER_IP = vpc_resolver(next(spec.default for spec in SETTINGS_REFERENCE if spec.key == "vpcCidr"))
 LAB_UID = 1000    # the lab user's uid in the rootfs (its first user)
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR")
@@ -51,7 +56,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 INIT_PATH = "/usr/local/sbin/lab-init"
 # Ubuntu's systemd-resolved keeps the node's upstream servers in /run/systemd/resolve/resolv.conf, where the
 # program's kubelet configuration points (resolvConf); the lab image has no systemd-resolved, so its init writes
-# that file the same way: the deployer namespace is the machine's resolver.
+# that file, naming the VPC resolver as on EC2.
 INIT_WRAPPER = """#!/bin/sh
 # The lab machine's init: make the machine's own cgroup hierarchies writable, then become systemd.
 # nspawn mounts them read-only; the kubelet, containerd and runc create cgroups below them, and systemd only
@@ -139,12 +144,23 @@ def make_machine_cgroups(unit: str) -> list[Path]:
     return paths
 
 
-def remove_machine_cgroups(paths: list[Path | str]) -> list[Path]:
-    """Depth first, what nspawn and the machine left behind once it has stopped; returns what is still busy."""
+def remove_machine_cgroups(paths: list[Path | str], timeout: float = 15) -> list[Path]:
+    """Once the machine's nspawn has gone: kill what still runs in its cgroups (a pod's processes live in no
+    namespace of the lab's, so nothing else finds them), then remove the cgroups depth first. Returns what is still
+    busy after `timeout`."""
+    tops = [Path(p) for p in paths if Path(p).is_dir()]
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = {int(pid) for top in tops for procs in top.rglob("cgroup.procs")
+                for pid in _read_or_empty(procs).split()}
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if not pids or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     busy = []
-    for top in map(Path, paths):
-        if not top.is_dir():
-            continue
+    for top in tops:
         for directory in sorted((d for d in top.rglob("*") if d.is_dir()), key=lambda d: len(d.parts),
                                 reverse=True) + [top]:
             try:
@@ -154,6 +170,13 @@ def remove_machine_cgroups(paths: list[Path | str]) -> list[Path]:
             except OSError:
                 busy.append(directory)
     return busy
+
+
+def _read_or_empty(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:     # removed meanwhile
+        return ""
 
 
 def _join_cgroups(paths: list[Path]) -> None:
@@ -269,6 +292,18 @@ class Machines:
         self.pids["mirror"] = proc.pid
         return proc.pid
 
+    def start_resolver(self, names: dict[str, str]) -> int:
+        """The VPC resolver's stand-in (locallab/resolver.py), answering `names` (name -> IPv4 address)."""
+        if "resolver" not in self.lab.hosts:
+            self.lab.add_host("resolver", RESOLVER_IP)
+        log = open(self.workdir / "resolver.log", "a")
+        proc = self.lab.popen("resolver", sys.executable, "-m", "locallab.resolver", "--listen", RESOLVER_IP,
+                              *(f"--answer={name}={ip}" for name, ip in names.items()), stdout=log,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                              cwd=Path(__file__).resolve().parents[1])
+        self.pids["resolver"] = proc.pid
+        return proc.pid
+
     def authorize(self, public_key: str) -> Path:
         ssh_dir = self.workdir / "authorized"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
@@ -285,7 +320,7 @@ class Machines:
 
     def _init_wrapper(self) -> Path:
         path = self.workdir / "lab-init"
-        text = INIT_WRAPPER.format(resolver=DEPLOYER_IP)
+        text = INIT_WRAPPER.format(resolver=RESOLVER_IP)
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
             path.chmod(0o755)
@@ -339,6 +374,10 @@ class Machines:
         """What pulumi-command does for a step: connect as `user` with the stack's key and run `command`."""
         return self.lab.exec("deployer", "ssh", "-i", str(self.key_file(private_key)), *SSH_OPTIONS,
                              f"{user}@{host}", command, input=stdin, check=False)
+
+    def local(self, command: str, stdin: str) -> subprocess.CompletedProcess:
+        """What pulumi-command does for a local step: run `command` on the deployer (here: its namespace)."""
+        return self.lab.exec("deployer", "sh", "-c", command, input=stdin, check=False)
 
     def _answers(self, host: str, private_key: str, user: str) -> bool:
         return self.ssh(host, user, private_key, "true", "").returncode == 0

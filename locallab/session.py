@@ -24,12 +24,14 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from locallab import build as go_build
-from locallab.machines import (MIRROR_URL, REGISTRY_URL, SSH_OPTIONS, Machines, lab_architecture, prepare_host_sysctls,
+from cluster.render import podcidrs
+from infra.settings import parse_settings
+from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_URL, SSH_OPTIONS, Machines, lab_architecture, prepare_host_sysctls,
                                remove_abandoned_copies, remove_abandoned_propagation_dirs, remove_machine_cgroups,
                                restore_host_sysctls, stop_processes)
 from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
-from locallab.replay import Replayer, Report, collect
+from locallab.replay import Replayer, Report, Step, collect
 from locallab.rootfs import LAB_USER, ensure_rootfs
 from tests.support.program import ClusterMocks, ProgramRun, run_program
 
@@ -197,7 +199,7 @@ def attach(tag: str = "lab") -> LabSession:
     lab = Lab(tag, hosts=dict(state["namespaces"]), addresses=dict(state["addresses"]))
     machines = Machines(lab, Path(state["rootfs"]), state_dir, pids={k: int(v) for k, v in state["pids"].items()},
                         ips=dict(state["ips"]), cgroups=dict(state.get("cgroups", {})))
-    replayer = Replayer(machines.ssh, served=set(state["served"]))
+    replayer = Replayer(machines.ssh, local=machines.local, served=set(state["served"]))
     replayer.state = dict(state["replay_state"])
     build = go_build.Build(go_build.BuildVersions(**state["build"]["versions"]),
                            {g: Path(d) for g, d in state["build"]["groups"].items()}, {})
@@ -211,7 +213,7 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     if running(tag):
         session = attach(tag)
         started = time.monotonic()
-        session.first_report = session.replay()
+        session.first_report = replay_program(session)
         session.timings["replay"] = time.monotonic() - started
         return session
     down(tag)   # whatever a lab of this tag left behind
@@ -237,11 +239,15 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     lab = Lab(tag).__enter__()
     machines = Machines(lab, rootfs, state_dir)
     served = {c for key in versions for c in _components_of(key)}
-    session = LabSession(tag, state_dir, config, run, machines, Replayer(machines.ssh, served=served), key_material,
+    session = LabSession(tag, state_dir, config, run, machines, Replayer(machines.ssh, local=machines.local, served=served), key_material,
                          build, timings)
     try:
         hold_host_sysctls(tag)
         machines.start_deployer(mirror)
+        machines.start_resolver({parse_settings(config).dns_check_name: DEPLOYER_IP})
+        started = time.monotonic()
+        serve_images(machines, build, state_dir, log)
+        timings["images"] = time.monotonic() - started
         public_key = run.of_type("aws:ec2/keyPair:KeyPair")[0].inputs["publicKey"]
         ssh_dir = machines.authorize(public_key)
         _write_deployer_files(session)
@@ -250,7 +256,7 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
         timings["boot"] = time.monotonic() - started
         session.save()
         started = time.monotonic()
-        session.first_report = session.replay()
+        session.first_report = replay_program(session)
         timings["replay"] = time.monotonic() - started
         (state_dir / "replay-report.txt").write_text(session.first_report.table() + "\n")
         session.save()
@@ -259,6 +265,52 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
         session.save()
         raise
     return session
+
+
+def serve_images(machines: Machines, build: go_build.Build, state_dir: Path, log=print) -> None:
+    """The cluster's images (pause, CoreDNS, nginx, busybox), built in the lab, in a registry on the deployer at
+    REGISTRY_URL: the lab stack's imageRegistryMirror."""
+    from locallab import images, registry
+    built = images.ensure_images(build.binary("coredns"), log=log)
+    pid = registry.start_registry(machines.lab, "deployer", storage=state_dir / "registry",
+                                  workdir=state_dir, port=REGISTRY_PORT)
+    machines.pids["registry"] = pid
+    registry.push_images(machines.lab, "deployer", REGISTRY_URL, built.values())
+
+
+def replay_program(session: LabSession) -> Report:
+    """Replay the program as one `pulumi up` would run it. Under mocks the program ran with the mocks' answer to
+    the read-pod-cidrs step, but in an update the steps after that step use its real answer: so the steps that do
+    not wait for it are replayed first, then the program runs again with the answer it gave (as Pulumi would keep
+    it in state) and the rest is replayed. One report: each step's row from the replay that ran it."""
+    steps = collect(session.run)
+    reader = next((s for s in steps if s.name.endswith("-read-pod-cidrs")), None)
+    waiting = _waiting_for(reader, steps) if reader else set()
+    first = session.replayer.replay([s for s in steps if s.urn not in waiting])
+    rows = {r.step: r for r in first.rows}
+    read_row = rows.get(reader.name) if reader else None
+    if read_row and read_row.status == "replayed":
+        session.pod_cidrs = {r.name: r.pod_cidr for r in podcidrs.parse_reader_output(read_row.output)}
+        session.run = session.rerun_program()
+    second = session.replayer.replay(collect(session.run))
+    for row in second.rows:
+        if row.step not in rows or row.status != "unchanged":
+            rows[row.step] = row
+    session.save()
+    return Report([rows[s.name] for s in collect(session.run)])
+
+
+def _waiting_for(step: Step, steps: list[Step]) -> set[str]:
+    """The urns of every step that waits for `step`, directly or through others."""
+    waiting: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for s in steps:
+            if s.urn not in waiting and s.dependencies & (waiting | {step.urn}):
+                waiting.add(s.urn)
+                grew = True
+    return waiting
 
 
 def built_versions(build: go_build.Build) -> dict[str, str]:
