@@ -13,6 +13,7 @@ would.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_
                                restore_host_sysctls, stop_processes)
 from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
-from locallab.replay import Replayer, Report, Step, collect
+from locallab.replay import Replayer, Report, Row, Step, collect
 from locallab.rootfs import LAB_USER, ensure_rootfs
 from tests.support.program import ClusterMocks, ProgramRun, run_program
 
@@ -131,6 +132,19 @@ class LabSession:
         path.chmod(0o600)
 
 
+def save_report(state_dir: Path, report: Report) -> None:
+    """The first replay's report, as a table for people and with every step's output for attach()."""
+    (state_dir / "replay-report.txt").write_text(report.table() + "\n")
+    path = state_dir / "replay-report.json"
+    path.write_text(json.dumps([dataclasses.asdict(r) for r in report.rows]))
+    path.chmod(0o600)
+
+
+def load_report(state_dir: Path) -> Report | None:
+    path = state_dir / "replay-report.json"
+    return Report([Row(**r) for r in json.loads(path.read_text())]) if path.exists() else None
+
+
 def _state_dir(tag: str) -> Path:
     return STATE_ROOT / tag
 
@@ -201,10 +215,11 @@ def attach(tag: str = "lab") -> LabSession:
                         ips=dict(state["ips"]), cgroups=dict(state.get("cgroups", {})))
     replayer = Replayer(machines.ssh, local=machines.local, served=set(state["served"]))
     replayer.state = dict(state["replay_state"])
-    build = go_build.Build(go_build.BuildVersions(**state["build"]["versions"]),
+    known = {f.name for f in dataclasses.fields(go_build.BuildVersions)}
+    build = go_build.Build(go_build.BuildVersions(**{k: v for k, v in state["build"]["versions"].items() if k in known}),
                            {g: Path(d) for g, d in state["build"]["groups"].items()}, {})
     return LabSession(tag, state_dir, state["config"], run, machines, replayer, key_material, build,
-                      dict(state["timings"]), pod_cidrs=state["pod_cidrs"])
+                      dict(state["timings"]), first_report=load_report(state_dir), pod_cidrs=state["pod_cidrs"])
 
 
 def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 3, log=print) -> LabSession:
@@ -258,7 +273,7 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
         started = time.monotonic()
         session.first_report = replay_program(session)
         timings["replay"] = time.monotonic() - started
-        (state_dir / "replay-report.txt").write_text(session.first_report.table() + "\n")
+        save_report(state_dir, session.first_report)
         session.save()
     except BaseException:
         log(f"lab: bringing the lab up failed; consoles and logs in {state_dir} until `./lab down`")
