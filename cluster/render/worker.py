@@ -103,7 +103,7 @@ CGROUP_V2_REQUIRED = """if [ "$(stat -fc %T /sys/fs/cgroup)" != "cgroup2fs" ]; t
   exit 1
 fi"""
 CGROUP_V1_ALLOWED = """if [ "$(stat -fc %T /sys/fs/cgroup)" != "cgroup2fs" ]; then
-  echo "$(hostname) runs cgroup v1: the kubelet is configured to accept it (workers.allowCgroupV1)"
+  echo "$(hostname) runs cgroup v1, which workers.allowCgroupV1 lets the kubelet use"
 fi"""
 
 
