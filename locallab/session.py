@@ -243,7 +243,7 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     arch = lab_architecture()
     mirror = go_build.BUILD_ROOT / "mirror"
     started = time.monotonic()
-    versions = publish(mirror, built_versions(build), build.binaries, arch)
+    versions = publish(mirror, build.versions.program_versions(), build.binaries, arch)
     timings["mirror"] = time.monotonic() - started
     config = lab_config(versions=versions, arch=arch, etcd=etcd, controllers=controllers, workers=workers)
     key_material: dict = {}
@@ -326,13 +326,6 @@ def _waiting_for(step: Step, steps: list[Step]) -> set[str]:
                 waiting.add(s.urn)
                 grew = True
     return waiting
-
-
-def built_versions(build: go_build.Build) -> dict[str, str]:
-    """version key (cluster/versions.py) -> the version the lab built of it."""
-    from cluster.versions import DEFAULT_VERSIONS
-    built = {key: getattr(build.versions, key.replace("-", "_"), None) for key in DEFAULT_VERSIONS}
-    return {key: version for key, version in built.items() if version}
 
 
 def _components_of(version_key: str) -> list[str]:

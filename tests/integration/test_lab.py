@@ -58,7 +58,7 @@ def test_the_replay_report_accounts_for_every_remote_step(lab):
             "start-kube-controller-manager", "start-kube-scheduler", "apiserver-ready", "pod-network")} <= replayed
         assert {f"worker-{i}-{s}" for s in (
             "ready", "worker-files", "install-kubernetes-node", "start-haproxy", "start-k8s-cni-config",
-            "pod-network")} <= replayed
+            "pod-network", "install-containerd", "install-runc", "install-cni-plugins", "install-crictl")} <= replayed
     assert {"etcd-0-etcd-health", "controller-0-apply-rbac"} <= replayed
     for row in report.by_status("not replayed"):
         assert row.reason, row.step
