@@ -58,6 +58,10 @@ def serve(listen: str, names: dict[str, str], port: int = 53) -> None:
                 sock.sendto(answer(query, names), peer)
             except (IndexError, struct.error, UnicodeError):
                 continue    # not a query this server understands: no answer, as for a lost packet
+            except OSError:
+                # A source outside the VPC (a pod address that was not masqueraded) has no route back: the VPC
+                # resolver does not answer those either.
+                continue
 
 
 def main(argv: list[str] | None = None) -> int:

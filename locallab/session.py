@@ -25,6 +25,7 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from locallab import build as go_build
+from locallab import images, registry
 from cluster.render import podcidrs
 from infra.settings import parse_settings
 from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_URL, SSH_OPTIONS, Machines, lab_architecture, prepare_host_sysctls,
@@ -285,7 +286,6 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
 def serve_images(machines: Machines, build: go_build.Build, state_dir: Path, log=print) -> None:
     """The cluster's images (pause, CoreDNS, nginx, busybox), built in the lab, in a registry on the deployer at
     REGISTRY_URL: the lab stack's imageRegistryMirror."""
-    from locallab import images, registry
     built = images.ensure_images(build.binary("coredns"), log=log)
     pid = registry.start_registry(machines.lab, "deployer", storage=state_dir / "registry",
                                   workdir=state_dir, port=REGISTRY_PORT)

@@ -2,7 +2,8 @@
 once per pytest session, on first use, and removed at the end.
 
 K8S_FROM_SCRATCH_LAB_ATTACH=<tag> runs the tests against a lab that is already up (`./lab --tag <tag> up`) instead,
-and leaves it running: for working on the tests themselves. Some tests stop and start services on it."""
+and leaves it running: for working on the tests themselves. Some tests stop and start services on it.
+K8S_FROM_SCRATCH_LAB_TEST_TAG names the lab the tests boot (default "test"), so that two runs can share a host."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def lab():
     if attach:
         yield session.attach(attach)
         return
-    with session.lab_session(tag="test") as lab:
+    with session.lab_session(tag=os.environ.get("K8S_FROM_SCRATCH_LAB_TEST_TAG", "test")) as lab:
         print("\n" + lab.first_report.table())
         print("lab timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in lab.timings.items()))
         yield lab
