@@ -38,7 +38,7 @@ from locallab.netns import Lab
 from cluster.render.podnet import vpc_resolver
 from cluster.render.worker import SYSCTLS as WORKER_SYSCTLS
 from infra.settings import SETTINGS_REFERENCE
-from locallab.rootfs import LAB_USER
+from locallab.rootfs import CACHE, LAB_USER
 
 DEPLOYER_IP = "10.43.0.4"
 MIRROR_PORT = 8080
@@ -204,9 +204,8 @@ def _alive(pid: int) -> bool:
 
 
 def stop_processes(pids: list[int], timeout: float = 45) -> None:
-    """SIGTERM to all at once (nspawn powers its machine off, which waits for the machine's units to stop, and
-    removes the ephemeral copy), then SIGKILL whatever still runs after `timeout` (its processes go with its network
-    namespace, its copy with remove_abandoned_copies)."""
+    """SIGTERM to all at once (nspawn powers its machine off, which waits for the machine's units to stop), then
+    SIGKILL whatever still runs after `timeout` (what ran inside goes with remove_machine_cgroups)."""
     pids = [p for p in pids if _alive(p)]
     for pid in pids:
         os.kill(pid, signal.SIGTERM)
@@ -255,7 +254,7 @@ def remove_abandoned_propagation_dirs(names: list[str]) -> list[Path]:
 
 def remove_abandoned_copies(rootfs: Path) -> list[Path]:
     """The ephemeral copies (`.#machine.<image><random>` beside the image) that a killed systemd-nspawn left
-    behind. A copy in use is locked by its nspawn (lock file `.#.#machine...lck`); only unlocked ones go."""
+    behind (labs before machines had disks of their own booted with --ephemeral). A copy in use is locked by its nspawn (lock file `.#.#machine...lck`); only unlocked ones go."""
     removed = []
     for copy in rootfs.parent.glob(f".#machine.{rootfs.name}*"):
         lock = copy.with_name(f".#{copy.name}.lck")
@@ -326,18 +325,27 @@ class Machines:
             path.chmod(0o755)
         return path
 
+    @property
+    def disks(self) -> Path:
+        """Where each machine's root lives while the lab runs: on disk beside the image, not in /run (memory)."""
+        return CACHE / "machines" / self.lab.tag
+
     def boot(self, name: str, ip: str, ssh_dir: Path) -> None:
         if name not in self.lab.hosts:
             self.lab.add_host(name, ip)
         self.ips[name] = ip
         Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
+        self.disks.mkdir(parents=True, exist_ok=True)
         unit = self.cgroup_name(name)
         remove_machine_cgroups(machine_cgroups(unit))     # a machine of this name that was killed
         cgroups = make_machine_cgroups(unit)
         self.cgroups[name] = [str(p) for p in cgroups]
         log = open(self.workdir / f"{name}.console.log", "a")
         proc = subprocess.Popen(
-            ["systemd-nspawn", "-D", str(self.rootfs), "--ephemeral", "--register=no", "--keep-unit",
+            # A disk of its own, copied from the image at the first boot and kept until `down`: powering a machine
+            # off and on is a reboot, as on EC2, with the units, files and containers it had.
+            ["systemd-nspawn", "-D", str(self.disks / name), f"--template={self.rootfs}", "--register=no",
+             "--keep-unit",
              f"--network-namespace-path=/run/netns/{self.lab.hosts[name]}", f"--machine={name}", f"--hostname={name}",
              f"--bind={ssh_dir}:/home/{LAB_USER}/.ssh", "--console=passive",
              "--capability=all", "--system-call-filter=@keyring bpf", "--bind-ro=/dev/kmsg",

@@ -34,7 +34,7 @@ from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_
 from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
 from locallab.replay import Replayer, Report, Row, Step, collect
-from locallab.rootfs import LAB_USER, ensure_rootfs
+from locallab.rootfs import CACHE, LAB_USER, ensure_rootfs
 from tests.support.program import ClusterMocks, ProgramRun, run_program
 
 STATE_ROOT = Path(os.environ.get("K8S_FROM_SCRATCH_LAB_STATE", "/run/k8s-from-scratch-lab"))
@@ -354,6 +354,10 @@ def down(tag: str = "lab", log=lambda message: None) -> None:
         for copy in remove_abandoned_copies(rootfs):
             log(f"lab: removed {copy}, left by a machine that did not power off in time")
     remove_abandoned_propagation_dirs(machines)
+    disks = CACHE / "machines" / tag
+    if disks.exists():
+        shutil.rmtree(disks, ignore_errors=True)
+        log(f"lab: removed the machines' disks in {disks}")
     netns_etc = Path("/etc/netns")
     for etc in netns_etc.glob(f"k8sfs-{tag}-*") if netns_etc.exists() else []:
         shutil.rmtree(etc, ignore_errors=True)
