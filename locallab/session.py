@@ -107,6 +107,19 @@ class LabSession:
         return self.machines.lab.exec("deployer", str(self.build.binary("kubectl")), "--kubeconfig",
                                       str(self.state_dir / "admin.kubeconfig"), *args, input=stdin, check=False)
 
+    def restart(self, node: str, timeout: float = 120) -> float:
+        """Power a machine off and on again (a reboot: its disk stays), until it answers SSH; returns the seconds."""
+        started = time.monotonic()
+        self.machines.stop(node)
+        self.machines.boot(node, self.nodes[node], self.state_dir / "authorized")
+        self.save()
+        deadline = started + timeout
+        while self.on(node, "true").returncode != 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{node} does not answer SSH {timeout:.0f}s after its restart")
+            time.sleep(1)
+        return time.monotonic() - started
+
     def rerun_program(self, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
         """The same stack again (the same keys: as Pulumi would keep them in state)."""
         return run_lab_program(self.config, self.key_material, pod_cidrs if pod_cidrs is not None else self.pod_cidrs)

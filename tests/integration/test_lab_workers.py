@@ -172,3 +172,30 @@ def test_nginx_answers_on_every_workers_node_port_from_the_deployer(lab):
     fetched = next(r for r in lab.first_report.rows if r.step.endswith("-fetch-from-every-worker"))
     for worker in WORKERS:
         assert f"{worker}: Welcome to nginx! (http://{lab.nodes[worker]}:30080/)" in fetched.output, fetched.output
+
+
+def test_a_restarted_worker_comes_back_ready_with_its_routes_and_its_pods(lab):
+    worker = "worker-1"
+    before = lab.kubectl("-n", "smoke-test", "get", "pods", "-o", "json")
+    nginx = next(p for p in json.loads(before.stdout)["items"] if p["spec"]["nodeName"] == worker)
+    lab.restart(worker)
+    deadline = time.monotonic() + 180
+    while True:
+        node = nodes(lab)[worker]
+        ready = {c["type"]: c for c in node["status"]["conditions"]}["Ready"]
+        pod = json.loads(lab.kubectl("-n", "smoke-test", "get", "pod", nginx["metadata"]["name"], "-o", "json").stdout)
+        statuses = pod["status"].get("containerStatuses", [{}])
+        if ready["status"] == "True" and all(s.get("ready") and s.get("restartCount", 0) >= 1 for s in statuses):
+            break
+        assert time.monotonic() < deadline, (ready, pod["status"])
+        time.sleep(3)
+    # The same pod, restarted in place by the kubelet from the containerd state the reboot kept.
+    assert pod["metadata"]["uid"] == nginx["metadata"]["uid"]
+    routes = lab.on(worker, f"ip -4 route show proto {podnet.ROUTE_PROTOCOL}").stdout
+    for other in WORKERS:
+        if other != worker:
+            assert f"{lab.run.outputs['podCidrs'][other]} via {lab.nodes[other]}" in routes, routes
+    assert lab.on(worker, "systemctl is-system-running").stdout.strip() == "running"
+    result = lab.machines.lab.exec("deployer", "curl", "--silent", "--max-time", "10",
+                                   f"http://{lab.nodes[worker]}:30080/", check=False)
+    assert "Welcome to nginx!" in result.stdout
