@@ -95,11 +95,12 @@ if [ "$(field '{{.spec.unschedulable}}')" != true ]; then
 fi
 kubectl annotate --overwrite node "$node" "{HEARTBEAT_AT_DRAIN}=$(heartbeat)" >/dev/null || \\
   fail "cannot annotate $node"
-{_drain_block(timeout_seconds, "Fix what holds the pod and run `pulumi up` again.")}echo "$node is drained"
+{_drain_block(timeout_seconds, "Fix what holds the pod and run pulumi up again.")}echo "$node is drained"
 """
 
 
-def uncordon_script(node: str, runtime_inputs: str, timeout_seconds: int = READY_TIMEOUT_SECONDS) -> str:
+def uncordon_script(node: str, runtime_inputs: str, timeout_seconds: int = READY_TIMEOUT_SECONDS,
+                    poll_seconds: int = 5) -> str:
     """After `node`'s services are (re)started: wait until it is Ready again (a heartbeat after the drain's, when it
     was drained), uncordon it if the drain cordoned it, and record `runtime_inputs` as what it now runs."""
     return f"""#!/bin/bash
@@ -114,7 +115,7 @@ until [ "$(ready_status)" = True ] && {{ [ -z "$before" ] || [ "$(heartbeat)" !=
     fail "$node is not Ready again after {timeout_seconds}s (Ready: $(ready_status), last heartbeat $(heartbeat), \\
 before the drain $before): it stays cordoned"
   fi
-  sleep 5
+  sleep {poll_seconds}
 done
 if [ "$(field '{{.metadata.annotations.{_jsonpath_key(CORDONED_FOR_RESTART)}}}')" = true ]; then
   kubectl uncordon "$node" >/dev/null || fail "cannot uncordon $node"
@@ -138,7 +139,7 @@ def remove_node_script(node: str, timeout_seconds: int = DRAIN_TIMEOUT_SECONDS) 
   fi
   fail "cannot read node $node from the API, so it cannot be drained before its machine goes: $out"
 fi
-{_drain_block(timeout_seconds, "Fix what holds the pod and run `pulumi up` again; the machine is kept until then.")}\
+{_drain_block(timeout_seconds, "Fix what holds the pod and run pulumi up again; the machine is kept until then.")}\
 kubectl delete node "$node" --wait=true >/dev/null || fail "cannot delete node $node"
 echo "$node drained and deleted: its machine can go"
 """
