@@ -82,8 +82,8 @@ class _Controller:
 class ControlPlane(pulumi.ComponentResource):
     """Attributes: `hosts` (RemoteHost per controller, by name; the first runs the cluster-wide steps),
     `ready` (every controller's readiness check), `rolled` (those checks and every controller-manager and
-    scheduler start: the whole control plane at its new inputs), `rbac` (the cluster-wide RBAC step, after which the admin group
-    has cluster-admin)."""
+    scheduler start: the whole control plane at its new inputs), `rbac` (the cluster-wide RBAC step, after which
+    the admin group has cluster-admin)."""
 
     def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:ControlPlane", name, None, opts)

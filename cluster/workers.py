@@ -6,7 +6,8 @@ after the whole control plane has rolled (the version skew policy: kubelets and 
 the previous one is back in service. Each worker's services restart after its drain step, which cordons and drains
 it when containerd or the kubelet will restart (a kube-proxy or haproxy change drains nothing), and before its
 uncordon step, which waits until it is Ready again. Steps whose inputs did not change cost nothing in that chain; a
-first creation chains nothing, so its depth does not grow with the worker count.
+first creation chains nothing, so its depth does not grow with the worker count. A worker added to a running cluster
+starts beside the batches, its kubelet and kube-proxy after the control plane.
 
 Every worker also has a removal step, run on the first controller when the worker leaves the cluster (a lower count,
 or its machine replaced): the engine deletes it before the worker's instance, and its delete command cordons,
@@ -42,6 +43,8 @@ USES_INSTALLED = {"k8s-cni-config": ("kubernetes-node",)}
 # Services whose restart stops the pods' runtime: the node is drained before either restarts (a restart of
 # containerd restarts the kubelet too: its unit requires containerd's).
 POD_RUNTIME = ("containerd", "kubelet")
+# Last in the version skew order: on a running cluster they start only once the whole control plane has rolled.
+SKEW_LAST = ("kubelet", "kube-proxy")
 # A service starts after the ones it talks to.
 STARTS_AFTER = {"kubelet": ["containerd", "haproxy"], "kube-proxy": ["haproxy"], "k8s-cni-config": ["haproxy"]}
 
@@ -127,20 +130,24 @@ class Workers(pulumi.ComponentResource):
             runtime_inputs = pulumi.Output.unsecret(pulumi.Output.all(
                 *(v for s in POD_RUNTIME for v in restart_inputs[s])).apply(lambda vs: digest(*map(str, vs))))
 
+            def drain_step(after: Sequence[pulumi.Resource], n=node.name, fingerprint=runtime_inputs):
+                return cluster.step(f"drain-{n}", fingerprint.apply(lambda f: rollout.drain_script(n, f)),
+                                    triggers=[fingerprint], parent=self, depends_on=after)
+
             # A running worker: drained (when its pods' runtime restarts) after the previous batch is back in
             # service, or, for the first batch, after the whole control plane has rolled.
             batch = batches.get(node.name)
             drain = None
             if batch is not None:
-                drain = cluster.step(
-                    f"drain-{node.name}", runtime_inputs.apply(lambda f, n=node.name: rollout.drain_script(n, f)),
-                    triggers=[runtime_inputs], parent=self,
-                    depends_on=[written, *installed.values(), *done.get(batch - 1, args.control_plane_rolled)])
+                drain = drain_step([written, *installed.values(), *done.get(batch - 1, args.control_plane_rolled)])
 
             started = {}
             for service in ("haproxy", "containerd", "k8s-cni-config", "kubelet", "kube-proxy"):
                 needs = [installed[c] for c in (*ARTIFACTS_BY_SERVICE[service], *USES_INSTALLED.get(service, ()))]
                 after = [*(started[a] for a in STARTS_AFTER.get(service, [])), *([drain] if drain else [])]
+                if drain is None and args.running_workers and service in SKEW_LAST:
+                    # A new worker of a running cluster: never a kubelet newer than an API server mid-upgrade.
+                    after += args.control_plane_rolled
                 started[service] = host.start_services([service], triggers=restart_inputs[service],
                                                        depends_on=[written, *needs, *after])
 
@@ -151,16 +158,15 @@ class Workers(pulumi.ComponentResource):
                             *args.control_plane_ready])
             uncordon = cluster.step(
                 f"uncordon-{node.name}", runtime_inputs.apply(lambda f, n=node.name: rollout.uncordon_script(n, f)),
-                triggers=[runtime_inputs, node_ready.id], parent=self, depends_on=[node_ready, *([drain] if drain else [])])
+                triggers=[runtime_inputs, node_ready.id], parent=self,
+                depends_on=[node_ready, *([drain] if drain else [])])
             if batch is not None:
                 done.setdefault(batch, []).append(uncordon)
                 self.ready.append(uncordon)
             else:
                 # A new worker: its drain step comes after its uncordon step, which recorded what its pods' runtime
                 # runs, so it finds nothing to drain; the next change finds it in place, before the restarts.
-                cluster.step(
-                    f"drain-{node.name}", runtime_inputs.apply(lambda f, n=node.name: rollout.drain_script(n, f)),
-                    triggers=[runtime_inputs], parent=self, depends_on=[uncordon])
+                drain_step([uncordon])
                 self.ready.append(node_ready)
 
             # Deleted before the worker's instance (it depends on it): a lower count or a replaced machine drains

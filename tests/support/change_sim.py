@@ -463,8 +463,10 @@ moto on top of the running stack, which refuses any address or name collision. C
 (`python -m tests.support.change_sim --readme` rewrites it).
 
 {render_changes_table()}
-"Updated" steps run their script again over the new connection; "services restarted" are the `start-*` steps
-that are replaced. Replaced delete-first: {", ".join(f"`{t}`" for t in delete_first_types())} (the others are
+"Updated" steps run their script again over the new connection; "deleted (runs its delete command first)" are
+steps whose delete command does the work before what they depend on goes (a worker drained and its Node deleted
+before its instance, an etcd member removed before its machine); "services restarted" are the `start-*` steps
+that are replaced. A step one node runs for each other node is counted by kind (`drain-worker-N`). Replaced delete-first: {", ".join(f"`{t}`" for t in delete_first_types())} (the others are
 created before the old one is deleted).
 
 What forces a replacement, per resource type (`infra/lifecycle.py`; every other input change is an update):

@@ -156,6 +156,17 @@ def test_workers_restart_after_the_whole_control_plane(running):
                 assert after(running, f"worker-{i}-start-kube-proxy", f"controller-{j}-start-{service}")
 
 
+def test_a_worker_added_to_a_running_cluster_starts_at_once_but_its_kubelet_after_the_control_plane(running):
+    grown = run_program(config(workers=6), mocks=ClusterMocks(existing=running))
+    for service in ("containerd", "haproxy", "kubelet", "kube-proxy"):
+        for i in range(5):
+            assert not after(grown, f"worker-5-start-{service}", f"controller-0-uncordon-worker-{i}")
+    for service in ("kubelet", "kube-proxy"):
+        for j in range(3):
+            assert after(grown, f"worker-5-start-{service}", f"controller-{j}-start-kube-controller-manager")
+    assert not after(grown, "worker-5-start-containerd", "controller-0-apiserver-ready")
+
+
 # --- a version change: the skew order -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def upgrade():
