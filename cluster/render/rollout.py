@@ -63,8 +63,8 @@ else
   if ! out=$(timeout {timeout_seconds + 30} {" ".join(shlex.quote(a) for a in ADMIN_KUBECTL)} drain "$node" {flags} \\
       --timeout={timeout_seconds}s 2>&1); then
     echo "$out" | tail -n 20 >&2
-    fail "$node could not be drained within {timeout_seconds}s (a PodDisruptionBudget that allows no disruption, or a \\
-pod that does not stop, keeps it): it stays cordoned. {then}"
+    fail "$node could not be drained within {timeout_seconds}s (a PodDisruptionBudget that allows no disruption, a \\
+pod that does not stop, or a pod no controller manages, which drain does not delete): it stays cordoned. {then}"
   fi
   echo "$out" | tail -n 5
 fi
