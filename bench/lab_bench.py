@@ -25,11 +25,12 @@ def main() -> None:
     warm = time.monotonic() - started
     with lab_session(tag="bench") as session:
         report = session.first_report
-        print(f"build, cold          {build.cold_seconds:7.1f} s (Kubernetes {build.versions.kubernetes} and etcd "
-              f"{build.versions.etcd} with {build.manifests['kubernetes']['go']}, recorded when the cache was "
-              "filled, module downloads included)")
-        for name, seconds in build.seconds.items():
-            print(f"  {name:<24} {seconds:7.1f} s")
+        print(f"build, cold          {build.cold_seconds:7.1f} s (with {build.manifests['kubernetes']['go']}, "
+              "recorded when each group's cache was filled, module downloads included)")
+        for group, manifest in build.manifests.items():
+            print(f"  {group + ' ' + manifest['version']:<26} {manifest['total_seconds']:7.1f} s")
+            for name, seconds in manifest["seconds"].items():
+                print(f"    {name:<24} {seconds:7.1f} s")
         print(f"build, warm          {warm:7.1f} s (cache hit)")
         print(f"rootfs ready         {session.timings['rootfs']:7.1f} s (0 when cached)")
         print(f"mirror archives      {session.timings['mirror']:7.1f} s (0 when cached)")

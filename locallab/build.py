@@ -1,4 +1,4 @@
-"""Build the pinned Kubernetes and etcd releases from their Go modules, once per version set, cached.
+"""Build the pinned Kubernetes, etcd and worker releases from their Go modules, once per version set, cached.
 
 Kubernetes cannot be built with `go install k8s.io/kubernetes/cmd/X@vN`: its go.mod requires every staging module
 (k8s.io/api, k8s.io/client-go, ...) at v0.0.0 and points them at ./staging with `replace`, which only the main
@@ -7,18 +7,26 @@ replaces each staging module with the published v0.<minor>.<patch> of the same r
 release's own go.mod, so a new staging module is picked up). etcd's server, etcdctl and etcdutl modules pin each
 other at the same release and build the same way through a wrapper of their own.
 
-Binaries are stamped with `-X` as the release scripts do (hack/lib/version.sh), so `kubectl version`, `/version` and
-the Node objects report the pinned release instead of v0.0.0-master.
+The worker components (containerd, runc, the CNI plugins, crictl, CoreDNS) have no replace directives in their go.mod,
+so a wrapper module that requires the release resolves exactly the dependencies the release pins. One generic builder
+writes it (the commands as `tool`s) and builds each command with the tags, cgo setting and link flags of that
+project's own release build (WORKER_RECIPES).
 
-Output: CACHE/build/<group>-<version>-<key>/bin/<binary> per group (kubernetes, etcd), where key is a hash of the
-group's version, its recipe below, the Go version and the architecture. A finished group leaves manifest.json
-(sha256 and build time per binary); a warm run reads it and returns in well under a second. GOMODCACHE and GOCACHE are Go's own (default locations), so a changed
-recipe rebuilds from the compiler cache.
+Binaries are stamped with `-X` as the release scripts do (hack/lib/version.sh for Kubernetes), so `kubectl version`,
+`/version`, the Node objects and `containerd --version` report the pinned release instead of v0.0.0-master.
+
+Output: CACHE/build/<group>-<version>-<key>/bin/<binary> per group (kubernetes, etcd, containerd, runc, cni-plugins,
+crictl, coredns), where key is a hash of the group's version, its recipe below, the Go version and the architecture.
+A finished group leaves manifest.json (sha256 and build time per binary); a warm run reads it and returns in well
+under a second. A group's build of another version or recipe is removed once the new one is done. GOMODCACHE and
+GOCACHE are Go's own (default locations), so a changed recipe rebuilds from the compiler cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster.versions import DEFAULT_VERSIONS, IMAGES
 from locallab.rootfs import CACHE
 
 BUILD_ROOT = CACHE / "build"
@@ -48,26 +57,99 @@ RECIPES = {
     "etcd": {"revision": 1, "commands": ETCD_COMMANDS, "stamp": "go.etcd.io/etcd/api/v3/version.GitSHA"},
 }
 
+# The worker components, each as its project's release build makes it (read from the release's Makefile or release
+# workflow). A recipe's cgo, flags and ldflags replace COMMON_RECIPE's; `stamp` is -X symbol -> value, formatted with
+# the version (without "v") and the release commit; a stamp that needs an unknown commit is left out.
+WORKER_RECIPES = {
+    # Makefile, STATIC=1 (static-release): cgo off; no_grpc for the shim as SHIM_GO_BUILDTAGS; the snapshotters that
+    # need cgo or kernel headers (BUILDING.md) left out.
+    "containerd": {
+        "revision": 1, "module": "github.com/containerd/containerd/v2",
+        "commands": {"containerd": "github.com/containerd/containerd/v2/cmd/containerd",
+                     "containerd-shim-runc-v2": "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+                     "ctr": "github.com/containerd/containerd/v2/cmd/ctr"},
+        "tags": ["urfave_cli_no_docs", "osusergo", "netgo", "static_build", "no_btrfs", "no_devmapper", "no_zfs",
+                 "no_aufs"],
+        "command_tags": {"containerd-shim-runc-v2": ["no_grpc"]},
+        "stamp": {"github.com/containerd/containerd/v2/version.Version": "v{version}",
+                  "github.com/containerd/containerd/v2/version.Revision": "{commit}",
+                  "github.com/containerd/containerd/v2/version.Package": "github.com/containerd/containerd/v2"}},
+    # Makefile `static` as script/release_build.sh runs it: cgo with libseccomp, a static PIE (amd64 and arm64, the
+    # architectures the program pins), gitCommit as `git describe --long` prints it; the version is embedded.
+    "runc": {
+        "revision": 1, "module": "github.com/opencontainers/runc", "cgo": "1",
+        "commands": {"runc": "github.com/opencontainers/runc"},
+        "tags": ["seccomp", "urfave_cli_no_docs", "netgo", "osusergo"],
+        "flags": ["-trimpath", "-buildmode=pie"],
+        "ldflags": "-s -w -buildid= -linkmode external -extldflags -static-pie",
+        "stamp": {"main.gitCommit": "v{version}-0-g{commit:.9}"}},
+    # .github/workflows/release.yaml: build_linux.sh with CGO_ENABLED=0 and BuildVersion set to the tag.
+    "cni-plugins": {
+        "revision": 1, "module": "github.com/containernetworking/plugins",
+        "commands": {"bridge": "github.com/containernetworking/plugins/plugins/main/bridge",
+                     "host-local": "github.com/containernetworking/plugins/plugins/ipam/host-local",
+                     "loopback": "github.com/containernetworking/plugins/plugins/main/loopback",
+                     "portmap": "github.com/containernetworking/plugins/plugins/meta/portmap"},
+        "stamp": {"github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion": "v{version}"}},
+    # Makefile: CGO_ENABLED=0, pkg/version.Version from `git describe` without the "v".
+    "crictl": {
+        "revision": 1, "module": "sigs.k8s.io/cri-tools",
+        "commands": {"crictl": "sigs.k8s.io/cri-tools/cmd/crictl"},
+        "stamp": {"sigs.k8s.io/cri-tools/pkg/version.Version": "{version}"}},
+    # Makefile: CGO_ENABLED=0, coremain.GitCommit (the version itself is a constant in coremain).
+    "coredns": {
+        "revision": 1, "module": "github.com/coredns/coredns",
+        "commands": {"coredns": "github.com/coredns/coredns"},
+        "stamp": {"github.com/coredns/coredns/coremain.GitCommit": "{commit:.7}"}},
+}
+RECIPES.update(WORKER_RECIPES)
+
+# The commit each release tag names (`git rev-parse v<version>^{commit}` in the upstream repository): the Go module
+# proxy does not record it for these modules. A version missing here builds without its commit stamp.
+RELEASE_COMMITS = {
+    "containerd": {"2.3.4": "db8809540e1a7a9da5d518876894933ff55692ab"},
+    "runc": {"1.4.3": "bb14dabeb7185bb72c8c86735d090dcb20f36587"},
+    "coredns": {"1.14.6": "424d125775cd70fa90dfc80bf0e52cc9a9aeb574"},
+}
+
 
 class BuildError(RuntimeError):
     pass
 
 
+# Group -> the version the program pins: cluster/versions.py DEFAULT_VERSIONS, CoreDNS from its image's tag.
+PROGRAM_PINS = {**DEFAULT_VERSIONS, "coredns": IMAGES["coredns"].rsplit(":", 1)[1].removeprefix("v")}
+
+
 @dataclass(frozen=True)
 class BuildVersions:
-    kubernetes: str   # "1.37.2", as in cluster/versions.py
-    etcd: str         # "3.6.16"
+    """One version per build group, as in cluster/versions.py ("1.37.2", not "v1.37.2"). Every field defaults to the
+    program's pin, so a lab state saved before a group existed still loads."""
+    kubernetes: str = PROGRAM_PINS["kubernetes"]
+    etcd: str = PROGRAM_PINS["etcd"]
+    containerd: str = PROGRAM_PINS["containerd"]
+    runc: str = PROGRAM_PINS["runc"]
+    cni_plugins: str = PROGRAM_PINS["cni-plugins"]
+    crictl: str = PROGRAM_PINS["crictl"]
+    coredns: str = PROGRAM_PINS["coredns"]
 
     @classmethod
     def pinned(cls) -> "BuildVersions":
-        """The versions the program pins (cluster/versions.py DEFAULT_VERSIONS), read at run time.
-        K8S_FROM_SCRATCH_LAB_KUBERNETES / K8S_FROM_SCRATCH_LAB_ETCD build another release instead."""
-        from cluster.versions import DEFAULT_VERSIONS
-        return cls(kubernetes=os.environ.get("K8S_FROM_SCRATCH_LAB_KUBERNETES") or DEFAULT_VERSIONS["kubernetes"],
-                   etcd=os.environ.get("K8S_FROM_SCRATCH_LAB_ETCD") or DEFAULT_VERSIONS["etcd"])
+        """The versions the program pins, read at run time. K8S_FROM_SCRATCH_LAB_<GROUP> (KUBERNETES, ETCD,
+        CONTAINERD, RUNC, CNI_PLUGINS, CRICTL, COREDNS) builds another release of that group instead."""
+        return cls(**{_field(group): os.environ.get(f"K8S_FROM_SCRATCH_LAB_{_field(group).upper()}") or version
+                      for group, version in PROGRAM_PINS.items()})
 
     def of(self, group: str) -> str:
-        return getattr(self, group)
+        return getattr(self, _field(group))
+
+    def program_versions(self) -> dict[str, str]:
+        """Version key of cluster/versions.py -> the built version: what mirror.publish serves."""
+        return {key: self.of(key) for key in DEFAULT_VERSIONS}
+
+
+def _field(group: str) -> str:
+    return group.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -104,21 +186,24 @@ def go_arch() -> str:
 def build_key(group: str, version: str, go: str, arch: str) -> str:
     material = {"group": group, "version": version, "recipe": [COMMON_RECIPE, RECIPES[group]], "go": go,
                 "arch": arch}
+    commit = RELEASE_COMMITS.get(group, {}).get(version)
+    if commit:   # only where one is known, so the Kubernetes and etcd keys stay what they were
+        material["commit"] = commit
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _env() -> dict:
+def _env(cgo: str) -> dict:
     env = dict(os.environ)
-    env.update({"CGO_ENABLED": COMMON_RECIPE["cgo"], "GOTOOLCHAIN": env.get("GOTOOLCHAIN", "local"), "GOFLAGS": "-mod=mod",
+    env.update({"CGO_ENABLED": cgo, "GOTOOLCHAIN": env.get("GOTOOLCHAIN", "local"), "GOFLAGS": "-mod=mod",
                 "GOWORK": "off"})
     return env
 
 
-def _go(args: list[str], cwd: Path, log_file: Path) -> str:
+def _go(args: list[str], cwd: Path, log_file: Path, cgo: str = COMMON_RECIPE["cgo"]) -> str:
     with open(log_file, "a") as log:
         log.write(f"$ go {' '.join(args)}\n")
         log.flush()
-        result = subprocess.run(["go", *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=log, text=True)
+        result = subprocess.run(["go", *args], cwd=cwd, env=_env(cgo), stdout=subprocess.PIPE, stderr=log, text=True)
     if result.returncode != 0:
         tail = log_file.read_text().splitlines()[-30:]
         raise BuildError(f"go {' '.join(args[:3])} ... failed in {cwd} (exit {result.returncode}):\n"
@@ -197,7 +282,9 @@ def _etcd(version: str, work: Path, bin_dir: Path, log_file: Path, say) -> dict[
 
 
 def _build_each(commands: dict[str, str], ldflags: str, module_dir: Path, bin_dir: Path, log_file: Path,
-                say) -> dict[str, float]:
+                say, recipe: dict | None = None) -> dict[str, float]:
+    """Each command into bin_dir with COMMON_RECIPE, or with a worker recipe's cgo, flags and tags."""
+    recipe = {**COMMON_RECIPE, **(recipe or {})}
     seconds = {}
     for name, package in commands.items():
         target = bin_dir / name
@@ -206,8 +293,9 @@ def _build_each(commands: dict[str, str], ldflags: str, module_dir: Path, bin_di
             continue
         say(f"  {name}: building {package}")
         started = time.monotonic()
-        _go(["build", *COMMON_RECIPE["flags"], "-ldflags", ldflags, "-o", str(target) + ".tmp", package], module_dir,
-            log_file)
+        tags = recipe.get("tags", []) + recipe.get("command_tags", {}).get(name, [])
+        _go(["build", *recipe["flags"], *(["-tags", ",".join(tags)] if tags else []), "-ldflags", ldflags,
+             "-o", str(target) + ".tmp", package], module_dir, log_file, recipe["cgo"])
         os.replace(str(target) + ".tmp", target)
         seconds[name] = round(time.monotonic() - started, 1)
         say(f"  {name}: {seconds[name]:.0f}s, {target.stat().st_size / 1e6:.0f} MB")
@@ -222,7 +310,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-BUILDERS = {"etcd": _etcd, "kubernetes": _kubernetes}
+def _worker(group: str, version: str, work: Path, bin_dir: Path, log_file: Path, say) -> dict[str, float]:
+    """A WORKER_RECIPES group: a wrapper module requiring the release, its commands as tools, each built as the
+    project's release build does."""
+    recipe, release = RECIPES[group], f"v{version}"
+    module_dir = work / group
+    module_dir.mkdir(parents=True, exist_ok=True)
+    info = _module_info(recipe["module"], release, module_dir, log_file)
+    _write_module(module_dir, f"locallab/{group}-build", _go_directive(Path(info["GoMod"]).read_text()),
+                  {recipe["module"]: release}, {}, list(recipe["commands"].values()))
+    started = time.monotonic()
+    _go(["mod", "tidy"], module_dir, log_file)
+    say(f"{group} {release}: modules resolved in {time.monotonic() - started:.0f}s")
+    return _build_each(recipe["commands"], worker_ldflags(group, version), module_dir, bin_dir, log_file, say, recipe)
+
+
+def worker_ldflags(group: str, version: str) -> str:
+    recipe, commit = RECIPES[group], RELEASE_COMMITS.get(group, {}).get(version, "")
+    stamps = [f"-X '{symbol}={value.format(version=version, commit=commit)}'"
+              for symbol, value in recipe.get("stamp", {}).items() if commit or "{commit" not in value]
+    return " ".join([recipe.get("ldflags", COMMON_RECIPE["ldflags"]), *stamps])
+
+
+BUILDERS = {"etcd": _etcd, "kubernetes": _kubernetes,
+            **{group: functools.partial(_worker, group) for group in WORKER_RECIPES}}
 
 
 def _ensure_group(group: str, version: str, go: str, arch: str, log) -> tuple[Path, dict]:
@@ -258,7 +369,8 @@ def _ensure_group(group: str, version: str, go: str, arch: str, log) -> tuple[Pa
 
 def ensure_build(versions: BuildVersions | None = None, log=print) -> Build:
     """The cached builds of these versions (default: the program's pins), each group built first if missing.
-    Each group (Kubernetes, etcd) is cached on its own: a new etcd patch release does not rebuild Kubernetes."""
+    Each group (kubernetes, etcd, containerd, runc, cni-plugins, crictl, coredns) is cached on its own: a new etcd
+    patch release rebuilds nothing else."""
     versions = versions or BuildVersions.pinned()
     go, arch = go_version(), go_arch()
     groups, manifests = {}, {}
@@ -269,11 +381,11 @@ def ensure_build(versions: BuildVersions | None = None, log=print) -> Build:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kubernetes", help="version to build (default: cluster/versions.py)")
-    parser.add_argument("--etcd", help="version to build (default: cluster/versions.py)")
-    args = parser.parse_args(argv)
-    pinned = BuildVersions.pinned()
-    versions = BuildVersions(args.kubernetes or pinned.kubernetes, args.etcd or pinned.etcd)
+    for group in BUILDERS:
+        parser.add_argument(f"--{group}", help="version to build (default: cluster/versions.py)")
+    args = vars(parser.parse_args(argv))
+    versions = dataclasses.replace(BuildVersions.pinned(),
+                                   **{_field(group): args[_field(group)] for group in BUILDERS if args[_field(group)]})
     started = time.monotonic()
     build = ensure_build(versions, log=lambda m: print(m, flush=True))
     print(f"build ready in {time.monotonic() - started:.1f}s: " + ", ".join(str(d) for d in build.groups.values()),

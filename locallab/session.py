@@ -192,8 +192,7 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     arch = lab_architecture()
     mirror = go_build.BUILD_ROOT / "mirror"
     started = time.monotonic()
-    versions = publish(mirror, {"kubernetes": build.versions.kubernetes, "etcd": build.versions.etcd},
-                       build.binaries, arch)
+    versions = publish(mirror, build.versions.program_versions(), build.binaries, arch)
     timings["mirror"] = time.monotonic() - started
     config = lab_config(versions=versions, arch=arch, etcd=etcd, controllers=controllers, workers=workers)
     key_material: dict = {}

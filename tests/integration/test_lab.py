@@ -74,12 +74,11 @@ def test_the_replay_report_accounts_for_every_remote_step(lab):
             "start-kube-controller-manager", "start-kube-scheduler", "apiserver-ready", "pod-network")} <= replayed
         assert {f"worker-{i}-{s}" for s in (
             "ready", "worker-files", "install-kubernetes-node", "start-haproxy", "start-k8s-cni-config",
-            "pod-network")} <= replayed
+            "pod-network", "install-containerd", "install-runc", "install-cni-plugins", "install-crictl")} <= replayed
     assert {"etcd-0-etcd-health", "controller-0-apply-rbac"} <= replayed
     for row in report.by_status("not replayed"):
         assert row.reason, row.step
-    assert {r.step for r in report.by_status("not replayed")} >= {"worker-0-install-containerd",
-                                                                 "worker-0-start-kubelet", "worker-0-prepare-os"}
+    assert {r.step for r in report.by_status("not replayed")} >= {"worker-0-start-kubelet", "worker-0-prepare-os"}
 
 
 def test_etcd_members_run_the_programs_units_and_form_a_healthy_cluster_over_mtls(lab):

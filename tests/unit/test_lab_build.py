@@ -74,3 +74,51 @@ def test_control_plane_steps_are_replayed_and_what_needs_a_kubelet_says_why_not(
         assert not_replayed_reason(_step(name)) is None, name
     for name in ("worker-0-start-kubelet", "worker-0-node-ready", "worker-0-prepare-os"):
         assert not_replayed_reason(_step(name)), name
+
+
+def test_every_group_builds_the_version_the_program_pins_unless_the_environment_names_another(monkeypatch):
+    from cluster.versions import DEFAULT_VERSIONS, IMAGES
+    for group in build.BUILDERS:
+        monkeypatch.delenv(f"K8S_FROM_SCRATCH_LAB_{group.replace('-', '_').upper()}", raising=False)
+    pinned = build.BuildVersions.pinned()
+    assert pinned.program_versions() == DEFAULT_VERSIONS
+    assert IMAGES["coredns"].endswith(f":v{pinned.coredns}")
+    assert set(build.BUILDERS) == set(DEFAULT_VERSIONS) | {"coredns"}
+    monkeypatch.setenv("K8S_FROM_SCRATCH_LAB_CNI_PLUGINS", "1.9.2")
+    assert build.BuildVersions.pinned().of("cni-plugins") == "1.9.2"
+    assert build.BuildVersions.pinned().program_versions()["containerd"] == DEFAULT_VERSIONS["containerd"]
+
+
+def test_a_lab_state_saved_before_the_worker_groups_still_loads():
+    old_state = {"kubernetes": "1.37.2", "etcd": "3.6.14"}
+    assert build.BuildVersions(**old_state).runc == build.PROGRAM_PINS["runc"]
+
+
+def test_the_build_makes_every_binary_the_program_installs_under_its_installed_name():
+    from cluster.versions import COMPONENTS
+    built = set(build.KUBERNETES_COMMANDS) | set(build.ETCD_COMMANDS)
+    built |= {name for recipe in build.WORKER_RECIPES.values() for name in recipe["commands"]}
+    installed = {dest.rsplit("/", 1)[-1] for c in COMPONENTS.values() for _, dest in c.installs}
+    assert installed <= built, installed - built
+    assert "coredns" in built
+
+
+def test_each_worker_group_has_a_cache_key_of_its_own_that_follows_its_release_commit(monkeypatch):
+    keys = {g: build.build_key(g, build.PROGRAM_PINS[g], "go1.26.8", "amd64") for g in build.BUILDERS}
+    assert len(set(keys.values())) == len(keys)
+    monkeypatch.setitem(build.RELEASE_COMMITS, "runc", {build.PROGRAM_PINS["runc"]: "0" * 40})
+    assert build.build_key("runc", build.PROGRAM_PINS["runc"], "go1.26.8", "amd64") != keys["runc"]
+    assert build.build_key("containerd", build.PROGRAM_PINS["containerd"], "go1.26.8", "amd64") == keys["containerd"]
+
+
+def test_release_stamps_follow_the_upstream_build_and_drop_an_unknown_commit():
+    runc = build.worker_ldflags("runc", "1.4.3")
+    assert "-linkmode external -extldflags -static-pie" in runc
+    assert "-X 'main.gitCommit=v1.4.3-0-gbb14dabeb'" in runc
+    assert "main.gitCommit" not in build.worker_ldflags("runc", "1.4.99")
+    containerd = build.worker_ldflags("containerd", "2.3.4")
+    assert "-X 'github.com/containerd/containerd/v2/version.Version=v2.3.4'" in containerd
+    assert "version.Revision=db8809540e1a7a9da5d518876894933ff55692ab'" in containerd
+    assert "coremain.GitCommit=424d125'" in build.worker_ldflags("coredns", "1.14.6")
+    assert "pkg/version.Version=1.37.0'" in build.worker_ldflags("crictl", "1.37.0")
+    assert "buildversion.BuildVersion=v1.9.1'" in build.worker_ldflags("cni-plugins", "1.9.1")
