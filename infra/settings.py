@@ -41,6 +41,8 @@ class RoleSettings:
     count: int
     instance_type: str
     root_volume_gb: int
+    # Workers only: how many running workers restart at once in a rolling change (each batch drained first).
+    rollout_batch_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,11 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 '{"count": 3, "instanceType": "t3.small"}', "etcd members: an odd count from 1 to 9."),
     SettingSpec("controllers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 20},
                 '{"count": 3, "instanceType": "t3.medium"}', "Control plane nodes (API server, controller-manager, scheduler)."),
-    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30},
-                '{"count": 3, "instanceType": "t3.medium"}', "Worker nodes (containerd, kubelet, kube-proxy)."),
+    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30, "rolloutBatchSize": 1},
+                '{"count": 3, "instanceType": "t3.medium", "rolloutBatchSize": 2}',
+                "Worker nodes (containerd, kubelet, kube-proxy). `rolloutBatchSize`: how many running workers a "
+                "change restarts at once (each drained first when containerd or the kubelet restart), from 1 to "
+                "the count."),
     SettingSpec("vpcCidr", "10.43.0.0/16", "10.43.0.0/16", "The VPC range. Node subnets are carved from it."),
     SettingSpec("podCidr", "10.200.0.0/16", "10.200.0.0/16",
                 "The cluster pod range; the controller-manager gives each node one slice of it."),
@@ -222,17 +227,18 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
 def _role(key: str, raw: Any, default: Mapping[str, Any], max_count: int) -> RoleSettings:
     if not isinstance(raw, Mapping):
         raise _fail(key, raw, 'expected an object such as {"count": 3, "instanceType": "t3.medium"}')
-    unknown = set(raw) - {"count", "instanceType", "rootVolumeGb"}
+    unknown = set(raw) - set(default)
     if unknown:
         raise _fail(f"{key}.{sorted(unknown)[0]}", raw[sorted(unknown)[0]],
-                    "unknown key; allowed keys are count, instanceType, rootVolumeGb")
+                    "unknown key; allowed keys are " + ", ".join(default))
     merged = {**default, **raw}
     count = _int(f"{key}.count", merged["count"], 1, max_count)
     instance_type = merged["instanceType"]
     if not isinstance(instance_type, str) or not _INSTANCE_TYPE.match(instance_type):
         raise _fail(f"{key}.instanceType", instance_type, "expected an EC2 instance type such as t3.medium")
     volume = _int(f"{key}.rootVolumeGb", merged["rootVolumeGb"], 8, 16384)
-    return RoleSettings(count=count, instance_type=instance_type, root_volume_gb=volume)
+    batch = _int(f"{key}.rolloutBatchSize", merged["rolloutBatchSize"], 1, count) if "rolloutBatchSize" in merged else 1
+    return RoleSettings(count=count, instance_type=instance_type, root_volume_gb=volume, rollout_batch_size=batch)
 
 
 def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSettings:

@@ -34,6 +34,8 @@ NOT_REPLAYED: tuple[tuple[str, str], ...] = (
     (r"-read-pod-cidrs$", "waits for every worker's kubelet to register its Node; the lab test registers them with "
                           "each worker's own certificate and then runs this step"),
     (r"-(node-ready|apply-coredns|dns-check|apply-nginx|nginx-rollout|fetch-from-every-worker)$", NEEDS_KUBELET),
+    # The rollout steps on the first controller read, cordon, drain and delete workers' Node objects.
+    (r"-(drain|uncordon|remove)-worker-\d+$", NEEDS_KUBELET),
 )
 LOCAL_REASON = "runs on the deployer against the AWS load balancer or public addresses"
 
