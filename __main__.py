@@ -10,6 +10,7 @@ from cluster.etcd_backup import EtcdBackups, EtcdBackupsArgs
 from cluster.podnet import PodNetwork, PodNetworkArgs
 from cluster.remote import Ssh
 from cluster.render.ssh_config import render_ssh_config
+from cluster.render.worker import NodeHost
 from cluster.smoke import SmokeTest, SmokeTestArgs
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
@@ -81,13 +82,19 @@ control_plane = ControlPlane(f"{settings.cluster_name}-control-plane", ControlPl
     addresses=nodes.ssh_addresses(nodes.controllers), ssh=ssh, pki=pki, etcd_client_urls=etcd.client_urls, etcd_healthy=etcd.healthy,
     service_cidr=settings.service_cidr, pod_cidr=settings.pod_cidr, pod_cidr_mask_size=settings.pod_cidr_mask_size,
     resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
+    running_controllers=[n.name for n in running_nodes if n.role == "controllers"],
 ))
 workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     cluster_name=settings.cluster_name, workers=nodes.workers, addresses=nodes.ssh_addresses(nodes.workers),
     controller_ips=[n.private_ip for n in nodes.controllers], ssh=ssh, pki=pki, pod_cidr=settings.pod_cidr,
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
-    resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
-    image_registry_mirror=settings.image_registry_mirror,
+    cluster_host=control_plane.first_host, resolved_versions=versions, architecture=settings.architecture,
+    download_base_url=settings.download_base_url, image_registry_mirror=settings.image_registry_mirror,
+    # Running workers restart after the whole control plane, in batches (the version skew order).
+    control_plane_rolled=[*control_plane.rolled, control_plane.rbac],
+    running_workers=[n.name for n in running_nodes if n.role == "workers"],
+    rollout_batch_size=settings.workers.rollout_batch_size,
+    host=NodeHost(settings.workers.allow_cgroup_v1, settings.workers.system_container),
 ))
 kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki)
 api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,

@@ -183,6 +183,9 @@ STEP_ESTIMATES: dict[str, tuple[float, str]] = {
     "start-k8s-cni-config": (2, "systemctl restart of the CNI config follower, unit active"),
     "etcd-snapshots": (2, "write the snapshot scripts and units, enable the timer"),
     "membership": (0.5, "nothing to do on create: the step removes its member from etcd when it is deleted"),
+    "drain": (1, "on a first creation, after the worker is in service: one API read, nothing to drain"),
+    "uncordon": (1, "the node is Ready already: two API reads and one annotation"),
+    "remove": (1, "one API read on create: the step drains and deletes its worker's Node when it is deleted"),
     "node-ready": (20, "kubelet registers its Node, gets a podCIDR, the CNI config follows, NodeReady"),
     "read-pod-cidrs": (2, "one API read: the controller-manager assigns a podCIDR on registration"),
     "apply-coredns": (2, "kubectl apply of one manifest"),
@@ -224,7 +227,9 @@ def step_kind(name: str) -> tuple[str, str]:
 def step_latency(name: str, lab: dict[str, float]) -> Latency:
     """The duration of a command by its step kind (the name without its host)."""
     role, kind = step_kind(name)
-    kind = "membership" if kind.startswith("membership-") else kind    # membership-etcd-N, one per member
+    # One per other node, run on the first etcd member or controller: membership-etcd-N, drain-worker-N, ...
+    kind = re.sub(r"-(etcd|worker)-\d+$", "", kind) if kind.startswith(("membership-", "drain-", "uncordon-",
+                                                                          "remove-")) else kind
     if kind in lab:
         return Latency(lab[kind], MEASURED, "lab report, mean of this step over its hosts")
     if kind in LAB_REPLAYED and role in LAB_ROLE_MEAN:

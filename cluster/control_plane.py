@@ -1,5 +1,11 @@
-"""ControlPlane: kube-apiserver, kube-controller-manager and kube-scheduler on every controller in parallel, each
-controller's API server checked ready, then the cluster-wide RBAC applied once."""
+"""ControlPlane: kube-apiserver, kube-controller-manager and kube-scheduler on every controller, each controller's API
+server checked ready, then the cluster-wide RBAC applied once.
+
+A first creation starts every controller in parallel. Controllers that ran before this update (AWS shows their
+machines) restart one at a time and in the order the version skew policy asks for: controller N+1's API server
+restarts only after controller N's answers `/readyz`, and the controller-managers and schedulers, again one
+controller after another, only after every API server is ready. The chain is dependencies between steps, so a step
+whose inputs did not change costs nothing in it; nothing is chained on a first creation, which keeps its depth."""
 
 from __future__ import annotations
 
@@ -39,6 +45,9 @@ class ControlPlaneArgs:
     resolved_versions: dict
     architecture: str
     download_base_url: str | None
+    # Names of the controllers whose machines ran before this update (infra/guards.py reads them from AWS): they
+    # restart one at a time. Empty on a first creation.
+    running_controllers: Sequence[str] = ()
 
 
 def _unique(files: list[NodeFile]) -> list[NodeFile]:
@@ -48,10 +57,33 @@ def _unique(files: list[NodeFile]) -> list[NodeFile]:
     return list(by_path.values())
 
 
+class _Controller:
+    """One controller's steps while the control plane is declared: what its service starts need, and the checks."""
+
+    def __init__(self, host: RemoteHost, rolling: bool, by_service: pulumi.Output, needs: list[pulumi.Resource],
+                 binary_digest: pulumi.Input[str]):
+        self.host, self.rolling, self.by_service, self.needs, self.binary_digest = (
+            host, rolling, by_service, needs, binary_digest)
+        self.apiserver: pulumi.Resource | None = None
+        self.ready: pulumi.Resource | None = None
+
+    def start(self, service: str, after: list[pulumi.Resource]) -> pulumi.Resource:
+        # Each service restarts only when a file it reads (or the binary) changed.
+        fingerprint = self.by_service.apply(lambda files: files_digest(files[service]))
+        return self.host.start_services([service], triggers=[fingerprint, self.binary_digest],
+                                        depends_on=[*self.needs, *after])
+
+    def ready_check(self, after: list[pulumi.Resource]) -> pulumi.Resource:
+        """/readyz through the local API server, bounded; run again whenever the API server restarted."""
+        check = render.apiserver_ready_script()
+        return self.host.step("apiserver-ready", check, triggers=[check, self.apiserver.id], depends_on=after)
+
+
 class ControlPlane(pulumi.ComponentResource):
     """Attributes: `hosts` (RemoteHost per controller, by name; the first runs the cluster-wide steps),
-    `ready` (every controller's readiness check), `rbac` (the cluster-wide RBAC step, after which the admin group
-    has cluster-admin)."""
+    `ready` (every controller's readiness check), `rolled` (those checks and every controller-manager and
+    scheduler start: the whole control plane at its new inputs), `rbac` (the cluster-wide RBAC step, after which
+    the admin group has cluster-admin)."""
 
     def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:ControlPlane", name, None, opts)
@@ -84,7 +116,10 @@ class ControlPlane(pulumi.ComponentResource):
         }
 
         self.ready = []
+        self.rolled: list[pulumi.Resource] = []
         self.hosts: dict[str, RemoteHost] = {}
+        controllers: list[_Controller] = []
+        previous_ready = None        # the readiness check of the last running controller so far
         for node, address in zip(args.controllers, args.addresses):
             host = RemoteHost(node.name, address, args.ssh, node, self)
             self.hosts[node.name] = host
@@ -94,21 +129,31 @@ class ControlPlane(pulumi.ComponentResource):
                 pod_cidr_mask_size=args.pod_cidr_mask_size, **v))
             by_service = inputs.apply(render.control_plane_files)
             everything = by_service.apply(lambda fs: _unique([f for group in fs.values() for f in group]))
-
             written = host.step("control-plane-files", everything.apply(write_files_script),
                                 triggers=[everything.apply(files_digest)], secret=True)
             installed = host.step("install-kubernetes-server", install_artifact_script(artifact),
                                   triggers=[artifact.url, artifact.digest])
-            started = []
-            for service in SERVICES:
-                # Each service restarts only when a file it reads (or the binary) changed.
-                fingerprint = by_service.apply(lambda fs, s=service: files_digest(fs[s]))
-                started.append(host.start_services(
-                    [service], triggers=[fingerprint, artifact.digest],
-                    depends_on=[written, installed, args.etcd_healthy, *started[:1]]))
-            check = render.apiserver_ready_script()
-            self.ready.append(host.step("apiserver-ready", check, triggers=[check, *(s.id for s in started)],
-                                        depends_on=started))
+            c = _Controller(host, node.name in args.running_controllers, by_service,
+                            [written, installed, args.etcd_healthy], artifact.digest)
+            c.apiserver = c.start("kube-apiserver", [previous_ready] if c.rolling and previous_ready else [])
+            if c.rolling:
+                c.ready = c.ready_check([c.apiserver])
+                previous_ready = c.ready
+            controllers.append(c)
+
+        # Controller-managers and schedulers: on running controllers once every API server has rolled, one
+        # controller after another; on new controllers beside their own API server, which is checked after them.
+        every_apiserver_ready = [previous_ready] if previous_ready else []
+        previous_managers: list[pulumi.Resource] = []
+        for c in controllers:
+            after = [c.apiserver, *every_apiserver_ready, *previous_managers] if c.rolling else [c.apiserver]
+            managers = [c.start(service, after) for service in SERVICES[1:]]
+            if c.rolling:
+                previous_managers = managers
+            else:
+                c.ready = c.ready_check([c.apiserver, *managers])
+            self.ready.append(c.ready)
+            self.rolled += [c.ready, *managers]
 
         # As the break-glass identity (the admin group has no rights before this binding); every cluster-level step
         # after it runs as the admin group.

@@ -12,7 +12,9 @@ from locallab import session
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lab", description="The program's own node steps on local machines: "
-                                     "Kubernetes and etcd built from their Go modules, booted with systemd-nspawn.")
+                                     "Kubernetes, etcd, containerd, runc, the CNI plugins, crictl and CoreDNS built "
+                                     "from their Go modules, images served by a registry of the lab's own, machines "
+                                     "booted with systemd-nspawn.")
     parser.add_argument("--tag", default="lab", help="name of the lab (several can run side by side)")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="build what is missing, boot the machines, replay the program, keep running")

@@ -4,7 +4,8 @@ A step runs once every step it depends on has finished, and independent steps ru
 must start together: each waits for a quorum). Like Pulumi, the replayer keeps state: a step whose inputs
 (command, stdin, triggers, connection) are the same as last time does not run again. Steps whose binaries or
 services cannot exist on this machine are listed as not replayed, each with its reason; a step no rule names is
-replayed, so nothing new is ever skipped silently.
+replayed, so nothing new is ever skipped silently. Deployer-side steps (`command:local:Command`) run in the lab's
+deployer namespace.
 """
 
 from __future__ import annotations
@@ -20,23 +21,13 @@ from typing import Callable
 
 from tests.support.program import ProgramRun, Resource
 
-NOT_BUILT = ("the lab does not build {component} (issue 10 builds Kubernetes and etcd only), so its mirror does "
-             "not serve it")
-RUNTIME = ("the container runtime is not part of the lab yet: containerd and runc are not built, and a kubelet here "
-           "would need cgroup v1 inside systemd-nspawn (this host has no cgroup v2 controllers; kubelet 1.35+ refuses "
-           "cgroup v1 unless failCgroupV1 is false)")
-NEEDS_KUBELET = "needs kubelets that register their nodes and run pods, which need the container runtime"
+NOT_BUILT = "the lab does not build {component}, so its mirror does not serve it"
 # (step-name suffix pattern, reason); first match wins. Install steps are decided by what the mirror serves.
 NOT_REPLAYED: tuple[tuple[str, str], ...] = (
-    (r"-start-(containerd|kubelet|kube-proxy)$", RUNTIME),
-    (r"-prepare-os$", "checks for cgroup v2 and loads kernel modules (overlay, br_netfilter): this host runs "
-                      "cgroup v1 and loads no modules (no /proc/modules); the packages it installs are in the lab image"),
-    (r"-read-pod-cidrs$", "waits for every worker's kubelet to register its Node; the lab test registers them with "
-                          "each worker's own certificate and then runs this step"),
-    (r"-(node-ready|apply-coredns|dns-check|apply-nginx|nginx-rollout|fetch-from-every-worker)$", NEEDS_KUBELET),
+    (r"-api-through-load-balancer$", "checks the API through the AWS network load balancer, which the lab does not "
+                                     "have (on the deployer its name resolves to the first controller, so the "
+                                     "check would prove nothing about a balancer)"),
 )
-LOCAL_REASON = "runs on the deployer against the AWS load balancer or public addresses"
-
 
 @dataclass
 class Step:
@@ -107,8 +98,6 @@ def collect(run: ProgramRun) -> list[Step]:
 
 def not_replayed_reason(step: Step, served: set[str] | frozenset[str] = frozenset()) -> str | None:
     """None when the step is replayed; `served`: the components the lab's mirror serves."""
-    if step.type == "command:local:Command":
-        return LOCAL_REASON
     install = re.search(r"-install-(.+)$", step.name)
     if install and install.group(1) not in served:
         return NOT_BUILT.format(component=install.group(1))
@@ -120,12 +109,19 @@ def not_replayed_reason(step: Step, served: set[str] | frozenset[str] = frozense
 
 # ssh(host, user, private_key, command, stdin) -> CompletedProcess
 SshRunner = Callable[[str, str, str, str, str], subprocess.CompletedProcess]
+# local(command, stdin) -> CompletedProcess: a command:local:Command, run where the deployer would run it
+LocalRunner = Callable[[str, str], subprocess.CompletedProcess]
+
+
+def _no_deployer(command: str, stdin: str) -> subprocess.CompletedProcess:
+    raise ReplayError(f"a deployer-side step needs a local runner: {command}")
 
 
 class Replayer:
-    def __init__(self, ssh: SshRunner, *, served: set[str] = frozenset(), workers: int = 16,
-                 gate_wait_seconds: float = 90):
+    def __init__(self, ssh: SshRunner, *, local: LocalRunner = _no_deployer, served: set[str] = frozenset(),
+                 workers: int = 16, gate_wait_seconds: float = 90):
         self.ssh = ssh
+        self.local = local
         self.served = set(served)
         self.state: dict[str, str] = {}     # urn -> fingerprint of the inputs it last ran with (Pulumi's state)
         self.workers = workers
@@ -136,6 +132,9 @@ class Replayer:
         # pulumi-command retries the dial of a host that is not up yet (dialErrorLimit); so does the gate here.
         deadline = started + (self.gate_wait_seconds if step.name.endswith("-ready") else 0)
         while True:
+            if step.type == "command:local:Command":
+                result = self.local(step.create, step.stdin)
+                break
             result = self.ssh(step.host, step.user, step.private_key, step.create, step.stdin)
             if result.returncode != 255 or time.monotonic() >= deadline:    # 255: ssh could not connect
                 break

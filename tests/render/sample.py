@@ -8,7 +8,7 @@ import os
 
 from cluster import versions
 from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install, podcidrs,
-                            podnet, steps, worker)
+                           podnet, rollout, steps, worker)
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
@@ -88,6 +88,7 @@ def scripts() -> dict[str, str]:
         "readiness-gate": steps.readiness_gate_script(),
         "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
         "worker-os-prep": worker.os_prep_script(),
+        "worker-os-prep-cgroup-v1-system-container": worker.os_prep_script(worker.NodeHost(True, True)),
         "cni-config-sync": worker.cni_config_sync_script(WORKERS[0].name),
         "etcd-user": etcd.ETCD_USER_SCRIPT,
         "etcd-health": etcd.etcd_health_script(ETCD),
@@ -102,6 +103,10 @@ def scripts() -> dict[str, str]:
             ETCD[0], ETCD, "k8s-dev", interval_minutes=60, keep=24, bucket="k8s-dev-etcd-0123456789")),
         "apiserver-ready": control_plane.apiserver_ready_script(),
         "node-ready": worker.node_ready_script("worker-0"),
+        "drain-worker": rollout.drain_script("worker-0", "0123456789abcdef"),
+        "uncordon-worker": rollout.uncordon_script("worker-0", "0123456789abcdef"),
+        "remove-worker": rollout.remove_node_script("worker-0"),
+        "worker-listed": rollout.node_listed_script("worker-0"),
         "rbac-apply": control_plane.rbac_apply_script({"cluster-admins": access.cluster_admins_rbac(),
                                                        "kubelet access": addons.apiserver_to_kubelet_rbac()}),
         "write-files": write_files_script(all_files()),

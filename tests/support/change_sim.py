@@ -38,6 +38,7 @@ from tests.support.program import ClusterMocks, ProgramRun, Resource, run_progra
 CREATED, DELETED, UNCHANGED, UPDATED, REPLACED = "created", "deleted", "unchanged", "updated", "replaced"
 # A remote step's name is "<node>-<step>"; cluster-level steps run on a node too.
 STEP_NAME = re.compile(r"^(?P<host>(?:etcd|controller|worker|bastion)-\d+)-(?P<step>.+)$")
+NODE_NAME = re.compile(r"\b(etcd|controller|worker)-\d+\b")
 
 
 @dataclass
@@ -275,19 +276,27 @@ def summarize(plan: ChangePlan) -> dict[str, str]:
     def short(type_: str) -> str:
         return type_.split(":")[-1]
 
+    def step(c: Change) -> str:
+        # A step one node runs for each other node (drain-worker-3 on controller-0) is counted as one kind.
+        return "`" + NODE_NAME.sub(r"\1-N", c.step) + "`"
+
     aws = "; ".join(f"{kind}: {text}" for kind in (CREATED, REPLACED, UPDATED, DELETED) if (text := kinds(kind)))
     reruns = [c for c in plan.changes.values() if c.reruns and c.step]
     cluster = next(c.name for c in plan.changes.values() if c.type == "aws:ec2/vpc:Vpc").removesuffix("-vpc")
     local = [c.name.removeprefix(f"{cluster}-") for c in plan.changes.values()
              if c.reruns and c.type == "command:local:Command"]
-    steps = _count(f"`{c.step}`" for c in reruns if c.kind != UPDATED)
-    connection_only = _count(f"`{c.step}`" for c in reruns if c.kind == UPDATED)
+    steps = _count(step(c) for c in reruns if c.kind != UPDATED)
+    connection_only = _count(step(c) for c in reruns if c.kind == UPDATED)
+    # Delete-time commands run when their step goes (removed, or the old half of a replacement).
+    removals = _count(step(op.change) for op in plan.operations
+                      if op.action == "delete" and op.change.step and "delete" in op.change.before.inputs)
     restarted = _count(c.step.removeprefix("start-") for c in reruns
                        if c.step.startswith("start-") and c.kind != UPDATED)
     return {
         "aws": aws or "nothing",
         "steps": "; ".join(x for x in (steps, f"updated (run again, restart nothing): {connection_only}"
                                        if connection_only else "",
+                                       f"deleted (runs its delete command first): {removals}" if removals else "",
                                        _count(f"`{name}` (deployer)" for name in local)) if x)
         or "none",
         "restarted": restarted or "none",
@@ -454,8 +463,10 @@ moto on top of the running stack, which refuses any address or name collision. C
 (`python -m tests.support.change_sim --readme` rewrites it).
 
 {render_changes_table()}
-"Updated" steps run their script again over the new connection; "services restarted" are the `start-*` steps
-that are replaced. Replaced delete-first: {", ".join(f"`{t}`" for t in delete_first_types())} (the others are
+"Updated" steps run their script again over the new connection; "deleted (runs its delete command first)" are
+steps whose delete command does the work before what they depend on goes (a worker drained and its Node deleted
+before its instance, an etcd member removed before its machine); "services restarted" are the `start-*` steps
+that are replaced. A step one node runs for each other node is counted by kind (`drain-worker-N`). Replaced delete-first: {", ".join(f"`{t}`" for t in delete_first_types())} (the others are
 created before the old one is deleted).
 
 What forces a replacement, per resource type (`infra/lifecycle.py`; every other input change is an update):

@@ -49,7 +49,9 @@ def test_each_host_gets_its_gate_and_its_role_steps(size):
             on_first = {"etcd-health", *(f"membership-etcd-{i}" for i in range(1, etcd))}
             assert steps == ETCD_STEPS | (on_first if host == "etcd-0" else set()), host
         elif host.startswith("controller"):
-            assert steps == CONTROLLER_STEPS | (CLUSTER_STEPS if host == "controller-0" else set()), host
+            # controller-0 also drains, uncordons and removes every worker (cluster/render/rollout.py)
+            per_worker = {f"{s}-worker-{i}" for s in ("drain", "uncordon", "remove") for i in range(workers)}
+            assert steps == CONTROLLER_STEPS | (CLUSTER_STEPS | per_worker if host == "controller-0" else set()), host
         else:
             assert steps == WORKER_STEPS, host
 
@@ -98,8 +100,9 @@ def test_no_command_line_holds_a_value_and_secret_payloads_travel_only_as_secret
         seconds = int(re.match(r"^sudo timeout --kill-after=30 (\d+) bash -s ", c.inputs["create"]).group(1))
         assert c.inputs["create"] == run_command(host, step, seconds), c.name
         assert "environment" not in c.inputs
-        if step.startswith("membership-"):
-            # the one delete-time command (member remove) carries names, addresses and paths, never a value
+        if step.startswith(("membership-", "remove-worker-")):
+            # the delete-time commands (member remove, drain and delete a node) carry names, addresses and paths,
+            # never a value
             assert not any(marker in c.inputs["delete"] for marker in SECRET_MARKERS), c.name
         else:
             assert "delete" not in c.inputs, c.name
@@ -223,15 +226,19 @@ KUBERNETES_MIRROR_BUILD = {"version": "1.37.2-mirror.1",
                            "kubernetes-node": {"sha512": {"amd64": "cd" * 64}}}
 
 
+# containerd and the kubelet run the pods: a new version of either drains each worker before and uncordons it after
+DRAINS = {f"controller-0-{s}-worker-{i}" for i in range(3) for s in ("drain", "uncordon")}
+
+
 @pytest.mark.parametrize("component, override, steps", [
     ("containerd", CONTAINERD_2_3_3, {f"worker-{i}-{s}" for i in range(3)
-                                      for s in ("install-containerd", "start-containerd")}),
+                                      for s in ("install-containerd", "start-containerd")} | DRAINS),
     ("etcd", ETCD_3_6_13, {f"etcd-{i}-{s}" for i in range(3) for s in ("install-etcd", "start-etcd")}),
     ("kubernetes", KUBERNETES_MIRROR_BUILD,
      {f"controller-{i}-{s}" for i in range(3) for s in ("install-kubernetes-server", "start-kube-apiserver",
                                                          "start-kube-controller-manager", "start-kube-scheduler")}
      | {f"worker-{i}-{s}" for i in range(3) for s in ("install-kubernetes-node", "start-kubelet",
-                                                      "start-kube-proxy")}),
+                                                      "start-kube-proxy")} | DRAINS),
 ])
 def test_bumping_one_version_changes_exactly_the_steps_that_install_it(component, override, steps):
     shared = {}

@@ -100,6 +100,11 @@ def test_every_remote_step_carries_its_instance_id_so_a_new_machine_is_installed
             # remove the member just (re)joined; a new machine rejoins through its own start step instead
             assert "triggers" not in c.inputs, c.name
             continue
+        if removes := re.search(r"-remove-(worker-\d+)$", c.name):
+            # replaced only with the machine of the worker it drains and deletes (delete-first: the old one's
+            # removal runs before that machine goes), never with the controller it runs on
+            assert c.inputs["triggers"] == [instances[removes.group(1)]], c.name
+            continue
         assert instances[host] in c.inputs["triggers"], c.name
         for other, instance_id in instances.items():
             # the pod range reader also follows the workers' machines (test below)
