@@ -41,13 +41,14 @@ class Step:
     stdin: str
     fingerprint: str
     dependencies: set[str]
+    delete: str = ""     # what Pulumi runs when the step leaves the program (a worker's drain before its machine goes)
 
 
 @dataclass
 class Row:
     step: str
     host: str
-    status: str          # replayed | unchanged | not replayed | failed
+    status: str          # replayed | unchanged | not replayed | failed | deleted
     reason: str = ""
     seconds: float = 0.0
     output: str = ""
@@ -65,7 +66,7 @@ class Report:
         lines = [f"{'step':<{width}}  {'status':<12}  {'s':>5}  reason"]
         for r in self.rows:
             lines.append(f"{r.step:<{width}}  {r.status:<12}  {r.seconds:>5.1f}  {r.reason}")
-        counts = {s: len(self.by_status(s)) for s in ("replayed", "unchanged", "not replayed", "failed")}
+        counts = {s: len(self.by_status(s)) for s in ("replayed", "unchanged", "not replayed", "failed", "deleted")}
         lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
         return "\n".join(lines)
 
@@ -92,7 +93,8 @@ def collect(run: ProgramRun) -> list[Step]:
         steps.append(Step(name=r.name, urn=r.urn, type=r.type, host=conn.get("host", "deployer"),
                           user=conn.get("user", ""), private_key=conn.get("privateKey", ""),
                           create=r.inputs.get("create", ""), stdin=r.inputs.get("stdin", ""),
-                          fingerprint=_fingerprint(r), dependencies=direct & urns))
+                          fingerprint=_fingerprint(r), dependencies=direct & urns,
+                          delete=r.inputs.get("delete") or ""))
     return steps
 
 
@@ -124,6 +126,9 @@ class Replayer:
         self.local = local
         self.served = set(served)
         self.state: dict[str, str] = {}     # urn -> fingerprint of the inputs it last ran with (Pulumi's state)
+        # urn -> how to run the delete command of a step that has one (name, host, user, private key, command), as
+        # Pulumi keeps a resource's last inputs in its state to delete it after the program stopped declaring it.
+        self.deletes: dict[str, dict[str, str]] = {}
         self.workers = workers
         self.gate_wait_seconds = gate_wait_seconds
 
@@ -183,8 +188,32 @@ class Replayer:
                         failure = failure or row
                     else:
                         self.state[step.urn] = step.fingerprint
+                        if step.delete:
+                            self.deletes[step.urn] = {"name": step.name, "host": step.host, "user": step.user,
+                                                      "private_key": step.private_key, "delete": step.delete}
                         done.add(step.urn)
         report = Report([rows[s.urn] for s in steps if s.urn in rows])
         if failure:
             raise ReplayError(f"step {failure.step} failed on {failure.host} ({failure.reason}):\n{failure.output}")
         return report
+
+    def delete_absent(self, steps: list[Step]) -> Report:
+        """What Pulumi does at the end of an update for the steps the program no longer declares (the whole program,
+        `steps`): run each one's delete command, the latest created first, and forget them. A removed worker's
+        removal step drains it here, before its machine is powered off. Raises ReplayError when one fails."""
+        declared = {s.urn for s in steps}
+        rows = []
+        for urn in reversed([u for u in self.state if u not in declared]):
+            recorded = self.deletes.get(urn)
+            if recorded:
+                started = time.monotonic()
+                result = self.ssh(recorded["host"], recorded["user"], recorded["private_key"], recorded["delete"], "")
+                row = Row(recorded["name"], recorded["host"], "deleted", seconds=time.monotonic() - started,
+                          output=result.stdout + result.stderr)
+                rows.append(row)
+                if result.returncode != 0:    # kept in the state, as Pulumi keeps a resource it could not delete
+                    raise ReplayError(f"the delete command of step {row.step} failed on {row.host} "
+                                      f"(exit {result.returncode}):\n{row.output}")
+            self.state.pop(urn)
+            self.deletes.pop(urn, None)
+        return Report(rows)

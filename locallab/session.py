@@ -120,6 +120,30 @@ class LabSession:
             time.sleep(1)
         return time.monotonic() - started
 
+    def resize(self, workers: int, log=print) -> Report:
+        """`pulumi up` after changing workers.count on the running lab: machines for new workers boot first (as the
+        engine creates instances), the program's steps replay (a leaving worker's removal step drains it and deletes
+        its Node), then the leaving workers' machines power off (as their instances are terminated)."""
+        self.config = {**self.config, "workers": {**self.config["workers"], "count": workers}}
+        # The mocks' own pod ranges for the new shape: the steps that use the reader's answer wait for it, and the
+        # replay runs the program again with the real one.
+        self.pod_cidrs = None
+        self.run = self.rerun_program()
+        nodes = self.nodes
+        new = {name: ip for name, ip in nodes.items() if name not in self.machines.pids}
+        if new:
+            log(f"lab: booting {', '.join(new)}")
+            self.machines.boot_all(new, self.state_dir / "authorized", self.private_key, LAB_USER)
+            self.save()
+        report = replay_program(self)
+        for name in [n for n in self.machines.ips if n not in nodes and n in self.machines.pids]:
+            log(f"lab: powering off {name}, which the program no longer declares")
+            self.machines.stop(name)
+            self.machines.ips.pop(name, None)
+        _write_deployer_files(self)
+        self.save()
+        return report
+
     def rerun_program(self, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
         """The same stack again (the same keys: as Pulumi would keep them in state)."""
         return run_lab_program(self.config, self.key_material, pod_cidrs if pod_cidrs is not None else self.pod_cidrs)
@@ -138,7 +162,8 @@ class LabSession:
             "namespaces": self.machines.lab.hosts, "addresses": self.machines.lab.addresses,
             "pids": self.machines.pids, "ips": self.machines.ips, "cgroups": self.machines.cgroups,
             "nodes": self.nodes,
-            "replay_state": self.replayer.state, "served": sorted(self.replayer.served),
+            "replay_state": self.replayer.state, "replay_deletes": self.replayer.deletes,
+            "served": sorted(self.replayer.served),
             "keys": _save_keys(self.key_material), "timings": self.timings, "pod_cidrs": self.pod_cidrs,
         }
         path = self.state_dir / "state.json"
@@ -229,6 +254,7 @@ def attach(tag: str = "lab") -> LabSession:
                         ips=dict(state["ips"]), cgroups=dict(state.get("cgroups", {})))
     replayer = Replayer(machines.ssh, local=machines.local, served=set(state["served"]))
     replayer.state = dict(state["replay_state"])
+    replayer.deletes = dict(state.get("replay_deletes", {}))
     known = {f.name for f in dataclasses.fields(go_build.BuildVersions)}
     build = go_build.Build(go_build.BuildVersions(**{k: v for k, v in state["build"]["versions"].items() if k in known}),
                            {g: Path(d) for g, d in state["build"]["groups"].items()}, {})
@@ -236,15 +262,28 @@ def attach(tag: str = "lab") -> LabSession:
                       dict(state["timings"]), first_report=load_report(state_dir), pod_cidrs=state["pod_cidrs"])
 
 
-def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 3, log=print) -> LabSession:
+def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = None, workers: int | None = None,
+       log=print) -> LabSession:
     """Build what is missing, boot the lab and replay the program; a lab already running is replayed again
-    (only what changed runs)."""
+    (only what changed runs), with another worker count when `workers` differs from its own. A count left out
+    is 3 for a new lab and the running lab's own otherwise."""
     if running(tag):
         session = attach(tag)
+        shape = {role: session.config[role]["count"] for role in ("etcd", "controllers", "workers")}
+        for role, wanted in (("etcd", etcd), ("controllers", controllers)):
+            if wanted is not None and wanted != shape[role]:
+                raise SystemExit(f"lab {tag} runs {shape[role]} {role}; the lab changes only the worker count of a "
+                                 f"running lab: `./lab down` first for {wanted} {role}")
         started = time.monotonic()
-        session.first_report = replay_program(session)
+        if workers is not None and workers != shape["workers"]:
+            session.first_report = session.resize(workers, log=log)
+        else:
+            session.first_report = replay_program(session)
         session.timings["replay"] = time.monotonic() - started
+        save_report(session.state_dir, session.first_report)
+        session.save()
         return session
+    etcd, controllers, workers = etcd or 3, controllers or 3, workers or 3
     down(tag)   # whatever a lab of this tag left behind
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -324,8 +363,10 @@ def replay_program(session: LabSession) -> Report:
     for row in second.rows:
         if row.step not in rows or row.status != "unchanged":
             rows[row.step] = row
+    # As the engine ends an update: the steps the program no longer declares are deleted (their delete commands run).
+    deleted = session.replayer.delete_absent(collect(session.run))
     session.save()
-    return Report([rows[s.name] for s in collect(session.run)])
+    return Report([rows[s.name] for s in collect(session.run)] + deleted.rows)
 
 
 def _waiting_for(step: Step, steps: list[Step]) -> set[str]:
