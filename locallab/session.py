@@ -60,10 +60,12 @@ def _lab_addresses(args) -> dict:
     return {}
 
 
-def run_lab_program(config: dict, key_material: dict, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
-    """`pod_cidrs`: what the read-pod-cidrs step answered on the lab (None: the mocks' own answer)."""
-    return run_program(config, stack="lab", mocks=ClusterMocks(extra_outputs=_lab_addresses,
-                                                               key_material=key_material, pod_cidrs=pod_cidrs))
+def run_lab_program(config: dict, key_material: dict, pod_cidrs: dict[str, str] | None = None,
+                    existing: ProgramRun | None = None) -> ProgramRun:
+    """`pod_cidrs`: what the read-pod-cidrs step answered on the lab (None: the mocks' own answer). `existing`: the
+    run whose machines were running when this update began (what AWS would report; None: a first creation)."""
+    return run_program(config, stack="lab", mocks=ClusterMocks(extra_outputs=_lab_addresses, key_material=key_material,
+                                                               pod_cidrs=pod_cidrs, existing=existing))
 
 
 def _save_keys(key_material: dict) -> list:
@@ -87,6 +89,9 @@ class LabSession:
     timings: dict[str, float] = field(default_factory=dict)
     first_report: Report | None = None
     pod_cidrs: dict[str, str] | None = None
+    # The run whose machines were running when the current update began: the instances the program's EC2 lookups
+    # find (rolling restarts chain only those). None during the first creation.
+    existing: ProgramRun | None = None
 
     @property
     def nodes(self) -> dict[str, str]:
@@ -128,7 +133,7 @@ class LabSession:
         # The mocks' own pod ranges for the new shape: the steps that use the reader's answer wait for it, and the
         # replay runs the program again with the real one.
         self.pod_cidrs = None
-        self.run = self.rerun_program()
+        self.new_update()
         nodes = self.nodes
         new = {name: ip for name, ip in nodes.items() if name not in self.machines.pids}
         if new:
@@ -144,9 +149,18 @@ class LabSession:
         self.save()
         return report
 
+    def new_update(self) -> ProgramRun:
+        """The program at the start of another `pulumi up` (after a change of config or keys): the machines of the
+        last run are the instances AWS reports, so a change of running nodes rolls."""
+        self.existing = self.run
+        self.run = self.rerun_program()
+        return self.run
+
     def rerun_program(self, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
-        """The same stack again (the same keys: as Pulumi would keep them in state)."""
-        return run_lab_program(self.config, self.key_material, pod_cidrs if pod_cidrs is not None else self.pod_cidrs)
+        """The same stack again within the same update (the same keys, as Pulumi would keep them in state, and the
+        same instances found running when the update began)."""
+        return run_lab_program(self.config, self.key_material, pod_cidrs if pod_cidrs is not None else self.pod_cidrs,
+                               existing=self.existing)
 
     def replay(self, run: ProgramRun | None = None, **kwargs) -> Report:
         report = self.replayer.replay(collect(run or self.run), **kwargs)
@@ -248,7 +262,9 @@ def attach(tag: str = "lab") -> LabSession:
     state_dir = _state_dir(tag)
     state = json.loads((state_dir / "state.json").read_text())
     key_material = _load_keys(state["keys"])
-    run = run_lab_program(state["config"], key_material, state["pod_cidrs"])
+    # Another update of a running lab: every machine of its last run is an instance AWS reports.
+    existing = run_lab_program(state["config"], key_material, state["pod_cidrs"])
+    run = run_lab_program(state["config"], key_material, state["pod_cidrs"], existing=existing)
     lab = Lab(tag, hosts=dict(state["namespaces"]), addresses=dict(state["addresses"]))
     machines = Machines(lab, Path(state["rootfs"]), state_dir, pids={k: int(v) for k, v in state["pids"].items()},
                         ips=dict(state["ips"]), cgroups=dict(state.get("cgroups", {})))
@@ -259,7 +275,8 @@ def attach(tag: str = "lab") -> LabSession:
     build = go_build.Build(go_build.BuildVersions(**{k: v for k, v in state["build"]["versions"].items() if k in known}),
                            {g: Path(d) for g, d in state["build"]["groups"].items()}, {})
     return LabSession(tag, state_dir, state["config"], run, machines, replayer, key_material, build,
-                      dict(state["timings"]), first_report=load_report(state_dir), pod_cidrs=state["pod_cidrs"])
+                      dict(state["timings"]), first_report=load_report(state_dir), pod_cidrs=state["pod_cidrs"],
+                      existing=existing)
 
 
 def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = None, workers: int | None = None,

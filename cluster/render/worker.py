@@ -349,6 +349,10 @@ defaults
   mode tcp
   log global
   option tcplog
+  # A connection a server refuses (an API server restarting, not yet marked down by the checks) is tried again on
+  # another server instead of failing the client.
+  retries 3
+  option redispatch
   timeout connect 5s
   timeout client 4h
   timeout server 4h
