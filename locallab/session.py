@@ -221,6 +221,7 @@ def _write_deployer_files(session: LabSession) -> None:
 
 
 HOST_SYSCTLS_FILE = STATE_ROOT / "host-sysctls.json"
+DOWN_GRACE_SECONDS = 15
 
 
 def hold_host_sysctls(tag: str) -> None:
@@ -412,7 +413,9 @@ def down(tag: str = "lab", log=lambda message: None) -> None:
     if state_file.exists():
         state = json.loads(state_file.read_text())
         log(f"lab: powering off {', '.join(state.get('pids', {}))}")
-        stop_processes([int(pid) for pid in state.get("pids", {}).values()])
+        # The machines and their disks go: a short wait for a clean power-off, then whatever still runs in a
+        # machine's cgroups is killed (nine machines powering off at once on two cores can take a minute).
+        stop_processes([int(pid) for pid in state.get("pids", {}).values()], timeout=DOWN_GRACE_SECONDS)
         rootfs = Path(state["rootfs"]) if state.get("rootfs") else None
         machines = [name for name in state.get("pids", {}) if name != "mirror"]
     remove_stale(tag)     # also kills whatever still ran in the machines' namespaces
