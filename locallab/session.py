@@ -33,7 +33,7 @@ from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_
                                restore_host_sysctls, stop_processes)
 from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
-from locallab.replay import Replayer, Report, Row, Step, collect
+from locallab.replay import ReplayError, Replayer, Report, Row, Step, collect
 from locallab.rootfs import CACHE, LAB_USER, ensure_rootfs
 from tests.support.program import ClusterMocks, ProgramRun, run_program
 
@@ -243,7 +243,11 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     if running(tag):
         session = attach(tag)
         started = time.monotonic()
-        session.first_report = replay_program(session)
+        counts = {"etcd": etcd, "controllers": controllers, "workers": workers}
+        if any(session.config[role]["count"] != n for role, n in counts.items()):
+            session.first_report = resize(session, counts, log)
+        else:
+            session.first_report = replay_program(session)
         session.timings["replay"] = time.monotonic() - started
         return session
     down(tag)   # whatever a lab of this tag left behind
@@ -327,6 +331,41 @@ def replay_program(session: LabSession) -> Report:
             rows[row.step] = row
     session.save()
     return Report([rows[s.name] for s in collect(session.run)])
+
+
+def resize(session: LabSession, counts: dict[str, int], log=print) -> Report:
+    """A running lab with other node counts, as `pulumi up` after changing them: machines for the new nodes boot,
+    the program is replayed, then what the program no longer declares goes, each step's delete command first (a
+    leaving worker is drained and its Node deleted) and then its machine, whose disk is gone for good."""
+    old_run, old_nodes = session.run, dict(session.nodes)
+    for role, count in counts.items():
+        session.config[role] = {**session.config[role], "count": count}
+    session.pod_cidrs = None     # new workers have no range yet: the replay reads the real ones
+    session.run = session.rerun_program()
+    added = {name: ip for name, ip in session.nodes.items() if name not in old_nodes}
+    if added:
+        log(f"lab: booting {', '.join(added)}")
+        session.machines.boot_all(added, session.state_dir / "authorized", session.private_key, LAB_USER)
+        session.save()
+    report = replay_program(session)
+    kept = {r.urn for r in session.run.resources}
+    gone = [r for r in old_run.resources if r.urn not in kept]
+    for resource in reversed(gone):
+        if resource.type == "command:remote:Command" and resource.inputs.get("delete"):
+            conn = resource.inputs["connection"]
+            result = session.machines.ssh(conn["host"], conn["user"], conn["privateKey"], resource.inputs["delete"], "")
+            if result.returncode != 0:
+                raise ReplayError(f"the delete command of {resource.name} failed on {conn['host']} "
+                                  f"(exit {result.returncode}):\n{result.stdout}{result.stderr}")
+            log(f"lab: ran the delete command of {resource.name}")
+        session.replayer.state.pop(resource.urn, None)
+    for name in old_nodes.keys() - session.nodes.keys():
+        log(f"lab: powering off {name} and removing its disk")
+        session.machines.stop(name)
+        session.machines.ips.pop(name, None)
+        shutil.rmtree(session.machines.disks / name, ignore_errors=True)
+    session.save()
+    return report
 
 
 def _waiting_for(step: Step, steps: list[Step]) -> set[str]:
