@@ -208,7 +208,8 @@ def stop_processes(pids: list[int], timeout: float = 45) -> None:
     SIGKILL whatever still runs after `timeout` (what ran inside goes with remove_machine_cgroups)."""
     pids = [p for p in pids if _alive(p)]
     for pid in pids:
-        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):    # gone since
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while pids and time.monotonic() < deadline:
         for pid in list(pids):
@@ -222,7 +223,8 @@ def stop_processes(pids: list[int], timeout: float = 45) -> None:
                 pids.remove(pid)
         time.sleep(0.2)
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def stop_process(pid: int, timeout: float = 45) -> None:

@@ -142,9 +142,10 @@ class LabSession:
             self.save()
         report = replay_program(self)
         for name in [n for n in self.machines.ips if n not in nodes and n in self.machines.pids]:
-            log(f"lab: powering off {name}, which the program no longer declares")
+            log(f"lab: powering off {name}, which the program no longer declares, and removing its disk")
             self.machines.stop(name)
             self.machines.ips.pop(name, None)
+            shutil.rmtree(self.machines.disks / name, ignore_errors=True)
         _write_deployer_files(self)
         self.save()
         return report
