@@ -10,6 +10,7 @@ from cluster.etcd_backup import EtcdBackups, EtcdBackupsArgs
 from cluster.podnet import PodNetwork, PodNetworkArgs
 from cluster.remote import Ssh
 from cluster.render.ssh_config import render_ssh_config
+from cluster.render.worker import NodeHost
 from cluster.smoke import SmokeTest, SmokeTestArgs
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
@@ -93,6 +94,7 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     control_plane_rolled=[*control_plane.rolled, control_plane.rbac],
     running_workers=[n.name for n in running_nodes if n.role == "workers"],
     rollout_batch_size=settings.workers.rollout_batch_size,
+    host=NodeHost(settings.workers.allow_cgroup_v1, settings.workers.system_container),
 ))
 kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki)
 api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,

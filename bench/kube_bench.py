@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """kube-bench (CIS Kubernetes Benchmark) on the lab: the master checks on a controller, the etcd checks on an etcd
-member, with the newest benchmark kube-bench ships. Prints each check's result and a summary table.
+member, the node checks on a worker, with the newest benchmark kube-bench ships. Prints each check's result and a summary table.
 
 kube-bench is built from a git checkout of its release (the Go module proxy refuses the module; see
 locallab/build.py), so this is a benchmark run by hand, not a test. Uses the running lab `./lab up` started (or
@@ -26,7 +26,7 @@ from locallab import session as lab  # noqa: E402
 from locallab.build import BUILD_ROOT, KUBE_BENCH_TAG, ensure_kube_bench  # noqa: E402
 from locallab.machines import MIRROR_URL  # noqa: E402
 
-RUNS = (("controller-0", "master"), ("etcd-0", "etcd"))
+RUNS = (("controller-0", "master"), ("etcd-0", "etcd"), ("worker-0", "node"))
 
 
 def newest_benchmark(cfg: Path) -> tuple[str, str]:

@@ -74,6 +74,7 @@ class WorkersArgs:
     # restart in batches. Empty on a first creation.
     running_workers: Sequence[str] = ()
     rollout_batch_size: int = 1
+    host: render.NodeHost = render.NodeHost()     # settings workers.allowCgroupV1 and workers.systemContainer
 
 
 def rollout_batches(workers: Sequence[str], running: Sequence[str], batch_size: int) -> dict[str, int]:
@@ -110,11 +111,11 @@ class Workers(pulumi.ComponentResource):
                 cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
                 controller_ips=list(args.controller_ips), pod_cidr=args.pod_cidr,
                 cluster_dns_ip=args.cluster_dns_ip, pause_image=versions.IMAGES["pause"],
-                registry_mirror=args.image_registry_mirror, **v))
+                registry_mirror=args.image_registry_mirror, host=args.host, **v))
             by_service = inputs.apply(render.worker_files)
             everything = by_service.apply(lambda fs: [f for group in fs.values() for f in group])
 
-            prep = render.os_prep_script()
+            prep = render.os_prep_script(args.host)
             prepared = host.step("prepare-os", prep, triggers=[prep])
             written = host.step("worker-files", everything.apply(write_files_script),
                                 triggers=[everything.apply(files_digest)], depends_on=[prepared], secret=True)

@@ -46,6 +46,14 @@ class RoleSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings(RoleSettings):
+    """Workers are a role with two facts about the machines they run on, for hosts that are not the Ubuntu VMs the
+    defaults are made for (the local lab's machines are both)."""
+    allow_cgroup_v1: bool = False      # the kubelet runs on cgroup v1 (failCgroupV1: false) instead of refusing to
+    system_container: bool = False     # the node shares its kernel with a host (systemd-nspawn, LXC)
+
+
+@dataclass(frozen=True)
 class EtcdSnapshotSettings:
     interval_minutes: int = 60
     keep: int = 24
@@ -58,7 +66,7 @@ class Settings:
     admin_cidrs: tuple[str, ...]
     etcd: RoleSettings
     controllers: RoleSettings
-    workers: RoleSettings
+    workers: WorkerSettings
     vpc_cidr: str
     pod_cidr: str
     pod_cidr_mask_size: int
@@ -110,6 +118,7 @@ class SettingSpec:
 
 
 _REQUIRED = object()
+WORKER_HOST_KEYS = ("allowCgroupV1", "systemContainer")
 
 # The one place every user-facing key is defined. Order = README order.
 SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
@@ -121,11 +130,17 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 '{"count": 3, "instanceType": "t3.small"}', "etcd members: an odd count from 1 to 9."),
     SettingSpec("controllers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 20},
                 '{"count": 3, "instanceType": "t3.medium"}', "Control plane nodes (API server, controller-manager, scheduler)."),
-    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30, "rolloutBatchSize": 1},
+    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30, "rolloutBatchSize": 1,
+                            "allowCgroupV1": False, "systemContainer": False},
                 '{"count": 3, "instanceType": "t3.medium", "rolloutBatchSize": 2}',
                 "Worker nodes (containerd, kubelet, kube-proxy). `rolloutBatchSize`: how many running workers a "
                 "change restarts at once (each drained first when containerd or the kubelet restart), from 1 to "
-                "the count."),
+                "the count. `allowCgroupV1`: run the kubelet on a host that only has cgroup v1 (kubelet "
+                "`failCgroupV1: false`; prepare-os accepts v1) instead of refusing. `systemContainer`: the nodes are "
+                "system containers sharing their host's kernel (systemd-nspawn, LXC): kube-proxy leaves the "
+                "kernel-wide conntrack table size alone (`conntrack.maxPerCore: 0`) and containerd does not lower "
+                "containers' OOM score (`restrict_oom_score_adj`), neither of which a container may change. Both "
+                "false on the EC2 nodes; the local lab sets both."),
     SettingSpec("vpcCidr", "10.43.0.0/16", "10.43.0.0/16", "The VPC range. Node subnets are carved from it."),
     SettingSpec("podCidr", "10.200.0.0/16", "10.200.0.0/16",
                 "The cluster pod range; the controller-manager gives each node one slice of it."),
@@ -241,6 +256,17 @@ def _role(key: str, raw: Any, default: Mapping[str, Any], max_count: int) -> Rol
     return RoleSettings(count=count, instance_type=instance_type, root_volume_gb=volume, rollout_batch_size=batch)
 
 
+def _workers(raw: Any, default: Mapping[str, Any], max_count: int) -> WorkerSettings:
+    role = _role("workers", raw, default, max_count)
+    merged = {**default, **raw}
+    for key in WORKER_HOST_KEYS:
+        if not isinstance(merged[key], bool):
+            raise _fail(f"workers.{key}", merged[key], "expected true or false")
+    return WorkerSettings(count=role.count, instance_type=role.instance_type, root_volume_gb=role.root_volume_gb,
+                          rollout_batch_size=role.rollout_batch_size, allow_cgroup_v1=merged["allowCgroupV1"],
+                          system_container=merged["systemContainer"])
+
+
 def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSettings:
     key = "etcdSnapshots"
     if not isinstance(raw, Mapping):
@@ -319,7 +345,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
     if etcd.count % 2 == 0:
         raise _fail("etcd.count", etcd.count, "etcd needs an odd number of members (1, 3, 5, 7 or 9) to keep quorum")
     controllers = _role("controllers", values["controllers"], _DEFAULTS["controllers"], 50)
-    workers = _role("workers", values["workers"], _DEFAULTS["workers"], 1000)
+    workers = _workers(values["workers"], _DEFAULTS["workers"], 1000)
 
     vpc = _network("vpcCidr", values["vpcCidr"])
     if not 16 <= vpc.prefixlen <= 24:

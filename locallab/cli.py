@@ -12,13 +12,16 @@ from locallab import session
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lab", description="The program's own node steps on local machines: "
-                                     "Kubernetes and etcd built from their Go modules, booted with systemd-nspawn.")
+                                     "Kubernetes, etcd, containerd, runc, the CNI plugins, crictl and CoreDNS built "
+                                     "from their Go modules, images served by a registry of the lab's own, machines "
+                                     "booted with systemd-nspawn.")
     parser.add_argument("--tag", default="lab", help="name of the lab (several can run side by side)")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="build what is missing, boot the machines, replay the program, keep running")
-    up.add_argument("--workers", type=int, default=3)
-    up.add_argument("--controllers", type=int, default=3)
-    up.add_argument("--etcd", type=int, default=3)
+    shape = " (default: 3 for a new lab; a running lab keeps its own)"
+    up.add_argument("--workers", type=int, help="worker count; a running lab grows or shrinks to it" + shape)
+    up.add_argument("--controllers", type=int, help="controller count" + shape)
+    up.add_argument("--etcd", type=int, help="etcd member count" + shape)
     commands.add_parser("status", help="the machines and what was replayed")
     kubectl = commands.add_parser("kubectl", help="kubectl with the stack's admin kubeconfig, from the deployer")
     kubectl.add_argument("args", nargs=argparse.REMAINDER)

@@ -4,7 +4,8 @@ A step runs once every step it depends on has finished, and independent steps ru
 must start together: each waits for a quorum). Like Pulumi, the replayer keeps state: a step whose inputs
 (command, stdin, triggers, connection) are the same as last time does not run again. Steps whose binaries or
 services cannot exist on this machine are listed as not replayed, each with its reason; a step no rule names is
-replayed, so nothing new is ever skipped silently.
+replayed, so nothing new is ever skipped silently. Deployer-side steps (`command:local:Command`) run in the lab's
+deployer namespace.
 """
 
 from __future__ import annotations
@@ -20,25 +21,13 @@ from typing import Callable
 
 from tests.support.program import ProgramRun, Resource
 
-NOT_BUILT = ("the lab does not build {component} (issue 10 builds Kubernetes and etcd only), so its mirror does "
-             "not serve it")
-RUNTIME = ("the container runtime is not part of the lab yet: containerd and runc are not built, and a kubelet here "
-           "would need cgroup v1 inside systemd-nspawn (this host has no cgroup v2 controllers; kubelet 1.35+ refuses "
-           "cgroup v1 unless failCgroupV1 is false)")
-NEEDS_KUBELET = "needs kubelets that register their nodes and run pods, which need the container runtime"
+NOT_BUILT = "the lab does not build {component}, so its mirror does not serve it"
 # (step-name suffix pattern, reason); first match wins. Install steps are decided by what the mirror serves.
 NOT_REPLAYED: tuple[tuple[str, str], ...] = (
-    (r"-start-(containerd|kubelet|kube-proxy)$", RUNTIME),
-    (r"-prepare-os$", "checks for cgroup v2 and loads kernel modules (overlay, br_netfilter): this host runs "
-                      "cgroup v1 and loads no modules (no /proc/modules); the packages it installs are in the lab image"),
-    (r"-read-pod-cidrs$", "waits for every worker's kubelet to register its Node; the lab test registers them with "
-                          "each worker's own certificate and then runs this step"),
-    (r"-(node-ready|apply-coredns|dns-check|apply-nginx|nginx-rollout|fetch-from-every-worker)$", NEEDS_KUBELET),
-    # The rollout steps on the first controller read, cordon, drain and delete workers' Node objects.
-    (r"-(drain|uncordon|remove)-worker-\d+$", NEEDS_KUBELET),
+    (r"-api-through-load-balancer$", "checks the API through the AWS network load balancer, which the lab does not "
+                                     "have (on the deployer its name resolves to the first controller, so the "
+                                     "check would prove nothing about a balancer)"),
 )
-LOCAL_REASON = "runs on the deployer against the AWS load balancer or public addresses"
-
 
 @dataclass
 class Step:
@@ -52,13 +41,14 @@ class Step:
     stdin: str
     fingerprint: str
     dependencies: set[str]
+    delete: str = ""     # what Pulumi runs when the step leaves the program (a worker's drain before its machine goes)
 
 
 @dataclass
 class Row:
     step: str
     host: str
-    status: str          # replayed | unchanged | not replayed | failed
+    status: str          # replayed | unchanged | not replayed | failed | deleted
     reason: str = ""
     seconds: float = 0.0
     output: str = ""
@@ -76,7 +66,7 @@ class Report:
         lines = [f"{'step':<{width}}  {'status':<12}  {'s':>5}  reason"]
         for r in self.rows:
             lines.append(f"{r.step:<{width}}  {r.status:<12}  {r.seconds:>5.1f}  {r.reason}")
-        counts = {s: len(self.by_status(s)) for s in ("replayed", "unchanged", "not replayed", "failed")}
+        counts = {s: len(self.by_status(s)) for s in ("replayed", "unchanged", "not replayed", "failed", "deleted")}
         lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
         return "\n".join(lines)
 
@@ -103,14 +93,13 @@ def collect(run: ProgramRun) -> list[Step]:
         steps.append(Step(name=r.name, urn=r.urn, type=r.type, host=conn.get("host", "deployer"),
                           user=conn.get("user", ""), private_key=conn.get("privateKey", ""),
                           create=r.inputs.get("create", ""), stdin=r.inputs.get("stdin", ""),
-                          fingerprint=_fingerprint(r), dependencies=direct & urns))
+                          fingerprint=_fingerprint(r), dependencies=direct & urns,
+                          delete=r.inputs.get("delete") or ""))
     return steps
 
 
 def not_replayed_reason(step: Step, served: set[str] | frozenset[str] = frozenset()) -> str | None:
     """None when the step is replayed; `served`: the components the lab's mirror serves."""
-    if step.type == "command:local:Command":
-        return LOCAL_REASON
     install = re.search(r"-install-(.+)$", step.name)
     if install and install.group(1) not in served:
         return NOT_BUILT.format(component=install.group(1))
@@ -122,14 +111,24 @@ def not_replayed_reason(step: Step, served: set[str] | frozenset[str] = frozense
 
 # ssh(host, user, private_key, command, stdin) -> CompletedProcess
 SshRunner = Callable[[str, str, str, str, str], subprocess.CompletedProcess]
+# local(command, stdin) -> CompletedProcess: a command:local:Command, run where the deployer would run it
+LocalRunner = Callable[[str, str], subprocess.CompletedProcess]
+
+
+def _no_deployer(command: str, stdin: str) -> subprocess.CompletedProcess:
+    raise ReplayError(f"a deployer-side step needs a local runner: {command}")
 
 
 class Replayer:
-    def __init__(self, ssh: SshRunner, *, served: set[str] = frozenset(), workers: int = 16,
-                 gate_wait_seconds: float = 90):
+    def __init__(self, ssh: SshRunner, *, local: LocalRunner = _no_deployer, served: set[str] = frozenset(),
+                 workers: int = 16, gate_wait_seconds: float = 90):
         self.ssh = ssh
+        self.local = local
         self.served = set(served)
         self.state: dict[str, str] = {}     # urn -> fingerprint of the inputs it last ran with (Pulumi's state)
+        # urn -> how to run the delete command of a step that has one (name, host, user, private key, command), as
+        # Pulumi keeps a resource's last inputs in its state to delete it after the program stopped declaring it.
+        self.deletes: dict[str, dict[str, str]] = {}
         self.workers = workers
         self.gate_wait_seconds = gate_wait_seconds
 
@@ -138,6 +137,9 @@ class Replayer:
         # pulumi-command retries the dial of a host that is not up yet (dialErrorLimit); so does the gate here.
         deadline = started + (self.gate_wait_seconds if step.name.endswith("-ready") else 0)
         while True:
+            if step.type == "command:local:Command":
+                result = self.local(step.create, step.stdin)
+                break
             result = self.ssh(step.host, step.user, step.private_key, step.create, step.stdin)
             if result.returncode != 255 or time.monotonic() >= deadline:    # 255: ssh could not connect
                 break
@@ -186,8 +188,32 @@ class Replayer:
                         failure = failure or row
                     else:
                         self.state[step.urn] = step.fingerprint
+                        if step.delete:
+                            self.deletes[step.urn] = {"name": step.name, "host": step.host, "user": step.user,
+                                                      "private_key": step.private_key, "delete": step.delete}
                         done.add(step.urn)
         report = Report([rows[s.urn] for s in steps if s.urn in rows])
         if failure:
             raise ReplayError(f"step {failure.step} failed on {failure.host} ({failure.reason}):\n{failure.output}")
         return report
+
+    def delete_absent(self, steps: list[Step]) -> Report:
+        """What Pulumi does at the end of an update for the steps the program no longer declares (the whole program,
+        `steps`): run each one's delete command, the latest created first, and forget them. A removed worker's
+        removal step drains it here, before its machine is powered off. Raises ReplayError when one fails."""
+        declared = {s.urn for s in steps}
+        rows = []
+        for urn in reversed([u for u in self.state if u not in declared]):
+            recorded = self.deletes.get(urn)
+            if recorded:
+                started = time.monotonic()
+                result = self.ssh(recorded["host"], recorded["user"], recorded["private_key"], recorded["delete"], "")
+                row = Row(recorded["name"], recorded["host"], "deleted", seconds=time.monotonic() - started,
+                          output=result.stdout + result.stderr)
+                rows.append(row)
+                if result.returncode != 0:    # kept in the state, as Pulumi keeps a resource it could not delete
+                    raise ReplayError(f"the delete command of step {row.step} failed on {row.host} "
+                                      f"(exit {result.returncode}):\n{row.output}")
+            self.state.pop(urn)
+            self.deletes.pop(urn, None)
+        return Report(rows)

@@ -13,6 +13,7 @@ would.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -24,24 +25,31 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from locallab import build as go_build
-from locallab.machines import (MIRROR_URL, SSH_OPTIONS, Machines, lab_architecture, remove_abandoned_copies,
-                               remove_abandoned_propagation_dirs, stop_processes)
+from locallab import images, registry
+from cluster.render import podcidrs
+from infra.settings import parse_settings
+from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_URL, SSH_OPTIONS, Machines, lab_architecture, prepare_host_sysctls,
+                               remove_abandoned_copies, remove_abandoned_propagation_dirs, remove_machine_cgroups,
+                               restore_host_sysctls, stop_processes)
 from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
-from locallab.replay import Replayer, Report, collect
-from locallab.rootfs import LAB_USER, ensure_rootfs
+from locallab.replay import Replayer, Report, Row, Step, collect
+from locallab.rootfs import CACHE, LAB_USER, ensure_rootfs
 from tests.support.program import ClusterMocks, ProgramRun, run_program
 
 STATE_ROOT = Path(os.environ.get("K8S_FROM_SCRATCH_LAB_STATE", "/run/k8s-from-scratch-lab"))
 
 
 def lab_config(*, versions: dict, arch: str, etcd: int = 3, controllers: int = 3, workers: int = 3) -> dict:
-    """The lab stack: the stack's own addresses, host routing, and artifacts from the lab's mirror, pinned by the
-    checksums of what the lab built (`versions`, as a mirror's own build would be given)."""
+    """The lab stack: the stack's own addresses, host routing, artifacts from the lab's mirror, pinned by the
+    checksums of what the lab built (`versions`, as a mirror's own build would be given), and images from the
+    registry in the deployer namespace. The machines only have cgroup v1 and share this host's kernel, which the
+    two worker settings say (README, "Local lab")."""
     return {
         "adminCidrs": ["10.43.0.0/20"], "clusterName": "lab", "architecture": arch, "podRouting": "host",
-        "etcd": {"count": etcd}, "controllers": {"count": controllers}, "workers": {"count": workers},
-        "downloadBaseUrl": MIRROR_URL, "versions": versions,
+        "etcd": {"count": etcd}, "controllers": {"count": controllers},
+        "workers": {"count": workers, "allowCgroupV1": True, "systemContainer": True},
+        "downloadBaseUrl": MIRROR_URL, "versions": versions, "imageRegistryMirror": REGISTRY_URL,
     }
 
 
@@ -52,10 +60,12 @@ def _lab_addresses(args) -> dict:
     return {}
 
 
-def run_lab_program(config: dict, key_material: dict, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
-    """`pod_cidrs`: what the read-pod-cidrs step answered on the lab (None: the mocks' own answer)."""
-    return run_program(config, stack="lab", mocks=ClusterMocks(extra_outputs=_lab_addresses,
-                                                               key_material=key_material, pod_cidrs=pod_cidrs))
+def run_lab_program(config: dict, key_material: dict, pod_cidrs: dict[str, str] | None = None,
+                    existing: ProgramRun | None = None) -> ProgramRun:
+    """`pod_cidrs`: what the read-pod-cidrs step answered on the lab (None: the mocks' own answer). `existing`: the
+    run whose machines were running when this update began (what AWS would report; None: a first creation)."""
+    return run_program(config, stack="lab", mocks=ClusterMocks(extra_outputs=_lab_addresses, key_material=key_material,
+                                                               pod_cidrs=pod_cidrs, existing=existing))
 
 
 def _save_keys(key_material: dict) -> list:
@@ -79,6 +89,9 @@ class LabSession:
     timings: dict[str, float] = field(default_factory=dict)
     first_report: Report | None = None
     pod_cidrs: dict[str, str] | None = None
+    # The run whose machines were running when the current update began: the instances the program's EC2 lookups
+    # find (rolling restarts chain only those). None during the first creation.
+    existing: ProgramRun | None = None
 
     @property
     def nodes(self) -> dict[str, str]:
@@ -99,9 +112,56 @@ class LabSession:
         return self.machines.lab.exec("deployer", str(self.build.binary("kubectl")), "--kubeconfig",
                                       str(self.state_dir / "admin.kubeconfig"), *args, input=stdin, check=False)
 
+    def restart(self, node: str, timeout: float = 120) -> float:
+        """Power a machine off and on again (a reboot: its disk stays), until it answers SSH; returns the seconds."""
+        started = time.monotonic()
+        self.machines.stop(node)
+        self.machines.boot(node, self.nodes[node], self.state_dir / "authorized")
+        self.save()
+        deadline = started + timeout
+        while self.on(node, "true").returncode != 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{node} does not answer SSH {timeout:.0f}s after its restart")
+            time.sleep(1)
+        return time.monotonic() - started
+
+    def resize(self, workers: int, log=print) -> Report:
+        """`pulumi up` after changing workers.count on the running lab: machines for new workers boot first (as the
+        engine creates instances), the program's steps replay (a leaving worker's removal step drains it and deletes
+        its Node), then the leaving workers' machines power off (as their instances are terminated)."""
+        self.config = {**self.config, "workers": {**self.config["workers"], "count": workers}}
+        # The mocks' own pod ranges for the new shape: the steps that use the reader's answer wait for it, and the
+        # replay runs the program again with the real one.
+        self.pod_cidrs = None
+        self.new_update()
+        nodes = self.nodes
+        new = {name: ip for name, ip in nodes.items() if name not in self.machines.pids}
+        if new:
+            log(f"lab: booting {', '.join(new)}")
+            self.machines.boot_all(new, self.state_dir / "authorized", self.private_key, LAB_USER)
+            self.save()
+        report = replay_program(self)
+        for name in [n for n in self.machines.ips if n not in nodes and n in self.machines.pids]:
+            log(f"lab: powering off {name}, which the program no longer declares, and removing its disk")
+            self.machines.stop(name)
+            self.machines.ips.pop(name, None)
+            shutil.rmtree(self.machines.disks / name, ignore_errors=True)
+        _write_deployer_files(self)
+        self.save()
+        return report
+
+    def new_update(self) -> ProgramRun:
+        """The program at the start of another `pulumi up` (after a change of config or keys): the machines of the
+        last run are the instances AWS reports, so a change of running nodes rolls."""
+        self.existing = self.run
+        self.run = self.rerun_program()
+        return self.run
+
     def rerun_program(self, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
-        """The same stack again (the same keys: as Pulumi would keep them in state)."""
-        return run_lab_program(self.config, self.key_material, pod_cidrs if pod_cidrs is not None else self.pod_cidrs)
+        """The same stack again within the same update (the same keys, as Pulumi would keep them in state, and the
+        same instances found running when the update began)."""
+        return run_lab_program(self.config, self.key_material, pod_cidrs if pod_cidrs is not None else self.pod_cidrs,
+                               existing=self.existing)
 
     def replay(self, run: ProgramRun | None = None, **kwargs) -> Report:
         report = self.replayer.replay(collect(run or self.run), **kwargs)
@@ -115,13 +175,28 @@ class LabSession:
                       "groups": {g: str(d) for g, d in self.build.groups.items()}},
             "kubectl": str(self.build.binary("kubectl")),
             "namespaces": self.machines.lab.hosts, "addresses": self.machines.lab.addresses,
-            "pids": self.machines.pids, "ips": self.machines.ips, "nodes": self.nodes,
-            "replay_state": self.replayer.state, "served": sorted(self.replayer.served),
+            "pids": self.machines.pids, "ips": self.machines.ips, "cgroups": self.machines.cgroups,
+            "nodes": self.nodes,
+            "replay_state": self.replayer.state, "replay_deletes": self.replayer.deletes,
+            "served": sorted(self.replayer.served),
             "keys": _save_keys(self.key_material), "timings": self.timings, "pod_cidrs": self.pod_cidrs,
         }
         path = self.state_dir / "state.json"
         path.write_text(json.dumps(state, indent=1))
         path.chmod(0o600)
+
+
+def save_report(state_dir: Path, report: Report) -> None:
+    """The first replay's report, as a table for people and with every step's output for attach()."""
+    (state_dir / "replay-report.txt").write_text(report.table() + "\n")
+    path = state_dir / "replay-report.json"
+    path.write_text(json.dumps([dataclasses.asdict(r) for r in report.rows]))
+    path.chmod(0o600)
+
+
+def load_report(state_dir: Path) -> Report | None:
+    path = state_dir / "replay-report.json"
+    return Report([Row(**r) for r in json.loads(path.read_text())]) if path.exists() else None
 
 
 def _state_dir(tag: str) -> Path:
@@ -146,6 +221,36 @@ def _write_deployer_files(session: LabSession) -> None:
     (etc / "hosts").write_text(f"127.0.0.1 localhost\n{first_controller} {lb_name}\n")
 
 
+HOST_SYSCTLS_FILE = STATE_ROOT / "host-sysctls.json"
+DOWN_GRACE_SECONDS = 15
+
+
+def hold_host_sysctls(tag: str) -> None:
+    """Set the host sysctls the machines' kubelets need (locallab.machines.HOST_SYSCTLS). They are global, so one
+    record serves every lab on this host: the values from before the first lab, and which labs hold them."""
+    STATE_ROOT.mkdir(parents=True, exist_ok=True, mode=0o700)
+    record = json.loads(HOST_SYSCTLS_FILE.read_text()) if HOST_SYSCTLS_FILE.exists() else {"previous": {}, "labs": []}
+    for key, value in prepare_host_sysctls().items():
+        record["previous"].setdefault(key, value)
+    record["labs"] = sorted(set(record["labs"]) | {tag})
+    HOST_SYSCTLS_FILE.write_text(json.dumps(record, indent=1))
+
+
+def release_host_sysctls(tag: str, log=lambda message: None) -> None:
+    """The last lab to go puts the host's own values back."""
+    if not HOST_SYSCTLS_FILE.exists():
+        return
+    record = json.loads(HOST_SYSCTLS_FILE.read_text())
+    record["labs"] = [t for t in record["labs"] if t != tag and running(t)]
+    if record["labs"]:
+        HOST_SYSCTLS_FILE.write_text(json.dumps(record, indent=1))
+        return
+    restore_host_sysctls(record["previous"])
+    if record["previous"]:
+        log("lab: host sysctls restored: " + ", ".join(f"{k}={v}" for k, v in record["previous"].items()))
+    HOST_SYSCTLS_FILE.unlink()
+
+
 def running(tag: str = "lab") -> bool:
     state = _state_dir(tag) / "state.json"
     if not state.exists():
@@ -159,27 +264,45 @@ def attach(tag: str = "lab") -> LabSession:
     state_dir = _state_dir(tag)
     state = json.loads((state_dir / "state.json").read_text())
     key_material = _load_keys(state["keys"])
-    run = run_lab_program(state["config"], key_material, state["pod_cidrs"])
+    # Another update of a running lab: every machine of its last run is an instance AWS reports.
+    existing = run_lab_program(state["config"], key_material, state["pod_cidrs"])
+    run = run_lab_program(state["config"], key_material, state["pod_cidrs"], existing=existing)
     lab = Lab(tag, hosts=dict(state["namespaces"]), addresses=dict(state["addresses"]))
     machines = Machines(lab, Path(state["rootfs"]), state_dir, pids={k: int(v) for k, v in state["pids"].items()},
-                        ips=dict(state["ips"]))
-    replayer = Replayer(machines.ssh, served=set(state["served"]))
+                        ips=dict(state["ips"]), cgroups=dict(state.get("cgroups", {})))
+    replayer = Replayer(machines.ssh, local=machines.local, served=set(state["served"]))
     replayer.state = dict(state["replay_state"])
-    build = go_build.Build(go_build.BuildVersions(**state["build"]["versions"]),
+    replayer.deletes = dict(state.get("replay_deletes", {}))
+    known = {f.name for f in dataclasses.fields(go_build.BuildVersions)}
+    build = go_build.Build(go_build.BuildVersions(**{k: v for k, v in state["build"]["versions"].items() if k in known}),
                            {g: Path(d) for g, d in state["build"]["groups"].items()}, {})
     return LabSession(tag, state_dir, state["config"], run, machines, replayer, key_material, build,
-                      dict(state["timings"]), pod_cidrs=state["pod_cidrs"])
+                      dict(state["timings"]), first_report=load_report(state_dir), pod_cidrs=state["pod_cidrs"],
+                      existing=existing)
 
 
-def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 3, log=print) -> LabSession:
+def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = None, workers: int | None = None,
+       log=print) -> LabSession:
     """Build what is missing, boot the lab and replay the program; a lab already running is replayed again
-    (only what changed runs)."""
+    (only what changed runs), with another worker count when `workers` differs from its own. A count left out
+    is 3 for a new lab and the running lab's own otherwise."""
     if running(tag):
         session = attach(tag)
+        shape = {role: session.config[role]["count"] for role in ("etcd", "controllers", "workers")}
+        for role, wanted in (("etcd", etcd), ("controllers", controllers)):
+            if wanted is not None and wanted != shape[role]:
+                raise SystemExit(f"lab {tag} runs {shape[role]} {role}; the lab changes only the worker count of a "
+                                 f"running lab: `./lab down` first for {wanted} {role}")
         started = time.monotonic()
-        session.first_report = session.replay()
+        if workers is not None and workers != shape["workers"]:
+            session.first_report = session.resize(workers, log=log)
+        else:
+            session.first_report = replay_program(session)
         session.timings["replay"] = time.monotonic() - started
+        save_report(session.state_dir, session.first_report)
+        session.save()
         return session
+    etcd, controllers, workers = etcd or 3, controllers or 3, workers or 3
     down(tag)   # whatever a lab of this tag left behind
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -203,10 +326,15 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
     lab = Lab(tag).__enter__()
     machines = Machines(lab, rootfs, state_dir)
     served = {c for key in versions for c in _components_of(key)}
-    session = LabSession(tag, state_dir, config, run, machines, Replayer(machines.ssh, served=served), key_material,
+    session = LabSession(tag, state_dir, config, run, machines, Replayer(machines.ssh, local=machines.local, served=served), key_material,
                          build, timings)
     try:
+        hold_host_sysctls(tag)
         machines.start_deployer(mirror)
+        machines.start_resolver({parse_settings(config).dns_check_name: DEPLOYER_IP})
+        started = time.monotonic()
+        serve_images(machines, build, state_dir, log)
+        timings["images"] = time.monotonic() - started
         public_key = run.of_type("aws:ec2/keyPair:KeyPair")[0].inputs["publicKey"]
         ssh_dir = machines.authorize(public_key)
         _write_deployer_files(session)
@@ -215,15 +343,62 @@ def up(*, tag: str = "lab", etcd: int = 3, controllers: int = 3, workers: int = 
         timings["boot"] = time.monotonic() - started
         session.save()
         started = time.monotonic()
-        session.first_report = session.replay()
+        session.first_report = replay_program(session)
         timings["replay"] = time.monotonic() - started
-        (state_dir / "replay-report.txt").write_text(session.first_report.table() + "\n")
+        save_report(state_dir, session.first_report)
         session.save()
     except BaseException:
         log(f"lab: bringing the lab up failed; consoles and logs in {state_dir} until `./lab down`")
         session.save()
         raise
     return session
+
+
+def serve_images(machines: Machines, build: go_build.Build, state_dir: Path, log=print) -> None:
+    """The cluster's images (pause, CoreDNS, nginx, busybox), built in the lab, in a registry on the deployer at
+    REGISTRY_URL: the lab stack's imageRegistryMirror."""
+    built = images.ensure_images(build.binary("coredns"), log=log)
+    pid = registry.start_registry(machines.lab, "deployer", storage=state_dir / "registry",
+                                  workdir=state_dir, port=REGISTRY_PORT)
+    machines.pids["registry"] = pid
+    registry.push_images(machines.lab, "deployer", REGISTRY_URL, built.values())
+
+
+def replay_program(session: LabSession) -> Report:
+    """Replay the program as one `pulumi up` would run it. Under mocks the program ran with the mocks' answer to
+    the read-pod-cidrs step, but in an update the steps after that step use its real answer: so the steps that do
+    not wait for it are replayed first, then the program runs again with the answer it gave (as Pulumi would keep
+    it in state) and the rest is replayed. One report: each step's row from the replay that ran it."""
+    steps = collect(session.run)
+    reader = next((s for s in steps if s.name.endswith("-read-pod-cidrs")), None)
+    waiting = _waiting_for(reader, steps) if reader else set()
+    first = session.replayer.replay([s for s in steps if s.urn not in waiting])
+    rows = {r.step: r for r in first.rows}
+    read_row = rows.get(reader.name) if reader else None
+    if read_row and read_row.status == "replayed":
+        session.pod_cidrs = {r.name: r.pod_cidr for r in podcidrs.parse_reader_output(read_row.output)}
+        session.run = session.rerun_program()
+    second = session.replayer.replay(collect(session.run))
+    for row in second.rows:
+        if row.step not in rows or row.status != "unchanged":
+            rows[row.step] = row
+    # As the engine ends an update: the steps the program no longer declares are deleted (their delete commands run).
+    deleted = session.replayer.delete_absent(collect(session.run))
+    session.save()
+    return Report([rows[s.name] for s in collect(session.run)] + deleted.rows)
+
+
+def _waiting_for(step: Step, steps: list[Step]) -> set[str]:
+    """The urns of every step that waits for `step`, directly or through others."""
+    waiting: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for s in steps:
+            if s.urn not in waiting and s.dependencies & (waiting | {step.urn}):
+                waiting.add(s.urn)
+                grew = True
+    return waiting
 
 
 def _components_of(version_key: str) -> list[str]:
@@ -239,20 +414,32 @@ def down(tag: str = "lab", log=lambda message: None) -> None:
     if state_file.exists():
         state = json.loads(state_file.read_text())
         log(f"lab: powering off {', '.join(state.get('pids', {}))}")
-        stop_processes([int(pid) for pid in state.get("pids", {}).values()])
+        # The machines and their disks go: a short wait for a clean power-off, then whatever still runs in a
+        # machine's cgroups is killed (nine machines powering off at once on two cores can take a minute).
+        stop_processes([int(pid) for pid in state.get("pids", {}).values()], timeout=DOWN_GRACE_SECONDS)
         rootfs = Path(state["rootfs"]) if state.get("rootfs") else None
         machines = [name for name in state.get("pids", {}) if name != "mirror"]
-    remove_stale(tag)
+    remove_stale(tag)     # also kills whatever still ran in the machines' namespaces
+    if state_file.exists():
+        for name, paths in state.get("cgroups", {}).items():
+            busy = remove_machine_cgroups(paths)
+            if busy:
+                log(f"lab: cgroups of {name} still in use, left in place: {', '.join(map(str, busy))}")
     if rootfs:
         for copy in remove_abandoned_copies(rootfs):
             log(f"lab: removed {copy}, left by a machine that did not power off in time")
     remove_abandoned_propagation_dirs(machines)
+    disks = CACHE / "machines" / tag
+    if disks.exists():
+        shutil.rmtree(disks, ignore_errors=True)
+        log(f"lab: removed the machines' disks in {disks}")
     netns_etc = Path("/etc/netns")
     for etc in netns_etc.glob(f"k8sfs-{tag}-*") if netns_etc.exists() else []:
         shutil.rmtree(etc, ignore_errors=True)
     with contextlib.suppress(OSError):
         netns_etc.rmdir()     # only when empty: nothing else keeps files there
     shutil.rmtree(state_dir, ignore_errors=True)
+    release_host_sysctls(tag, log)
 
 
 def status(tag: str = "lab") -> str:

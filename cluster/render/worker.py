@@ -45,6 +45,16 @@ BRIDGE = "cni0"
 
 
 @dataclass(frozen=True)
+class NodeHost:
+    """What the worker runs on. The defaults are the EC2 nodes: cgroup v2, a kernel of their own.
+    `allow_cgroup_v1`: the host only has cgroup v1, which kubelet 1.35+ refuses unless told (failCgroupV1: false).
+    `system_container`: the node is a system container (systemd-nspawn, LXC) sharing its host's kernel; it may
+    neither size the kernel-wide conntrack table (kube-proxy) nor lower a process's OOM score (containerd)."""
+    allow_cgroup_v1: bool = False
+    system_container: bool = False
+
+
+@dataclass(frozen=True)
 class WorkerInputs:
     cluster_name: str
     node_name: str
@@ -59,6 +69,7 @@ class WorkerInputs:
     kubelet_key_pem: str
     kube_proxy_cert_pem: str
     kube_proxy_key_pem: str
+    host: NodeHost = NodeHost()    # settings workers.allowCgroupV1 and workers.systemContainer
 
 
 # Kernel features by module name, each with the test that tells the feature is there, whether the module was
@@ -87,7 +98,16 @@ FSTAB_SWAP_OFF = r"""if grep -qE '^[[:space:]]*[^#[:space:]].*[[:space:]]swap[[:
 fi"""
 
 
-def os_prep_script() -> str:
+CGROUP_V2_REQUIRED = """if [ "$(stat -fc %T /sys/fs/cgroup)" != "cgroup2fs" ]; then
+  echo "$(hostname) does not run cgroup v2; kubelet 1.35+ refuses cgroup v1" >&2
+  exit 1
+fi"""
+CGROUP_V1_ALLOWED = """if [ "$(stat -fc %T /sys/fs/cgroup)" != "cgroup2fs" ]; then
+  echo "$(hostname) runs cgroup v1, which workers.allowCgroupV1 lets the kubelet use"
+fi"""
+
+
+def os_prep_script(host: NodeHost = NodeHost()) -> str:
     """Kernel features, sysctls and packages the kubelet and kube-proxy need; swap off for good. Idempotent."""
     names = " ".join(name for name, _ in MODULES)
     modules = "\n".join(name for name, _ in MODULES)
@@ -95,13 +115,10 @@ def os_prep_script() -> str:
     sysctls = "\n".join(f"{k} = {v}" for k, v in SYSCTLS)
     expected = " ".join(f"{k}={v}" for k, v in SYSCTLS)
     return f"""#!/bin/bash
-# Prepare the OS of a worker. Verification: cgroup v2, kernel features present, the sysctls the kubelet expects
+# Prepare the OS of a worker. Verification: {"cgroup v1 or v2" if host.allow_cgroup_v1 else "cgroup v2"}, kernel features present, the sysctls the kubelet expects
 # in effect, swap off.
 set -euo pipefail
-if [ "$(stat -fc %T /sys/fs/cgroup)" != "cgroup2fs" ]; then
-  echo "$(hostname) does not run cgroup v2; kubelet 1.35+ refuses cgroup v1" >&2
-  exit 1
-fi
+{CGROUP_V1_ALLOWED if host.allow_cgroup_v1 else CGROUP_V2_REQUIRED}
 cat > /etc/modules-load.d/kubernetes.conf <<'EOF'
 {modules}
 EOF
@@ -257,7 +274,12 @@ def registry_hosts(mirror: str) -> dict[str, str]:
 """ for registry, upstream in UPSTREAM_REGISTRIES.items()}
 
 
-def containerd_config(pause_image: str) -> str:
+def containerd_config(pause_image: str, host: NodeHost = NodeHost()) -> str:
+    # A system container may raise a process's OOM score but not lower it (no CAP_SYS_RESOURCE over the host's
+    # kernel): the pod sandbox's -998 would fail the container's start.
+    oom = """
+  restrict_oom_score_adj = true
+""" if host.system_container else ""
     return f"""version = 3
 
 [plugins.'io.containerd.cri.v1.images']
@@ -270,7 +292,7 @@ def containerd_config(pause_image: str) -> str:
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = '{pause_image}'
 
-[plugins.'io.containerd.cri.v1.runtime']
+[plugins.'io.containerd.cri.v1.runtime']{oom}
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = 'runc'
 
@@ -327,6 +349,10 @@ defaults
   mode tcp
   log global
   option tcplog
+  # A connection a server refuses (an API server restarting, not yet marked down by the checks) is tried again on
+  # another server instead of failing the client.
+  retries 3
+  option redispatch
   timeout connect 5s
   timeout client 4h
   timeout server 4h
@@ -395,6 +421,8 @@ def kubelet_config(i: WorkerInputs) -> str:
         "shutdownGracePeriod": "30s",
         "shutdownGracePeriodCriticalPods": "10s",
     }
+    if i.host.allow_cgroup_v1:
+        doc["failCgroupV1"] = False
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -413,6 +441,9 @@ def kube_proxy_config(i: WorkerInputs) -> str:
         "mode": "iptables",
         "clusterCIDR": i.pod_cidr,
     }
+    if i.host.system_container:
+        # nf_conntrack_max is the host's (and read-only from a child network namespace): leave it as it is.
+        doc["conntrack"] = {"maxPerCore": 0}
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -443,7 +474,7 @@ def worker_files(i: WorkerInputs) -> dict[str, list[NodeFile]]:
     return {
         "haproxy": [NodeFile("/etc/haproxy/haproxy.cfg", haproxy_config(i.controller_ips), PRIVATE)],
         "containerd": [
-            NodeFile("/etc/containerd/config.toml", containerd_config(i.pause_image), PRIVATE),
+            NodeFile("/etc/containerd/config.toml", containerd_config(i.pause_image, i.host), PRIVATE),
             *(NodeFile(f"{REGISTRY_HOSTS_DIR}/{registry}/hosts.toml", text, PRIVATE)
               for registry, text in (registry_hosts(i.registry_mirror) if i.registry_mirror else {}).items()),
             NodeFile("/etc/crictl.yaml", crictl_config(), PRIVATE),

@@ -88,6 +88,7 @@ def scripts() -> dict[str, str]:
         "readiness-gate": steps.readiness_gate_script(),
         "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
         "worker-os-prep": worker.os_prep_script(),
+        "worker-os-prep-cgroup-v1-system-container": worker.os_prep_script(worker.NodeHost(True, True)),
         "cni-config-sync": worker.cni_config_sync_script(WORKERS[0].name),
         "etcd-user": etcd.ETCD_USER_SCRIPT,
         "etcd-health": etcd.etcd_health_script(ETCD),

@@ -68,14 +68,6 @@ def test_an_install_step_is_replayed_exactly_when_the_mirror_serves_its_componen
         component="containerd")
 
 
-def test_control_plane_steps_are_replayed_and_what_needs_a_kubelet_says_why_not():
-    for name in ("controller-0-start-kube-apiserver", "controller-0-apiserver-ready", "controller-0-apply-rbac",
-                 "worker-0-start-haproxy", "etcd-0-start-etcd"):
-        assert not_replayed_reason(_step(name)) is None, name
-    for name in ("worker-0-start-kubelet", "worker-0-node-ready", "worker-0-prepare-os"):
-        assert not_replayed_reason(_step(name)), name
-
-
 def test_every_group_builds_the_version_the_program_pins_unless_the_environment_names_another(monkeypatch):
     from cluster.versions import DEFAULT_VERSIONS, IMAGES
     for group in build.BUILDERS:

@@ -255,11 +255,11 @@ def test_only_workers_take_a_batch_size():
         parse_settings({**stack_config(), "controllers": {"count": 3, "rolloutBatchSize": 1}})
 
 
-def test_the_lab_does_not_replay_the_steps_that_need_registered_nodes(first):
-    from locallab.replay import NEEDS_KUBELET, collect, not_replayed_reason
+def test_the_lab_replays_the_rollout_steps_now_that_kubelets_register_nodes(first):
+    from locallab.replay import collect, not_replayed_reason
 
     steps = {s.name: s for s in collect(first)}
     for i in range(5):
         for kind in ("drain", "uncordon", "remove"):
-            assert not_replayed_reason(steps[f"controller-0-{kind}-worker-{i}"]) == NEEDS_KUBELET
+            assert not_replayed_reason(steps[f"controller-0-{kind}-worker-{i}"]) is None
     assert not_replayed_reason(steps["controller-0-apiserver-ready"]) is None

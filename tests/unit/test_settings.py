@@ -44,6 +44,10 @@ def test_role_objects_merge_with_defaults():
     ({"etcd": {"count": 0}}, "setting 'etcd.count' = 0 is invalid: expected a whole number from 1 to 9"),
     ({"controllers": {"count": 0}}, "setting 'controllers.count' = 0 is invalid: expected a whole number from 1"),
     ({"workers": {"count": 0}}, "setting 'workers.count' = 0 is invalid: expected a whole number from 1"),
+    ({"workers": {"allowCgroupV1": "yes"}}, "setting 'workers.allowCgroupV1' = 'yes' is invalid: expected true or false"),
+    ({"workers": {"systemContainer": 1}}, "setting 'workers.systemContainer' = 1 is invalid: expected true or false"),
+    ({"etcd": {"systemContainer": True}}, "setting 'etcd.systemContainer' = True is invalid: unknown key; allowed keys "
+                                          "are count, instanceType, rootVolumeGb"),
     ({"workers": {"count": "3"}}, "setting 'workers.count' = '3' is invalid"),
     ({"workers": {"count": True}}, "setting 'workers.count' = True is invalid"),
     ({"workers": {"count": 3, "size": 2}}, "setting 'workers.size' = 2 is invalid: unknown key"),
@@ -155,3 +159,11 @@ def test_dns_check_name_must_be_an_external_dns_name(name):
 def test_dns_check_name_defaults_to_an_aws_name_and_takes_another():
     assert parse().dns_check_name == "sts.amazonaws.com"
     assert parse(dnsCheckName="ec2.eu-west-1.amazonaws.com").dns_check_name == "ec2.eu-west-1.amazonaws.com"
+
+
+def test_workers_run_on_cgroup_v2_vms_of_their_own_unless_the_stack_says_otherwise():
+    default = parse().workers
+    assert (default.allow_cgroup_v1, default.system_container) == (False, False)
+    lab = parse(workers={"count": 2, "allowCgroupV1": True, "systemContainer": True}).workers
+    assert (lab.count, lab.allow_cgroup_v1, lab.system_container) == (2, True, True)
+    assert lab.instance_type == default.instance_type

@@ -1,0 +1,32 @@
+"""One lab for every lab test module (test_lab.py, test_lab_workers.py): a 3/3/3 boot costs minutes, so it is made
+once per pytest session, on first use, and removed at the end.
+
+K8S_FROM_SCRATCH_LAB_ATTACH=<tag> runs the tests against a lab that is already up (`./lab --tag <tag> up`) instead,
+and leaves it running: for working on the tests themselves. Some tests stop and start services on it.
+K8S_FROM_SCRATCH_LAB_TEST_TAG names the lab the tests boot (default "test"), so that two runs can share a host."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from locallab.machines import missing_tools
+
+
+@pytest.fixture(scope="session")
+def lab():
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (network namespaces, systemd-nspawn)")
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"the lab needs {', '.join(missing)}")
+    from locallab import session
+    attach = os.environ.get("K8S_FROM_SCRATCH_LAB_ATTACH")
+    if attach:
+        yield session.attach(attach)
+        return
+    with session.lab_session(tag=os.environ.get("K8S_FROM_SCRATCH_LAB_TEST_TAG", "test")) as lab:
+        print("\n" + lab.first_report.table())
+        print("lab timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in lab.timings.items()))
+        yield lab
