@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 RESULT_PREFIX = "POD_CIDRS "
 
@@ -63,11 +62,6 @@ def wait_for_pod_cidrs(expected: Sequence[str], fetch: Callable[[], dict], *, ti
         sleep(min(interval, remaining))
 
 
-def stale_nodes(present: Iterable[str], expected: Sequence[str], pattern: str = r"^worker-\d+$") -> list[str]:
-    """Nodes this program made that it no longer declares (a worker removed by lowering the count)."""
-    return sorted(n for n in present if re.match(pattern, n) and n not in expected)
-
-
 def parse_reader_output(stdout: str) -> list[NodePodRange]:
     for line in stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
@@ -86,9 +80,6 @@ def main(expected: Sequence[str], timeout: float, kubectl: Sequence[str]) -> int
     except PodCidrTimeout as err:
         print(f"reading pod ranges failed: {err}", file=sys.stderr)
         return 1
-    for name in stale_nodes(parse_nodes(_kubectl_nodes(kubectl)), expected):
-        subprocess.run([*kubectl, "delete", "node", name, "--wait=false"], check=True)
-        print(f"deleted node {name}: it is no longer part of the cluster")
     for r in ranges:
         print(f"{r.name} {r.ip} {r.pod_cidr}")
     print(RESULT_PREFIX + json.dumps([asdict(r) for r in ranges]))

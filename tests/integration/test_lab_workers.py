@@ -200,27 +200,3 @@ def test_a_restarted_worker_comes_back_ready_with_its_routes_and_its_pods(lab):
                                    f"http://{lab.nodes[worker]}:30080/", check=False)
     assert "Welcome to nginx!" in result.stdout
 
-
-def test_adding_a_worker_and_removing_it_again_converges(lab):
-    grown = lab.resize(len(WORKERS) + 1)
-    new = f"worker-{len(WORKERS)}"
-    assert not grown.by_status("failed")
-    assert {f"{new}-start-kubelet", f"{new}-node-ready", "controller-0-read-pod-cidrs"} <= \
-        {r.step for r in grown.by_status("replayed")}
-    node = nodes(lab)[new]
-    assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
-    new_range = lab.run.outputs["podCidrs"][new]
-    assert node["spec"]["podCIDR"] == new_range
-    assert f"{new_range} via {lab.nodes[new]}" in lab.on("worker-0", f"ip -4 route show proto {podnet.ROUTE_PROTOCOL}").stdout
-    fetched = next(r for r in grown.rows if r.step.endswith("-fetch-from-every-worker"))
-    assert f"{new}: Welcome to nginx!" in fetched.output, fetched.output
-
-    shrunk = lab.resize(len(WORKERS))
-    assert not shrunk.by_status("failed")
-    assert sorted(nodes(lab)) == WORKERS
-    assert new not in lab.machines.pids and not (lab.machines.disks / new).exists()
-    for worker in WORKERS:
-        routes = lab.on(worker, f"ip -4 route show proto {podnet.ROUTE_PROTOCOL}").stdout
-        assert new_range not in routes, (worker, routes)
-    fetched = next(r for r in shrunk.rows if r.step.endswith("-fetch-from-every-worker"))
-    assert all(f"{w}: Welcome to nginx!" in fetched.output for w in WORKERS) and new not in fetched.output

@@ -171,6 +171,10 @@ def test_four_workers_then_two_converge_and_the_leaving_workers_pods_are_drained
     assert "worker-3-node-ready" in {r.step for r in report.by_status("replayed")}, report.table()
     assert workers(lab) == [f"worker-{i}" for i in range(4)]
     assert ready_nodes(lab) >= set(workers(lab))
+    new_node = json.loads(kubectl(lab, "get", "node", "worker-3", "-o", "json"))
+    assert new_node["spec"]["podCIDR"] == lab.run.outputs["podCidrs"]["worker-3"] == lab.pod_cidrs["worker-3"]
+    fetched = next(r for r in report.rows if r.step.endswith("-fetch-from-every-worker"))
+    assert all(f"{w}: {WELCOME}" in fetched.output for w in workers(lab)), fetched.output
     for worker in workers(lab):
         assert wait_for(lambda w=worker: node_port_answers(lab, w), 60, f"nginx on {worker}'s NodePort")
         routes = lab.on(worker, "ip -4 route show").stdout
@@ -188,9 +192,15 @@ def test_four_workers_then_two_converge_and_the_leaving_workers_pods_are_drained
     assert not report.by_status("failed"), report.table()
     deleted = {r.step for r in report.by_status("deleted")}
     assert {"controller-0-remove-worker-2", "controller-0-remove-worker-3"} <= deleted, report.table()
-    drained = "\n".join(r.output for r in report.by_status("deleted"))
-    assert "drain" in drained, drained
+    drained = "\n".join(f"== {r.step}\n{r.output}" for r in report.by_status("deleted"))
+    print(drained)
+    for worker in leaving:    # drained while Ready (a worker that is not Ready is only cordoned)
+        assert f"draining {worker}" in drained, drained
     assert workers(lab) == ["worker-0", "worker-1"]
+    assert not leaving & set(lab.machines.pids) and not any((lab.machines.disks / w).exists() for w in leaving)
+    fetched = next(r for r in report.rows if r.step.endswith("-fetch-from-every-worker"))
+    assert all(f"{w}: {WELCOME}" in fetched.output for w in workers(lab)), fetched.output
+    assert not any(w in fetched.output for w in leaving), fetched.output
     names = {n["metadata"]["name"] for n in json.loads(kubectl(lab, "get", "nodes", "-o", "json"))["items"]}
     assert names == {"worker-0", "worker-1"}
     # Every drain-check pod runs on the workers that stay, none was lost.
