@@ -2,7 +2,10 @@
 
 A step runs once every step it depends on has finished, and independent steps run at the same time (etcd members
 must start together: each waits for a quorum). Like Pulumi, the replayer keeps state: a step whose inputs
-(command, stdin, triggers, connection) are the same as last time does not run again. Steps whose binaries or
+(command, stdin, triggers, connection) are the same as last time does not run again. Like pulumi-command, it gives
+a step a new id whenever a change of its triggers replaces it (an update of its command, stdin or connection keeps
+the id), and a step whose triggers hold another step's id runs again when that id changed: an API server's
+readiness check after its restart, say. Steps whose binaries or
 services cannot exist on this machine are listed as not replayed, each with its reason; a step no rule names is
 replayed, so nothing new is ever skipped silently. Deployer-side steps (`command:local:Command`) run in the lab's
 deployer namespace.
@@ -16,6 +19,7 @@ import json
 import re
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -42,6 +46,8 @@ class Step:
     fingerprint: str
     dependencies: set[str]
     delete: str = ""     # what Pulumi runs when the step leaves the program (a worker's drain before its machine goes)
+    triggers: str = ""   # digest of its triggers, whose change replaces it (a new id) rather than updating it
+    id_refs: set[str] = field(default_factory=set)   # steps whose id its triggers hold (they are among its dependencies)
 
 
 @dataclass
@@ -75,11 +81,15 @@ class ReplayError(AssertionError):
     pass
 
 
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _fingerprint(r: Resource) -> str:
     inputs = {k: r.inputs.get(k) for k in ("create", "stdin", "triggers")}
     conn = r.inputs.get("connection", {})
     inputs["connection"] = {k: conn.get(k) for k in ("host", "user", "port")}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return _digest(inputs)
 
 
 def collect(run: ProgramRun) -> list[Step]:
@@ -90,11 +100,14 @@ def collect(run: ProgramRun) -> list[Step]:
     for r in commands:
         direct = set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
         conn = r.inputs.get("connection", {})
+        triggers = json.dumps(r.inputs.get("triggers") or [], sort_keys=True, default=str)
+        # Under the mocks a step's id is the same on every run; which ids its triggers hold is what matters here.
+        id_refs = {c.urn for c in commands if c.urn != r.urn and c.id and json.dumps(c.id) in triggers}
         steps.append(Step(name=r.name, urn=r.urn, type=r.type, host=conn.get("host", "deployer"),
                           user=conn.get("user", ""), private_key=conn.get("privateKey", ""),
                           create=r.inputs.get("create", ""), stdin=r.inputs.get("stdin", ""),
                           fingerprint=_fingerprint(r), dependencies=direct & urns,
-                          delete=r.inputs.get("delete") or ""))
+                          delete=r.inputs.get("delete") or "", triggers=_digest(triggers), id_refs=id_refs))
     return steps
 
 
@@ -126,6 +139,9 @@ class Replayer:
         self.local = local
         self.served = set(served)
         self.state: dict[str, str] = {}     # urn -> fingerprint of the inputs it last ran with (Pulumi's state)
+        # urn -> {"triggers": what its triggers were, with the ids they named, "id": its id}: a step gets a new id
+        # when it is created or replaced (pulumi-command: `triggers` is replaceOnChanges; ids are new random hex).
+        self.ids: dict[str, dict[str, str]] = {}
         # urn -> how to run the delete command of a step that has one (name, host, user, private key, command), as
         # Pulumi keeps a resource's last inputs in its state to delete it after the program stopped declaring it.
         self.deletes: dict[str, dict[str, str]] = {}
@@ -170,7 +186,7 @@ class Replayer:
                     if reason:
                         rows[urn] = Row(step.name, step.host, "not replayed", reason)
                         done.add(urn)
-                    elif self.state.get(urn) == step.fingerprint and not force(step):
+                    elif self.state.get(urn) == self._inputs(step) and not force(step):
                         rows[urn] = Row(step.name, step.host, "unchanged")
                         done.add(urn)
                     else:
@@ -187,7 +203,10 @@ class Replayer:
                     if row.status == "failed":
                         failure = failure or row
                     else:
-                        self.state[step.urn] = step.fingerprint
+                        triggers = self._triggers(step)
+                        if self.ids.get(step.urn, {}).get("triggers") != triggers:    # created or replaced
+                            self.ids[step.urn] = {"triggers": triggers, "id": uuid.uuid4().hex[:16]}
+                        self.state[step.urn] = self._inputs(step)
                         if step.delete:
                             self.deletes[step.urn] = {"name": step.name, "host": step.host, "user": step.user,
                                                       "private_key": step.private_key, "delete": step.delete}
@@ -196,6 +215,13 @@ class Replayer:
         if failure:
             raise ReplayError(f"step {failure.step} failed on {failure.host} ({failure.reason}):\n{failure.output}")
         return report
+
+    def _triggers(self, step: Step) -> str:
+        """Its triggers as the engine compares them: with the current id of every step they name."""
+        return _digest([step.triggers, sorted(self.ids.get(u, {}).get("id", "") for u in step.id_refs)])
+
+    def _inputs(self, step: Step) -> str:
+        return _digest([step.fingerprint, self._triggers(step)])
 
     def delete_absent(self, steps: list[Step]) -> Report:
         """What Pulumi does at the end of an update for the steps the program no longer declares (the whole program,
@@ -216,4 +242,5 @@ class Replayer:
                                       f"(exit {result.returncode}):\n{row.output}")
             self.state.pop(urn)
             self.deletes.pop(urn, None)
+            self.ids.pop(urn, None)
         return Report(rows)

@@ -178,6 +178,7 @@ class LabSession:
             "pids": self.machines.pids, "ips": self.machines.ips, "cgroups": self.machines.cgroups,
             "nodes": self.nodes,
             "replay_state": self.replayer.state, "replay_deletes": self.replayer.deletes,
+            "replay_ids": self.replayer.ids,
             "served": sorted(self.replayer.served),
             "keys": _save_keys(self.key_material), "timings": self.timings, "pod_cidrs": self.pod_cidrs,
         }
@@ -273,6 +274,7 @@ def attach(tag: str = "lab") -> LabSession:
     replayer = Replayer(machines.ssh, local=machines.local, served=set(state["served"]))
     replayer.state = dict(state["replay_state"])
     replayer.deletes = dict(state.get("replay_deletes", {}))
+    replayer.ids = dict(state.get("replay_ids", {}))
     known = {f.name for f in dataclasses.fields(go_build.BuildVersions)}
     build = go_build.Build(go_build.BuildVersions(**{k: v for k, v in state["build"]["versions"].items() if k in known}),
                            {g: Path(d) for g, d in state["build"]["groups"].items()}, {})

@@ -48,6 +48,39 @@ def test_deployer_steps_run_through_the_local_runner_and_remote_ones_over_ssh():
     assert [r.status for r in report.rows] == ["replayed", "replayed"]
 
 
+def test_a_replaced_step_gets_a_new_id_and_the_steps_whose_triggers_name_it_run_again():
+    """pulumi-command: a change of `triggers` replaces a step (a new id), any other change updates it (same id);
+    an API server's readiness check, whose triggers hold its start step's id, runs after every restart."""
+    ran = []
+
+    def ssh(host, user, key, command, stdin):
+        ran.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    def steps(start_triggers: str, start_stdin: str) -> list[Step]:
+        start = Step("controller-0-start-kube-apiserver", "urn:start", "command:remote:Command", "10.43.0.20",
+                     "ubuntu", "", "start", start_stdin, f"{start_triggers} {start_stdin}", set(),
+                     triggers=start_triggers)
+        ready = Step("controller-0-apiserver-ready", "urn:ready", "command:remote:Command", "10.43.0.20", "ubuntu",
+                     "", "ready", "", "ready", {start.urn}, triggers="check", id_refs={start.urn})
+        return [start, ready]
+
+    replayer = Replayer(ssh)
+    assert [r.status for r in replayer.replay(steps("unit v1", "files")).rows] == ["replayed", "replayed"]
+    first_id = replayer.ids["urn:start"]["id"]
+    assert [r.status for r in replayer.replay(steps("unit v1", "files")).rows] == ["unchanged", "unchanged"]
+    # New connection or stdin only: an update, the same id, the readiness check stays.
+    assert [r.status for r in replayer.replay(steps("unit v1", "new files")).rows] == ["replayed", "unchanged"]
+    assert replayer.ids["urn:start"]["id"] == first_id
+    # New triggers (a changed unit): replaced, a new id, and the check runs again.
+    ran.clear()
+    assert [r.status for r in replayer.replay(steps("unit v2", "new files")).rows] == ["replayed", "replayed"]
+    assert ran == ["start", "ready"] and replayer.ids["urn:start"]["id"] != first_id
+    # Forcing a step to run again (the idempotence check) replaces nothing.
+    report = replayer.replay(steps("unit v2", "new files"), force=lambda step: step.urn == "urn:start")
+    assert [r.status for r in report.rows] == ["replayed", "unchanged"]
+
+
 def test_the_steps_after_the_pod_range_reader_are_all_that_wait_for_it():
     ready = _step("worker-0-node-ready")
     reader = _step("controller-0-read-pod-cidrs", deps={ready.urn})

@@ -263,3 +263,20 @@ def test_the_lab_replays_the_rollout_steps_now_that_kubelets_register_nodes(firs
         for kind in ("drain", "uncordon", "remove"):
             assert not_replayed_reason(steps[f"controller-0-{kind}-worker-{i}"]) is None
     assert not_replayed_reason(steps["controller-0-apiserver-ready"]) is None
+
+
+def test_the_lab_knows_which_steps_run_again_when_another_is_replaced(first):
+    """Readiness checks name the id of the start they check: the replay must run them after every restart, as the
+    engine does (a replaced step has a new id), or a rolling restart in the lab would not wait for them."""
+    from locallab.replay import collect
+
+    steps = {s.name: s for s in collect(first)}
+    names = {s.urn: n for n, s in steps.items()}
+
+    def refs(name: str) -> set[str]:
+        return {names[u] for u in steps[name].id_refs}
+
+    assert refs("controller-1-apiserver-ready") == {"controller-1-start-kube-apiserver"}
+    assert refs("worker-0-node-ready") == {"worker-0-start-kubelet"}
+    assert refs("etcd-0-etcd-health") == {f"etcd-{i}-start-etcd" for i in range(3)}
+    assert all(s.id_refs <= s.dependencies for s in steps.values())
