@@ -13,6 +13,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from cluster.render.control_plane import API_LB_CHECK_INTERVAL_SECONDS, API_LB_UNHEALTHY_THRESHOLD
 from infra.security_rules import API_PORT
 from infra.settings import aws_names
 
@@ -62,7 +63,10 @@ class ApiLoadBalancer(pulumi.ComponentResource):
             deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 protocol="HTTPS", port=str(API_PORT), path="/readyz", matcher="200",
-                interval=10, healthy_threshold=2, unhealthy_threshold=2),
+                # An API server that is asked to stop keeps serving until this check has taken it out (its
+                # --shutdown-delay-duration follows these two numbers).
+                interval=API_LB_CHECK_INTERVAL_SECONDS, healthy_threshold=2,
+                unhealthy_threshold=API_LB_UNHEALTHY_THRESHOLD),
             tags=tags,
             opts=unique_name,
         )

@@ -27,6 +27,21 @@ SUPER_ADMIN_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", SUPER_ADMIN_KUBECON
 # clusters): enough to read the logs of recent Jobs, few enough that finished pods do not crowd etcd.
 TERMINATED_POD_GC_THRESHOLD = 1000
 
+# How an API server leaves service without failing a request. The API load balancer checks each controller's /readyz
+# every API_LB_CHECK_INTERVAL_SECONDS and takes it out after API_LB_UNHEALTHY_THRESHOLD failures (each worker's
+# haproxy checks more often, cluster/render/worker.py). Asked to stop, an API server fails /readyz at once but keeps
+# serving for SHUTDOWN_DELAY_SECONDS, one check interval more than the load balancer needs to notice; then it answers
+# what still reaches it with 429 and Retry-After (which clients retry, on a new connection: another API server) until
+# its requests in flight are done, and stops within 2 s. Without the delay its port closes at once and clients of
+# the load balancer are refused until it notices; without --shutdown-send-retry-after the HTTP server waits the
+# whole request timeout (60 s) for the open watch streams, which made every API server restart 60 s longer.
+API_LB_CHECK_INTERVAL_SECONDS = 10
+API_LB_UNHEALTHY_THRESHOLD = 2
+SHUTDOWN_DELAY_SECONDS = (API_LB_UNHEALTHY_THRESHOLD + 1) * API_LB_CHECK_INTERVAL_SECONDS
+# systemd's stop timeout for the API server: the delay, requests in flight (each bounded by the API server's 60 s
+# request timeout) and a margin, before it is killed.
+APISERVER_STOP_TIMEOUT_SECONDS = SHUTDOWN_DELAY_SECONDS + 60 + 30
+
 
 @dataclass(frozen=True)
 class ControlPlaneInputs:
@@ -97,6 +112,9 @@ def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
         ("audit-log-maxsize", str(policy.AUDIT_LOG_MAXSIZE_MB)),
         ("profiling", "false"),
         ("event-ttl", "1h"),
+        # Leaving service without a failed request (SHUTDOWN_DELAY_SECONDS above).
+        ("shutdown-delay-duration", f"{SHUTDOWN_DELAY_SECONDS}s"),
+        ("shutdown-send-retry-after", "true"),
         ("v", "2"),
     ]
 
@@ -153,7 +171,8 @@ def control_plane_units(i: ControlPlaneInputs) -> dict[str, str]:
     """Unit name -> unit text."""
     return {
         "kube-apiserver": systemd_unit(description="Kubernetes API Server", documentation=DOCS + "kube-apiserver/",
-                                       exec_start=flags(f"{BIN_DIR}/kube-apiserver", apiserver_flags(i))),
+                                       exec_start=flags(f"{BIN_DIR}/kube-apiserver", apiserver_flags(i)),
+                                       service={"TimeoutStopSec": str(APISERVER_STOP_TIMEOUT_SECONDS)}),
         "kube-controller-manager": systemd_unit(
             description="Kubernetes Controller Manager", documentation=DOCS + "kube-controller-manager/",
             exec_start=flags(f"{BIN_DIR}/kube-controller-manager", controller_manager_flags(i))),

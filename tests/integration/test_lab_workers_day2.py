@@ -14,6 +14,7 @@ import time
 import pytest
 
 from cluster.render.addons import SMOKE_TEST_NAMESPACE
+from cluster.render.control_plane import SHUTDOWN_DELAY_SECONDS
 from cluster.smoke import NODE_PORT
 from cluster.versions import IMAGES
 from locallab.session import replay_program
@@ -117,11 +118,16 @@ def test_a_renewed_api_server_certificate_restarts_the_api_servers_one_at_a_time
         lab.on(worker, "touch /run/poll.stop; sleep 1; systemctl stop lab-api-poller 2>/dev/null || true")
     replayed = {r.step for r in report.by_status("replayed")}
     assert {f"{c}-start-kube-apiserver" for c in controllers} <= replayed, report.table()
+    # Each restarted API server's readiness check ran again (its start step was replaced: a new id in its triggers).
+    assert {f"{c}-apiserver-ready" for c in controllers} <= replayed, report.table()
     after = {c: service_started(lab, c, "kube-apiserver") for c in controllers}
     assert all(after[c] > before[c] for c in controllers), (before, after)
     # One at a time, in order: each API server started again only after the previous one had.
     order = sorted(controllers, key=lambda c: after[c])
     assert order == controllers, after
+    # ...and each kept serving for its shutdown delay (its /readyz failing) before it stopped.
+    gaps = [(after[b] - after[a]) / 1e6 for a, b in zip(controllers, controllers[1:])]
+    assert all(gap >= SHUTDOWN_DELAY_SECONDS for gap in gaps), gaps
     log = lab.on(worker, "cat /run/poll.log").stdout.splitlines()
     failed = [line for line in log if "FAILED" in line]
     assert len(log) > 20, log

@@ -112,6 +112,19 @@ def test_node_local_api_proxy_config_is_accepted_by_haproxy(tmp_path):
     assert cfg.read_text().count("server controller-") == 3
 
 
+def test_a_stopping_api_server_serves_until_every_workers_haproxy_has_taken_it_out():
+    """The API server fails /readyz as soon as it is asked to stop and keeps serving for its shutdown delay; each
+    worker's haproxy must notice within it (fall checks `inter` apart, plus one interval for a check just missed)."""
+    unit = sample.units()["kube-apiserver"]
+    delay = re.search(r"--shutdown-delay-duration=(\d+)s", unit)
+    assert delay and int(delay[1]) == control_plane.SHUTDOWN_DELAY_SECONDS
+    assert "--shutdown-send-retry-after=true" in unit
+    stop = re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M)
+    assert stop and int(stop[1]) > control_plane.SHUTDOWN_DELAY_SECONDS + 60, "the delay and the request timeout"
+    check = re.search(r"default-server inter (\d+)s fall (\d+)", worker.haproxy_config(["10.43.0.20"]))
+    assert check and int(check[1]) * (int(check[2]) + 1) <= control_plane.SHUTDOWN_DELAY_SECONDS
+
+
 def kubeconfigs():
     files = sample.all_files()
     return {f.path: f.content for f in files if f.path.endswith("kubeconfig")}

@@ -8,6 +8,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cluster.render import control_plane
 from infra.settings import SettingsError
 from tests.support.program import run_program, stack_config
 
@@ -257,6 +258,8 @@ def test_api_load_balancer_forwards_6443_with_an_https_readyz_check(default_run)
     assert (group.inputs["port"], group.inputs["protocol"]) == (6443, "TCP")
     check = group.inputs["healthCheck"]
     assert (check["protocol"], check["path"], check["port"]) == ("HTTPS", "/readyz", "6443")
+    # A stopping API server fails /readyz but keeps serving until this check has surely taken it out.
+    assert check["interval"] * (check["unhealthyThreshold"] + 1) <= control_plane.SHUTDOWN_DELAY_SECONDS
     listener = default_run.of_type("aws:lb/listener:Listener")[0]
     assert (listener.inputs["port"], listener.inputs["protocol"]) == (6443, "TCP")
     controller_ids = {r.id for r in instances(default_run, "controllers")}
