@@ -5,10 +5,9 @@ must start together: each waits for a quorum). Like Pulumi, the replayer keeps s
 (command, stdin, triggers, connection) are the same as last time does not run again. Like pulumi-command, it gives
 a step a new id whenever a change of its triggers replaces it (an update of its command, stdin or connection keeps
 the id), and a step whose triggers hold another step's id runs again when that id changed: an API server's
-readiness check after its restart, say. Steps whose binaries or
-services cannot exist on this machine are listed as not replayed, each with its reason; a step no rule names is
-replayed, so nothing new is ever skipped silently. Deployer-side steps (`command:local:Command`) run in the lab's
-deployer namespace.
+readiness check after its restart, say. Steps whose binaries or services cannot exist on this machine are listed
+as not replayed, each with its reason; a step no rule names is replayed, so nothing new is ever skipped silently.
+Deployer-side steps (`command:local:Command`) run in the lab's deployer namespace.
 """
 
 from __future__ import annotations
