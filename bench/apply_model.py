@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The modelled wall time of a first `pulumi up`, from the program's real dependency graph.
 
-The program runs under Pulumi mocks (tests/support/program.py); every custom resource it declares becomes one
+The program runs under Pulumi mocks (simulator/program.py); every custom resource it declares becomes one
 operation, which waits for the resources it depends on (explicit `depends_on`, input dependencies, and
 dependencies on a component stand for everything under it: what the Python SDK awaits before it registers a
 resource). Each operation is weighted by:
@@ -255,7 +255,7 @@ def lab_step_times(report: str) -> dict[str, float]:
 
 def program_graph(run, lab: dict[str, float]) -> dict[str, Op]:
     """Every custom resource of a recorded program run as an operation, dependencies on components expanded to
-    the custom resources under them (as tests/support/graph.py reads them)."""
+    the custom resources under them (as simulator/graph.py reads them)."""
     customs = {r.urn: r for r in run.resources if r.custom}
     children: dict[str, list[str]] = {}
     for r in run.resources:
@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="private: nodes behind NAT gateways, reached through a bastion")
     args = parser.parse_args(argv)
 
-    from tests.support.program import run_program
+    from simulator.program import run_program
 
     lab = lab_step_times(args.lab_report.read_text()) if args.lab_report else {}
     rows = []

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import functools  # noqa: E402
 
-from tests.support.change_sim import KUBERNETES_PATCH, UNCHANGED, ChangePlan, simulate  # noqa: E402
-from tests.support.graph import dependency_depth  # noqa: E402
-from tests.support.program import run_program  # noqa: E402
+from simulator.change_sim import KUBERNETES_PATCH, UNCHANGED, ChangePlan, simulate  # noqa: E402
+from simulator.graph import dependency_depth  # noqa: E402
+from simulator.program import run_program  # noqa: E402
 
 
 def measure(workers: int, routing: str) -> tuple[int, int, float]:

@@ -1,7 +1,7 @@
 """How the Pulumi engine and the providers change what this program declares: one table of the input properties
 that force a replacement, per resource type the program uses, each row with its source. Pure data, no pulumi import.
 
-The change simulator (tests/support/change_sim.py) classifies every resource of a setting change with this table,
+The change simulator (simulator/change_sim.py) classifies every resource of a setting change with this table,
 and the README's "Changing a running cluster" section is rendered from the simulator's results; neither keeps a
 list of its own.
 

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tests.support.program import ProgramRun, Resource
+from simulator.program import ProgramRun, Resource
 
 NOT_BUILT = "the lab does not build {component}, so its mirror does not serve it"
 # (step-name suffix pattern, reason); first match wins. Install steps are decided by what the mirror serves.

@@ -5,7 +5,7 @@ program; the lab then keeps running until `down`. Between commands its state (ma
 the replay state, the stack's keys) lives under STATE_ROOT/<tag>. Used by `./lab`, the lab's integration tests
 and bench/lab_bench.py.
 
-The stack runs under the mocks the tests use (tests/support/program.py): they stand in for AWS and mint real keys
+The stack runs under the mocks the tests use (simulator/program.py): they stand in for AWS and mint real keys
 and certificates, which the lab keeps so that a second run of the program gives the same ones, as Pulumi state
 would.
 """
@@ -35,7 +35,7 @@ from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
 from locallab.replay import Replayer, Report, Row, Step, collect
 from locallab.rootfs import CACHE, LAB_USER, ensure_rootfs
-from tests.support.program import ClusterMocks, ProgramRun, run_program
+from simulator.program import ClusterMocks, ProgramRun, run_program
 
 STATE_ROOT = Path(os.environ.get("K8S_FROM_SCRATCH_LAB_STATE", "/run/k8s-from-scratch-lab"))
 

@@ -29,7 +29,7 @@ from cluster.render.common import write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.binaries import binaries_or_reason
 from tests.support.pki import mint_cluster
-from tests.support.realistic_tls import private_key_outputs
+from simulator.realistic_tls import private_key_outputs
 
 pytestmark = pytest.mark.integration
 

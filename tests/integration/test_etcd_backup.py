@@ -210,7 +210,7 @@ BUCKET = "k8s-lab-etcd-0123456789abcdef"
 
 def mint_s3_certificate(folder: Path) -> tuple[Path, Path, Path]:
     """A CA and a certificate for the bucket's virtual-hosted S3 name, for the stand-in S3 to serve."""
-    from tests.support.realistic_tls import (cert_request_outputs, locally_signed_cert_outputs,
+    from simulator.realistic_tls import (cert_request_outputs, locally_signed_cert_outputs,
                                              private_key_outputs, self_signed_cert_outputs)
     ca_key = private_key_outputs({"algorithm": "ECDSA", "ecdsaCurve": "P256"})["privateKeyPem"]
     ca = self_signed_cert_outputs({"privateKeyPem": ca_key, "subject": {"commonName": "lab S3 CA"},

@@ -20,7 +20,7 @@ import pytest
 from cluster.render import podnet
 from cluster.render.worker import cni_conflist
 from locallab.netns import PREFIX, Lab, can_run, sh
-from tests.support.program import ClusterMocks, run_program
+from simulator.program import ClusterMocks, run_program
 
 pytestmark = pytest.mark.integration
 

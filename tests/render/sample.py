@@ -12,7 +12,7 @@ from cluster.render import (access, addons, control_plane, deployer_checks, etcd
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
-from tests.support.realistic_tls import private_key_outputs
+from simulator.realistic_tls import private_key_outputs
 
 ETCD = [etcd.Member(f"etcd-{i}", f"10.43.0.{10 + i}") for i in range(3)]
 CONTROLLERS = [Host(f"controller-{i}", f"10.43.0.{20 + i}") for i in range(3)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from infra.certs import CA_SPECS, CA_USES, CertSpec, Host, cluster_cert_specs
-from tests.support.realistic_tls import (cert_request_outputs, locally_signed_cert_outputs, private_key_outputs,
+from simulator.realistic_tls import (cert_request_outputs, locally_signed_cert_outputs, private_key_outputs,
                                          self_signed_cert_outputs)
 
 

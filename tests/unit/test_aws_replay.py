@@ -3,8 +3,8 @@
 import pytest
 from moto import mock_aws
 
-from tests.support.aws_replay import AwsReplay
-from tests.support.program import run_program, stack_config
+from simulator.aws_replay import AwsReplay
+from simulator.program import run_program, stack_config
 
 
 

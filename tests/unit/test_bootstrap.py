@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from cluster.remote import run_command
-from tests.support.program import ClusterMocks, run_program, stack_config
+from simulator.program import ClusterMocks, run_program, stack_config
 
 REMOTE = "command:remote:Command"
 

@@ -1,4 +1,4 @@
-"""Setting changes played the way `pulumi up` plays them on a running stack (tests/support/change_sim.py): what is
+"""Setting changes played the way `pulumi up` plays them on a running stack (simulator/change_sim.py): what is
 created, updated, replaced and deleted, in the engine's order, replayed into moto on top of the running stack.
 
 Every case asserts the same three things: AWS refuses nothing (no address in use, no name taken), every node
@@ -18,12 +18,12 @@ from moto import mock_aws
 
 from infra.lifecycle import REPLACE_RULES
 from infra.settings import SettingsError
-from tests.support.aws_replay import AwsRefused, AwsReplay
-from tests.support.change_sim import (ADMIN_CIDRS, CASES_BY_ID, CREATED, DELETED, REPLACED, UNCHANGED, UPDATED,
+from simulator.aws_replay import AwsRefused, AwsReplay
+from simulator.change_sim import (ADMIN_CIDRS, CASES_BY_ID, CREATED, DELETED, REPLACED, UNCHANGED, UPDATED,
                                       README_SECTION, ChangePlan, order_operations, plan_case,
                                       _node_name, deployed, render_readme_section, replay_operations, simulate,
                                       summarize)
-from tests.support.program import ProgramRun, run_program
+from simulator.program import ProgramRun, run_program
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -288,4 +288,4 @@ def test_a_change_that_cannot_be_applied_is_refused_naming_the_setting(case_id, 
 # --- the README -------------------------------------------------------------------------------------------------
 def test_readme_changing_a_running_cluster_is_the_simulators_table():
     section = README_SECTION + README.read_text().split(README_SECTION, 1)[1].split("\n## ", 1)[0]
-    assert section == render_readme_section(), "rewrite it: python -m tests.support.change_sim --readme"
+    assert section == render_readme_section(), "rewrite it: python -m simulator.change_sim --readme"

@@ -6,7 +6,7 @@ from infra.network import Network, NetworkArgs
 from infra.nodes import Nodes, NodesArgs
 from infra.pki import Pki, PkiArgs
 from infra.settings import parse_settings
-from tests.support.program import run_pulumi
+from simulator.program import run_pulumi
 
 TAGS = {"cluster": "t"}
 
@@ -32,7 +32,7 @@ def test_network_private_topology_gives_each_zone_its_nat_and_route_table():
 
 def test_network_refuses_more_zones_than_the_region_has():
     import pytest
-    from tests.support.program import ClusterMocks
+    from simulator.program import ClusterMocks
     mocks = ClusterMocks()
     with pytest.raises(Exception, match="setting 'zones' = 4 is invalid: this region has only 3"):
         run_pulumi(lambda: {"zones": Network("t", NetworkArgs(settings(zones=4), TAGS)).zone_names}, mocks=mocks)
@@ -84,7 +84,7 @@ def test_api_load_balancer_attaches_every_controller():
 def test_example_stack_file_is_a_valid_stack_once_admin_cidrs_is_yours():
     import yaml
     from pathlib import Path
-    from tests.support.program import run_program
+    from simulator.program import run_program
     raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())["config"]
     config = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("k8s-from-scratch:")}
     config["adminCidrs"] = ["100.64.7.0/24"]    # the file's placeholder is refused (test_settings)
@@ -95,7 +95,7 @@ def test_example_stack_file_is_a_valid_stack_once_admin_cidrs_is_yours():
 def test_settings_are_read_from_the_engines_environment_too(monkeypatch):
     """`pulumi up` may pass config only in PULUMI_CONFIG; the program must read it from there as well."""
     import json
-    from tests.support.program import run_program
+    from simulator.program import run_program
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({
         "k8s-from-scratch:adminCidrs": '["100.64.7.0/24"]',
         "k8s-from-scratch:workers": '{"count": 2}',
@@ -110,7 +110,7 @@ def test_a_misspelt_key_in_the_engines_environment_is_reported(monkeypatch):
     import json
     import pytest
     from infra.settings import SettingsError
-    from tests.support.program import run_program
+    from simulator.program import run_program
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"k8s-from-scratch:adminCidrs": '["100.64.7.0/24"]',
                                                     "k8s-from-scratch:worker": '{"count": 2}'}))
     with pytest.raises(SettingsError, match="setting 'worker' = .* unknown setting"):

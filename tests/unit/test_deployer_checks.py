@@ -23,7 +23,7 @@ from infra.certs import KUBERNETES_CA, Host
 from infra.security_rules import ingress_rules
 from infra.settings import parse_settings
 from tests.support.pki import mint_cluster
-from tests.support.program import run_program
+from simulator.program import run_program
 
 ADMIN = ["100.64.7.0/24"]
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from infra.settings import SettingsError, aws_names
-from tests.support.program import ClusterMocks, run_program, stack_config
+from simulator.program import ClusterMocks, run_program, stack_config
 
 REMOTE = "command:remote:Command"
 INSTANCE = "aws:ec2/instance:Instance"

@@ -9,7 +9,7 @@ import pytest
 
 from cluster.render.etcd_backup import S3_PREFIX, SNAPSHOT_DIR
 from infra.settings import SettingsError, parse_settings
-from tests.support.program import ClusterMocks, run_program
+from simulator.program import ClusterMocks, run_program
 
 ADMIN = ["100.64.7.0/24"]
 REMOTE = "command:remote:Command"
@@ -141,8 +141,8 @@ def test_aws_accepts_the_bucket_the_role_and_etcd_instances_carrying_its_profile
     import boto3
     from moto import mock_aws
 
-    from tests.support.aws_replay import AwsReplay
-    from tests.support.program import REGION
+    from simulator.aws_replay import AwsReplay
+    from simulator.program import REGION
 
     with mock_aws():
         aws = AwsReplay()

@@ -8,8 +8,8 @@ import pytest
 
 from infra.guards import etcd_count_change_problem
 from infra.settings import SettingsError
-from tests.support.graph import dependency_depth
-from tests.support.program import ClusterMocks, run_program
+from simulator.graph import dependency_depth
+from simulator.program import ClusterMocks, run_program
 
 ADMIN = ["100.64.7.0/24"]
 REMOTE = "command:remote:Command"

@@ -10,7 +10,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cluster.render import control_plane
 from infra.settings import SettingsError
-from tests.support.program import run_program, stack_config
+from simulator.program import run_program, stack_config
 
 ADMIN = ["100.64.7.0/24", "100.64.9.15/32"]
 SIZES = {"1/1/1": (1, 1, 1), "3/3/3": (3, 3, 3), "5/3/10": (5, 3, 10)}
@@ -299,7 +299,7 @@ def test_outputs_give_access_and_addresses(default_run):
 
 
 def test_bad_settings_stop_the_program_before_any_resource():
-    from tests.support import program
+    from simulator import program
     mocks = program.ClusterMocks()
     with pytest.raises(SettingsError, match="setting 'etcd.count' = 2 is invalid"):
         run_program(config(etcd=2), mocks=mocks)

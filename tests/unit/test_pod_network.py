@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from tests.support.graph import dependency_depth
-from tests.support.program import ClusterMocks, run_program
+from simulator.graph import dependency_depth
+from simulator.program import ClusterMocks, run_program
 
 ADMIN = ["100.64.7.0/24"]
 ROUTE = "aws:ec2/route:Route"

@@ -11,9 +11,9 @@ import pytest
 
 from cluster.render.common import digest
 from infra.settings import SettingsError, parse_settings
-from tests.support.change_sim import KUBERNETES_PATCH, plan_case, simulate
-from tests.support.graph import dependency_depth
-from tests.support.program import ClusterMocks, ProgramRun, run_program, stack_config
+from simulator.change_sim import KUBERNETES_PATCH, plan_case, simulate
+from simulator.graph import dependency_depth
+from simulator.program import ClusterMocks, ProgramRun, run_program, stack_config
 
 REMOTE = "command:remote:Command"
 INSTANCE = "aws:ec2/instance:Instance"

@@ -9,7 +9,7 @@ import re
 import tomllib
 
 from cluster.render import worker
-from tests.support.program import run_program, stack_config
+from simulator.program import run_program, stack_config
 
 
 def worker_files(run, name: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ Resources are replayed in dependency order with their resolved inputs; every id 
 translated to the one moto made. Nothing leaves the process: moto intercepts every call.
 
 Besides creating a whole run (`replay`), single resources can be created, updated and deleted (`create`, `update`,
-`delete`): the change simulator (tests/support/change_sim.py) plays an update's operations this way on top of the
+`delete`): the change simulator (simulator/change_sim.py) plays an update's operations this way on top of the
 previous run. Where moto accepts what AWS refuses, the check is made here, with the AWS behaviour cited.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 
 from infra.lifecycle import RULES
-from tests.support.program import REGION, ProgramRun, Resource
+from simulator.program import REGION, ProgramRun, Resource
 
 # moto would load its catalogue of public images into every new region backend (about a second each time); the
 # replay names one image by id and needs no catalogue.

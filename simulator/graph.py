@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from tests.support.program import ProgramRun
+from simulator.program import ProgramRun
 
 
 def dependency_depth(run: ProgramRun) -> int:

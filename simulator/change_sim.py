@@ -12,7 +12,7 @@ will be (`after` config), with shared key material so that equal inputs give equ
    `deleteBeforeReplace` option, or a name the program set itself); a delete-first replacement first deletes the
    resources that depend on it and are replaced too; deletes of removed resources and of old halves of create-first
    replacements come last, in reverse dependency order.
-3. replays those operations into moto on top of the "before" stack (tests/support/aws_replay.py), so that AWS's
+3. replays those operations into moto on top of the "before" stack (simulator/aws_replay.py), so that AWS's
    own refusals surface: an address in use, a name taken, a name too long, a volume that cannot shrink.
 
 A test can mark resources replaced that the settings alone would not (`force_replace`), as `pulumi up
@@ -32,8 +32,8 @@ from typing import Any, Iterable
 
 from infra.lifecycle import RULES, UPDATE_CHANGES_OUTPUTS, changed_paths, replacing_paths
 from infra.settings import SettingsError
-from tests.support.aws_replay import AwsReplay, dependency_edges, dependency_order
-from tests.support.program import ClusterMocks, ProgramRun, Resource, run_program
+from simulator.aws_replay import AwsReplay, dependency_edges, dependency_order
+from simulator.program import ClusterMocks, ProgramRun, Resource, run_program
 
 CREATED, DELETED, UNCHANGED, UPDATED, REPLACED = "created", "deleted", "unchanged", "updated", "replaced"
 # A remote step's name is "<node>-<step>"; cluster-level steps run on a node too.
@@ -455,12 +455,12 @@ deleted first and created again at the same address; every step on it runs again
 hold its instance's id. A change of connection alone (a new public address after a stop and start) updates the
 steps: they run again, and a `start-*` step restarts its service only when the service's files or binary changed.
 
-What each change does, as the change simulator (`tests/support/change_sim.py`) plays it on a running stack of
+What each change does, as the change simulator (`simulator/change_sim.py`) plays it on a running stack of
 1 etcd member, 1 controller and 3 workers: the program is run before and after the change, every resource is
 classified with the table further down, the operations are ordered as the engine orders them and replayed into
 moto on top of the running stack, which refuses any address or name collision. Counts grow with the node counts.
 `tests/unit/test_change_simulator.py` checks that this section is what the simulator prints
-(`python -m tests.support.change_sim --readme` rewrites it).
+(`python -m simulator.change_sim --readme` rewrites it).
 
 {render_changes_table()}
 "Updated" steps run their script again over the new connection; "deleted (runs its delete command first)" are
@@ -489,6 +489,6 @@ if __name__ == "__main__":
     from pathlib import Path
 
     if sys.argv[1:] == ["--readme"]:
-        write_readme_section(str(Path(__file__).resolve().parents[2] / "README.md"))
+        write_readme_section(str(Path(__file__).resolve().parents[1] / "README.md"))
     else:
         print(render_readme_section())

@@ -25,9 +25,9 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
 from cluster.render import podcidrs
-from tests.support.realistic_tls import TLS_OUTPUTS
+from simulator.realistic_tls import TLS_OUTPUTS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MAIN = ROOT / "__main__.py"
 PROJECT = "k8s-from-scratch"
 REGION = "eu-west-1"
