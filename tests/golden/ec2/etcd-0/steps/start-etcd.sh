@@ -1,0 +1,107 @@
+#!/bin/bash
+# Start, restart or join etcd member etcd-0. Verification: after a restart or a join, this member and every
+# member of the cluster answer a health check over mutual TLS.
+set -uo pipefail
+want=<fingerprint>
+# Whether this member is new to a cluster that runs (the program saw the other members' machines, not this one's).
+new_member_of_running_cluster=no
+stamp=/var/lib/k8s-from-scratch/started/etcd
+self=https://10.43.0.10:2379
+peers=https://10.43.0.11:2379,https://10.43.0.12:2379
+tls=(--cacert /etc/etcd/pki/ca.crt --cert /etc/etcd/pki/server.crt --key /etc/etcd/pki/server.key)
+ctl() { timeout 30 /usr/local/bin/etcdctl --dial-timeout 3s --command-timeout 10s "${tls[@]}" "$@"; }
+fail() {
+  echo "$1" >&2
+  systemctl status etcd --no-pager -l >&2 || true
+  journalctl -u etcd --no-pager -n 30 >&2 || true
+  exit 1
+}
+# wait_healthy WHAT ETCDCTL-ARGS...: until `endpoint health` passes, within the bound.
+wait_healthy() {
+  local what=$1 deadline=$((SECONDS + 300)) out
+  shift
+  until out=$(ctl endpoint health "$@" 2>&1); do
+    [ "$SECONDS" -lt "$deadline" ] || fail "$what is not healthy after 300s (seen from $(hostname)): $out"
+    sleep 2
+  done
+  echo "$out"
+}
+install -d -m 0755 /var/lib/k8s-from-scratch/started
+if [ -e /etc/systemd/system/etcd.service.d/join.conf ] && [ -d /var/lib/etcd/member ]; then
+  rm -f /etc/systemd/system/etcd.service.d/join.conf /etc/etcd/join.env
+fi
+timeout 60 systemctl daemon-reload
+systemctl enable --quiet etcd
+if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  echo "etcd: inputs unchanged since it was started, not restarting"
+  exit 0
+fi
+rm -f "$stamp"
+# How the running cluster sees this member, for a member without data: `none` (no cluster answers: a first
+# creation, or peers still forming one), `unstarted` (listed by name or address without client addresses: a first
+# creation in progress), `started` (listed with client addresses: this machine replaces a member that ran) or
+# `absent` (a cluster answers without this member: it must join, even if the program knew its machine, say from an
+# earlier `pulumi up` that failed before the member was added).
+cluster_view() {
+  local members
+  # Short bounds: on a first creation nothing answers yet, and this check must not slow the start down.
+  members=$(timeout 5 /usr/local/bin/etcdctl --dial-timeout 1s --command-timeout 2s "${tls[@]}" --endpoints "$peers"     member list 2>/dev/null) || { echo none; return; }
+  awk -F', ' -v url=https://10.43.0.10:2380 '$4 == url {view = ($5 == "" ? "unstarted" : "started")}
+    END {print (view == "" ? "absent" : view)}' <<<"$members"
+}
+view=none
+[ -d /var/lib/etcd/member ] || view=$(cluster_view)
+if [ ! -d /var/lib/etcd/member ] && [ "$new_member_of_running_cluster" = no ] &&     { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
+  echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
+  timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
+  echo "$want" > "$stamp"
+  exit 0
+fi
+if [ ! -d /var/lib/etcd/member ]; then
+  echo "etcd on $(hostname): joining the running cluster"
+  # A member list answers only with a quorum (it is linearizable), so it is the check that the cluster runs.
+  deadline=$((SECONDS + 300))
+  until members=$(ctl --endpoints "$peers" member list 2>&1); do
+    [ "$SECONDS" -lt "$deadline" ] || fail "no etcd cluster answers at $peers after 300s: $members"
+    sleep 2
+  done
+  old=$(awk -F', ' -v url=https://10.43.0.10:2380 '$4 == url {print $1}' <<<"$members")
+  if [ -n "$old" ]; then
+    echo "removing member $old registered at https://10.43.0.10:2380 (the machine this one replaces)"
+    deadline=$((SECONDS + 300))
+    until out=$(ctl --endpoints "$peers" member remove "$old" 2>&1); do
+      [ "$SECONDS" -lt "$deadline" ] || fail "cannot remove member $old: $out"
+      sleep 3
+    done
+  fi
+  # etcd (--strict-reconfig-check) refuses a change until every member has been connected for a few seconds (one
+  # that has just joined or restarted): retry within the bound.
+  deadline=$((SECONDS + 300))
+  until added=$(ctl --endpoints "$peers" member add etcd-0 --peer-urls=https://10.43.0.10:2380 2>&1); do
+    [ "$SECONDS" -lt "$deadline" ] || fail "cannot add etcd-0 to the etcd cluster: $added"
+    sleep 3
+  done
+  initial=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<<"$added")
+  [ -n "$initial" ] || fail "member add printed no initial cluster: $added"
+  echo "ETCD_JOIN_INITIAL_CLUSTER=$initial" > /etc/etcd/join.env
+  install -d -m 0755 "$(dirname /etc/systemd/system/etcd.service.d/join.conf)"
+  cat > /etc/systemd/system/etcd.service.d/join.conf <<'DROPIN'
+[Service]
+EnvironmentFile=/etc/etcd/join.env
+ExecStart=
+ExecStart=/usr/local/bin/etcd --name=etcd-0 --data-dir=/var/lib/etcd --listen-client-urls=https://10.43.0.10:2379,https://127.0.0.1:2379 --advertise-client-urls=https://10.43.0.10:2379 --listen-peer-urls=https://10.43.0.10:2380 --initial-advertise-peer-urls=https://10.43.0.10:2380 --initial-cluster=${ETCD_JOIN_INITIAL_CLUSTER} --initial-cluster-token=k8s-dev --initial-cluster-state=existing --client-cert-auth --trusted-ca-file=/etc/etcd/pki/ca.crt --cert-file=/etc/etcd/pki/server.crt --key-file=/etc/etcd/pki/server.key --peer-client-cert-auth --peer-trusted-ca-file=/etc/etcd/pki/ca.crt --peer-cert-file=/etc/etcd/pki/peer.crt --peer-key-file=/etc/etcd/pki/peer.key --listen-metrics-urls=http://127.0.0.1:2381 --strict-reconfig-check --feature-gates=InitialCorruptCheck=true --watch-progress-notify-interval=5s
+DROPIN
+  timeout 60 systemctl daemon-reload
+elif systemctl is-active --quiet etcd; then
+  # Never take this member down while another is: the cluster must have all its members before a restart.
+  wait_healthy "the etcd cluster (before restarting etcd-0)" --endpoints "$self,$peers" --cluster
+fi
+timeout 120 systemctl restart etcd || fail "etcd did not (re)start within 120s on $(hostname)"
+wait_healthy "etcd member etcd-0" --endpoints "$self"
+wait_healthy "the etcd cluster" --endpoints "$self" --cluster
+if [ -e /etc/systemd/system/etcd.service.d/join.conf ]; then
+  rm -f /etc/systemd/system/etcd.service.d/join.conf /etc/etcd/join.env
+  timeout 60 systemctl daemon-reload
+fi
+echo "$want" > "$stamp"
+echo "etcd member etcd-0 is healthy on $(hostname), and so is every member"
