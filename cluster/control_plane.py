@@ -15,14 +15,15 @@ from typing import Sequence
 import pulumi
 import pulumi_random as random
 
-from cluster import versions
 from cluster.remote import RemoteHost, Ssh
 from cluster.render import control_plane as render
 from cluster.render.access import cluster_admins_rbac
 from cluster.render.addons import apiserver_to_kubelet_rbac
 from cluster.render.common import NodeFile, files_digest, write_files_script
 from cluster.render.install import install_artifact_script
-from infra.certs import ADMIN, ETCD_CA, KUBERNETES_CA, SUPER_ADMIN
+from cluster.versions import Artifacts
+from infra.certs import (ADMIN, APISERVER_ETCD_CLIENT, APISERVER_KUBELET_CLIENT, ETCD_CA, KUBE_APISERVER,
+                         KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBERNETES_CA, SUPER_ADMIN)
 from infra.nodes import Node
 from infra.pki import Pki
 
@@ -42,12 +43,19 @@ class ControlPlaneArgs:
     service_cidr: str
     pod_cidr: str
     pod_cidr_mask_size: int
-    resolved_versions: dict
-    architecture: str
-    download_base_url: str | None
+    artifacts: Artifacts
     # Names of the controllers whose machines ran before this update (infra/guards.py reads them from AWS): they
     # restart one at a time. Empty on a first creation.
     running_controllers: Sequence[str] = ()
+
+
+def _key_pairs(pki: Pki, **certs: str) -> dict[str, pulumi.Output[str]]:
+    """The `<field>_cert_pem` and `<field>_key_pem` inputs of ControlPlaneInputs for each field=certificate name."""
+    pairs = {}
+    for field, cert in certs.items():
+        pairs[f"{field}_cert_pem"] = pki.certs[cert].cert_pem
+        pairs[f"{field}_key_pem"] = pki.certs[cert].key_pem
+    return pairs
 
 
 def _unique(files: list[NodeFile]) -> list[NodeFile]:
@@ -87,31 +95,21 @@ class ControlPlane(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:ControlPlane", name, None, opts)
-        artifact = versions.artifact("kubernetes-server", args.resolved_versions, args.architecture,
-                                     args.download_base_url)
+        artifact = args.artifacts["kubernetes-server"]
         # 32 random bytes, made once and kept in state: the key that encrypts Secrets in etcd never changes on an
         # update (a new key would make every stored Secret unreadable). Its identity depends on nothing that a
         # refactor or a new clusterName could change: a fixed name at the top of the stack, with the place it was
         # first made in as an alias. Not protected: `pulumi destroy` removes it with the cluster it belongs to.
         encryption_key = random.RandomBytes(ENCRYPTION_KEY_NAME, length=32, opts=pulumi.ResourceOptions(
             aliases=[pulumi.Alias(name=f"{name}-encryption-key", parent=self)]))
-        p = args.pki
+        pki = args.pki
         shared = {
-            "ca_pem": p.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": p.cas[ETCD_CA].cert_pem,
-            "apiserver_cert_pem": p.certs["kube-apiserver"].cert_pem,
-            "apiserver_key_pem": p.certs["kube-apiserver"].key_pem,
-            "kubelet_client_cert_pem": p.certs["kube-apiserver-kubelet-client"].cert_pem,
-            "kubelet_client_key_pem": p.certs["kube-apiserver-kubelet-client"].key_pem,
-            "etcd_client_cert_pem": p.certs["kube-apiserver-etcd-client"].cert_pem,
-            "etcd_client_key_pem": p.certs["kube-apiserver-etcd-client"].key_pem,
-            "service_account_key_pem": p.service_account_private_key_pem,
-            "service_account_pub_pem": p.service_account_public_key_pem,
-            "controller_manager_cert_pem": p.certs["kube-controller-manager"].cert_pem,
-            "controller_manager_key_pem": p.certs["kube-controller-manager"].key_pem,
-            "scheduler_cert_pem": p.certs["kube-scheduler"].cert_pem,
-            "scheduler_key_pem": p.certs["kube-scheduler"].key_pem,
-            "admin_cert_pem": p.certs[ADMIN].cert_pem, "admin_key_pem": p.certs[ADMIN].key_pem,
-            "super_admin_cert_pem": p.certs[SUPER_ADMIN].cert_pem, "super_admin_key_pem": p.certs[SUPER_ADMIN].key_pem,
+            "ca_pem": pki.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": pki.cas[ETCD_CA].cert_pem,
+            **_key_pairs(pki, apiserver=KUBE_APISERVER, kubelet_client=APISERVER_KUBELET_CLIENT,
+                         etcd_client=APISERVER_ETCD_CLIENT, controller_manager=KUBE_CONTROLLER_MANAGER,
+                         scheduler=KUBE_SCHEDULER, admin=ADMIN, super_admin=SUPER_ADMIN),
+            "service_account_key_pem": pki.service_account_private_key_pem,
+            "service_account_pub_pem": pki.service_account_public_key_pem,
             "encryption_key_b64": pulumi.Output.secret(encryption_key.base64),
         }
 

@@ -17,11 +17,11 @@ from typing import Sequence
 import pulumi
 import pulumi_command as command
 
-from cluster import versions
 from cluster.remote import RemoteHost, Ssh, run_command
 from cluster.render import etcd as render
 from cluster.render.common import digest, files_digest, write_files_script
 from cluster.render.install import install_artifact_script
+from cluster.versions import Artifacts
 from infra.certs import ETCD_CA, etcd_peer_cert_name, etcd_server_cert_name
 from infra.nodes import Node
 from infra.pki import Pki
@@ -34,9 +34,7 @@ class EtcdClusterArgs:
     addresses: Sequence[pulumi.Input[str]]      # where SSH reaches each member
     ssh: Ssh
     pki: Pki
-    resolved_versions: dict
-    architecture: str
-    download_base_url: str | None
+    artifacts: Artifacts
     # Names of the members whose machines ran before this update (infra/guards.py reads them from AWS); empty on a
     # first creation. A member without data joins the running cluster when there is one.
     running_members: Sequence[str] = ()
@@ -49,7 +47,7 @@ class EtcdCluster(pulumi.ComponentResource):
         super().__init__("k8s-from-scratch:cluster:EtcdCluster", name, None, opts)
         self.members = [render.Member(n.name, n.private_ip) for n in args.members]
         self.client_urls = render.client_urls(self.members)
-        artifact = versions.artifact("etcd", args.resolved_versions, args.architecture, args.download_base_url)
+        artifact = args.artifacts["etcd"]
         ca = args.pki.cas[ETCD_CA].cert_pem
 
         started: list[command.remote.Command] = []

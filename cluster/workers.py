@@ -20,14 +20,14 @@ from typing import Sequence
 
 import pulumi
 
-from cluster import versions
 from cluster.remote import RemoteHost, Ssh
 from cluster.render import rollout
 from cluster.render import worker as render
 from cluster.render.common import digest
 from cluster.render.common import files_digest, write_files_script
 from cluster.render.install import install_artifact_script
-from infra.certs import KUBERNETES_CA, worker_cert_name
+from cluster.versions import IMAGES, Artifacts
+from infra.certs import KUBE_PROXY, KUBERNETES_CA, worker_cert_name
 from infra.nodes import Node
 from infra.pki import Pki
 
@@ -63,9 +63,7 @@ class WorkersArgs:
     # Where the cluster-level steps run (the first controller, with the admin kubeconfig): drains, uncordons and
     # the removal of leaving workers.
     cluster_host: RemoteHost
-    resolved_versions: dict
-    architecture: str
-    download_base_url: str | None
+    artifacts: Artifacts
     image_registry_mirror: str | None = None
     # The whole control plane at its new inputs: running workers restart only after it (kubelets and kube-proxy
     # last in the skew order).
@@ -90,9 +88,8 @@ class Workers(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:Workers", name, None, opts)
-        artifacts = {c: versions.artifact(c, args.resolved_versions, args.architecture, args.download_base_url)
-                     for c in ("containerd", "runc", "cni-plugins", "crictl", "kubernetes-node")}
-        p = args.pki
+        artifacts = {c: args.artifacts[c] for c in ("containerd", "runc", "cni-plugins", "crictl", "kubernetes-node")}
+        pki = args.pki
 
         self.hosts: dict[str, RemoteHost] = {}
         self.ready = []
@@ -103,14 +100,14 @@ class Workers(pulumi.ComponentResource):
         for node, address in zip(args.workers, args.addresses):
             host = RemoteHost(node.name, address, args.ssh, node, self)
             self.hosts[node.name] = host
-            cert = p.certs[worker_cert_name(node.name)]
+            cert = pki.certs[worker_cert_name(node.name)]
             inputs = pulumi.Output.all(
-                ca_pem=p.cas[KUBERNETES_CA].cert_pem, kubelet_cert_pem=cert.cert_pem, kubelet_key_pem=cert.key_pem,
-                kube_proxy_cert_pem=p.certs["kube-proxy"].cert_pem, kube_proxy_key_pem=p.certs["kube-proxy"].key_pem,
+                ca_pem=pki.cas[KUBERNETES_CA].cert_pem, kubelet_cert_pem=cert.cert_pem, kubelet_key_pem=cert.key_pem,
+                kube_proxy_cert_pem=pki.certs[KUBE_PROXY].cert_pem, kube_proxy_key_pem=pki.certs[KUBE_PROXY].key_pem,
             ).apply(lambda v, n=node: render.WorkerInputs(
                 cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
                 controller_ips=list(args.controller_ips), pod_cidr=args.pod_cidr,
-                cluster_dns_ip=args.cluster_dns_ip, pause_image=versions.IMAGES["pause"],
+                cluster_dns_ip=args.cluster_dns_ip, pause_image=IMAGES["pause"],
                 registry_mirror=args.image_registry_mirror, host=args.host, **v))
             by_service = inputs.apply(render.worker_files)
             everything = by_service.apply(lambda fs: [f for group in fs.values() for f in group])
