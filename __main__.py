@@ -10,7 +10,7 @@ from cluster.etcd_backup import EtcdBackups, EtcdBackupsArgs
 from cluster.podnet import PodNetwork, PodNetworkArgs
 from cluster.remote import Ssh
 from cluster.render.ssh_config import render_ssh_config
-from cluster.render.worker import NodeHost
+from cluster.render.workers.node import NodeHost
 from cluster.smoke import SmokeTest, SmokeTestArgs
 from cluster.versions import resolve_artifacts
 from cluster.workers import Workers, WorkersArgs

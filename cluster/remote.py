@@ -163,7 +163,12 @@ class RemoteHost:
                        ) -> command.remote.Command:
         """(Re)start units whose inputs are `triggers`. The script restarts them only when the node last started
         them with other inputs, so re-running it after a connection change restarts nothing."""
-        fingerprint = pulumi.Output.all(*triggers).apply(lambda values: digest(*(str(v) for v in values)))
-        # A digest of key material reveals none of it: the script stays plain, so the step keeps its logs.
-        script = pulumi.Output.unsecret(fingerprint).apply(lambda f: restart_services_script(list(units), f))
+        script = fingerprint(triggers).apply(lambda f: restart_services_script(list(units), f))
         return self.step(step_name or f"start-{'-'.join(units)}", script, triggers=triggers, depends_on=depends_on)
+
+
+def fingerprint(inputs: Sequence[pulumi.Input]) -> pulumi.Output[str]:
+    """One digest of what a service runs on (file digests, artifact checksums): what the node keeps to tell whether
+    a service must restart. In the clear: a digest of key material reveals none of it, so the scripts that carry it
+    stay plain and keep their logs."""
+    return pulumi.Output.unsecret(pulumi.Output.all(*inputs).apply(lambda values: digest(*(str(v) for v in values))))

@@ -29,12 +29,12 @@ TERMINATED_POD_GC_THRESHOLD = 1000
 
 # How an API server leaves service without failing a request. The API load balancer checks each controller's /readyz
 # every API_LB_CHECK_INTERVAL_SECONDS and takes it out after API_LB_UNHEALTHY_THRESHOLD failures (each worker's
-# haproxy checks more often, cluster/render/worker.py). Asked to stop, an API server fails /readyz at once but keeps
-# serving for SHUTDOWN_DELAY_SECONDS, one check interval more than the load balancer needs to notice; then it answers
-# what still reaches it with 429 and Retry-After (which clients retry, on a new connection: another API server) until
-# its requests in flight are done, and stops within 2 s. Without the delay its port closes at once and clients of
-# the load balancer are refused until it notices; without --shutdown-send-retry-after the HTTP server waits the
-# whole request timeout (60 s) for the open watch streams, which made every API server restart 60 s longer.
+# haproxy checks more often, cluster/render/workers/haproxy.py). Asked to stop, an API server fails /readyz at once
+# but keeps serving for SHUTDOWN_DELAY_SECONDS, one check interval more than the load balancer needs to notice; then
+# it answers what still reaches it with 429 and Retry-After (which clients retry, on a new connection: another API
+# server) until its requests in flight are done, and stops within 2 s. Without the delay its port closes at once and
+# clients of the load balancer are refused until it notices; without --shutdown-send-retry-after the HTTP server waits
+# the whole request timeout (60 s) for the open watch streams, which made every API server restart 60 s longer.
 API_LB_CHECK_INTERVAL_SECONDS = 10
 API_LB_UNHEALTHY_THRESHOLD = 2
 SHUTDOWN_DELAY_SECONDS = (API_LB_UNHEALTHY_THRESHOLD + 1) * API_LB_CHECK_INTERVAL_SECONDS
