@@ -41,7 +41,10 @@ def render(name: str, **values: object) -> str:
         block = BLOCK.match(line.rstrip("\n"))
         if block:
             indent = block["indent"]
-            out += [f"{indent}{text}\n" if text else "\n" for text in value(block["name"]).splitlines()]
+            lines = value(block["name"]).split("\n")
+            if lines[-1] == "":
+                lines.pop()      # the block's own final newline
+            out += [f"{indent}{text}\n" if text else "\n" for text in lines]
         else:
             out.append(MARKER.sub(lambda m: value(m[1]), line))
     unused = set(values) - used

@@ -9,11 +9,11 @@ import re
 import pytest
 
 from cluster import versions
-from cluster.render import services, workers
+from cluster.render import control_plane, services, workers
 from cluster.render.services import Skew
 from tests.render import sample
 
-ROLES = {"workers": workers.SERVICES}
+ROLES = {"controllers": control_plane.SERVICES, "workers": workers.SERVICES}
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))
@@ -27,7 +27,7 @@ def test_every_service_starts_after_services_of_its_role_that_come_before_it(rol
 
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_each_unit_a_service_receives_orders_it_after_the_services_of_its_row(role):
-    inputs = {"workers": sample.worker_inputs()}[role]
+    inputs = {"controllers": sample.control_plane_inputs(), "workers": sample.worker_inputs()}[role]
     for service in ROLES[role]:
         units = [f for f in service.files(inputs) if f.path.endswith(f"/{service.unit}")]
         for unit in units:
@@ -47,3 +47,12 @@ def test_the_node_ready_check_reports_every_worker_service_log_the_kubelets_firs
     script = workers.node_ready_script("worker-0")
     assert "for unit in kubelet containerd k8s-cni-config kube-proxy haproxy; do" in script
     assert services.in_report_order(workers.SERVICES)[0] == "kubelet"
+
+
+def test_control_plane_rows_put_the_api_server_before_the_controller_manager_and_scheduler():
+    assert [s.name for s in control_plane.SERVICES] == ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+    assert control_plane.API_SERVER.skew == Skew.API_SERVER
+    assert [s.name for s in control_plane.CONTROLLERS] == ["kube-controller-manager", "kube-scheduler"]
+    assert services.installs(control_plane.SERVICES) == ("kubernetes-server",)
+    assert "for unit in kube-apiserver kube-controller-manager kube-scheduler; do" in \
+        control_plane.apiserver_ready_script()
