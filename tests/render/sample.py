@@ -91,7 +91,7 @@ def scripts() -> dict[str, str]:
         "worker-os-prep": prepare_os.os_prep_script(),
         "worker-os-prep-cgroup-v1-system-container": prepare_os.os_prep_script(node.NodeHost(True, True)),
         "cni-config-sync": cni.cni_config_sync_script(WORKERS[0].name),
-        "etcd-user": etcd.ETCD_USER_SCRIPT,
+        "etcd-user": etcd.etcd_user_script(),
         "etcd-health": etcd.etcd_health_script(ETCD),
         "etcd-start": etcd.etcd_start_script(ETCD[1], ETCD, "k8s-dev", "0123456789abcdef", joins=False),
         "etcd-start-joining": etcd.etcd_start_script(ETCD[2], ETCD, "k8s-dev", "0123456789abcdef", joins=True),

@@ -9,11 +9,11 @@ import re
 import pytest
 
 from cluster import versions
-from cluster.render import control_plane, services, workers
+from cluster.render import control_plane, etcd, services, workers
 from cluster.render.services import Skew
 from tests.render import sample
 
-ROLES = {"controllers": control_plane.SERVICES, "workers": workers.SERVICES}
+ROLES = {"etcd": (etcd.SERVICE,), "controllers": control_plane.SERVICES, "workers": workers.SERVICES}
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))
@@ -27,7 +27,8 @@ def test_every_service_starts_after_services_of_its_role_that_come_before_it(rol
 
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_each_unit_a_service_receives_orders_it_after_the_services_of_its_row(role):
-    inputs = {"controllers": sample.control_plane_inputs(), "workers": sample.worker_inputs()}[role]
+    inputs = {"etcd": etcd.EtcdInputs(sample.ETCD[0], sample.ETCD, "k8s-dev", sample.etcd_tls("etcd-0")),
+              "controllers": sample.control_plane_inputs(), "workers": sample.worker_inputs()}[role]
     for service in ROLES[role]:
         units = [f for f in service.files(inputs) if f.path.endswith(f"/{service.unit}")]
         for unit in units:
@@ -56,3 +57,13 @@ def test_control_plane_rows_put_the_api_server_before_the_controller_manager_and
     assert services.installs(control_plane.SERVICES) == ("kubernetes-server",)
     assert "for unit in kube-apiserver kube-controller-manager kube-scheduler; do" in \
         control_plane.apiserver_ready_script()
+
+
+def test_an_etcd_member_restarts_for_its_files_without_the_membership_flags():
+    inputs = etcd.EtcdInputs(sample.ETCD[0], sample.ETCD, "k8s-dev", sample.etcd_tls("etcd-0"))
+    written = {f.path: f.content for f in etcd.SERVICE.files(inputs)}
+    restarting = {f.path: f.content for f in etcd.SERVICE.files_restarting_it(inputs)}
+    assert written.keys() == restarting.keys()
+    assert "--initial-cluster=" in written["/etc/systemd/system/etcd.service"]
+    assert "--initial-cluster=" not in restarting["/etc/systemd/system/etcd.service"]
+    assert (etcd.SERVICE.artifacts, etcd.SERVICE.skew) == (("etcd",), Skew.ETCD)
