@@ -13,7 +13,7 @@ from cluster.render import apiserver_config as policy
 from cluster.render import shell
 from cluster.render.apiserver_config import ENCRYPTION_CONFIG, encryption_config
 from cluster.render.common import (BIN_DIR, CA_CERT, KUBE_DIR, PKI_DIR, UNIT_DIR, NodeFile, flags, kubeconfig,
-                                   systemd_unit)
+                                   kubectl_apply, systemd_unit)
 from cluster.render.services import Service, Skew, in_report_order
 from infra.certs import ADMIN, SUPER_ADMIN
 
@@ -285,11 +285,6 @@ def rbac_apply_script(manifests: dict[str, str], retired: tuple[str, ...] = RETI
                          for name, manifest in manifests.items())
     return shell.render("control-plane/apply-rbac.sh", IDENTITY=SUPER_ADMIN, APPLY_EACH=apply_each,
                         DELETE_RETIRED=f"{kubectl} delete --ignore-not-found {' '.join(retired)}" if retired else "")
-
-
-def kubectl_apply(kubectl: str, manifest: str) -> str:
-    """Server-side apply of one manifest, fed on a here-document (idempotent)."""
-    return shell.render("lib/kubectl-apply.sh", KUBECTL=kubectl, MANIFEST=manifest)
 
 
 def apiserver_ready_script(timeout_seconds: int = 300) -> str:
