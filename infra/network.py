@@ -20,10 +20,17 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
-    """Attributes: `vpc`, `internet_gateway`, `public_subnet_ids` and `node_subnet_ids` (by zone),
-    `node_route_table_ids` (every table a node subnet uses: pod routes go in each), `security_group_ids` and
-    `egress_rules` by role, `egress_ready_by_zone` (the default route a node of that zone reaches the internet
-    through), `address_reservations` (the node blocks), `zone_names` (by zone)."""
+    vpc: aws.ec2.Vpc
+    internet_gateway: aws.ec2.InternetGateway
+    zone_names: list[str]                                   # by zone
+    public_subnet_ids: list[pulumi.Output[str]]             # by zone
+    node_subnet_ids: list[pulumi.Output[str]]               # by zone
+    node_route_table_ids: list[pulumi.Output[str]]          # every table a node subnet uses: pod routes go in each
+    # By zone: the default route (and gateway) a node of that zone reaches the internet through.
+    egress_ready_by_zone: list[list[pulumi.Resource]]
+    address_reservations: list[pulumi.Resource]             # the node blocks
+    security_group_ids: dict[str, pulumi.Output[str]]       # by group
+    egress_rules: dict[str, pulumi.Resource]                # by group
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:Network", name, None, opts)
@@ -43,7 +50,7 @@ class Network(pulumi.ComponentResource):
         if len(available) < settings.zones:
             raise SettingsError(f"setting 'zones' = {settings.zones} is invalid: this region has only {len(available)} "
                                 f"availability zones ({', '.join(available)})")
-        self.zone_names: list[str] = list(available[: settings.zones])
+        self.zone_names = list(available[: settings.zones])
 
         self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
                                enable_dns_hostnames=True, tags=tags("vpc"), opts=child)
@@ -56,7 +63,7 @@ class Network(pulumi.ComponentResource):
 
         # What must exist before a resource takes an address in a subnet (a NAT gateway, the load balancer): the
         # reservation of the node block.
-        self.address_reservations: list[pulumi.Resource] = []
+        self.address_reservations = []
 
         def subnet(kind: str, z: int, cidr: str, table_id: pulumi.Input[str]) -> pulumi.Output[str]:
             created = aws.ec2.Subnet(f"{name}-{kind}-{z}", vpc_id=self.vpc.id, cidr_block=cidr,
@@ -76,7 +83,7 @@ class Network(pulumi.ComponentResource):
 
         # What a node in each zone needs before it can reach the internet (packages, binaries): its subnet's
         # default route. The egress rules of the security groups are added below.
-        self.egress_ready_by_zone: list[list[pulumi.Resource]] = []
+        self.egress_ready_by_zone = []
         if settings.topology == "public":
             self.node_subnet_ids = list(self.public_subnet_ids)
             self.node_route_table_ids = [public_table.id]
@@ -98,8 +105,8 @@ class Network(pulumi.ComponentResource):
                 self.node_route_table_ids.append(table.id)
                 self.egress_ready_by_zone.append([nat_default])
 
-        self.security_group_ids: dict[str, pulumi.Output[str]] = {}
-        self.egress_rules: dict[str, pulumi.Resource] = {}
+        self.security_group_ids = {}
+        self.egress_rules = {}
         for group in groups_in_use(settings):
             sg = aws.ec2.SecurityGroup(f"{name}-{group}", vpc_id=self.vpc.id,
                                        description=f"{settings.cluster_name} {group}", tags=tags(group), opts=child)

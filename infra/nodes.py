@@ -66,8 +66,13 @@ def ubuntu_ami(architecture: str, parent: pulumi.Resource) -> pulumi.Output[str]
 
 
 class Nodes(pulumi.ComponentResource):
-    """Attributes: `etcd`, `controllers`, `workers` (lists of Node), `bastion` (instance or None),
-    `key_name`, `ssh_private_key` (secret; None when the user brought their own public key)."""
+    etcd: list[Node]
+    controllers: list[Node]
+    workers: list[Node]
+    bastion: aws.ec2.Instance | None                        # in the private topology
+    public: bool                                            # whether nodes have public addresses
+    key_name: pulumi.Output[str]
+    ssh_private_key: pulumi.Output[str] | None              # secret; None when the user brought their own public key
 
     def __init__(self, name: str, args: NodesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:Nodes", name, None, opts)
