@@ -39,6 +39,16 @@ class ExistingNode:
     key_name: str = ""             # the EC2 key pair it was launched with
 
 
+@dataclass(frozen=True)
+class RunningNodes:
+    """The cluster's instances AWS shows before this update; none on a first creation."""
+    nodes: tuple[ExistingNode, ...] = ()
+
+    def names(self, role: str) -> list[str]:
+        """The node names of one role (etcd, controllers, workers) that run."""
+        return [n.name for n in self.nodes if n.role == role]
+
+
 def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list[str]:
     """One message per refused change, each naming the setting, the running value, the new one, and what to do."""
     problems = []
@@ -115,7 +125,7 @@ def _made_by(resource_name: str, key_name: str) -> bool:
     return suffix != key_name and len(suffix) == 7 and "-" not in suffix
 
 
-def refuse_unsafe_changes(settings: Settings) -> list[ExistingNode]:
+def refuse_unsafe_changes(settings: Settings) -> RunningNodes:
     """Read this cluster's instances from AWS and raise SettingsError if the settings cannot be applied to them;
     return them (the etcd members that run decide whether new members join). Called before any resource is
     declared; one invoke, plus one per existing node."""
@@ -135,4 +145,4 @@ def refuse_unsafe_changes(settings: Settings) -> list[ExistingNode]:
     problems = unsafe_changes(settings, existing)
     if problems:
         raise SettingsError("; ".join(problems))
-    return existing
+    return RunningNodes(tuple(existing))
