@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import http.server
 import json
 import os
 import re
@@ -192,9 +191,9 @@ def read_junit(path: Path) -> Summary:
                    float(suite.get("time", 0)), failures, results)
 
 
-def push_images(target: Target, log=print) -> dict[str, images.Image]:
-    """The conformance images (built first if missing), in the lab registry under their e2e references."""
-    directory, _ = ensure_conformance_build(log=log)
+def push_images(target: Target, directory: Path, log=print) -> dict[str, images.Image]:
+    """The conformance images (built first if missing) in the lab registry under their e2e references; directory
+    is the conformance build group."""
     missing = conformance_images.check_references(directory / "bin" / "e2e.test")
     if missing:
         raise conformance_images.ImageError(
@@ -225,7 +224,7 @@ def run_suite(state_dir: Path, report_dir: Path, *, focus: str = DEFAULT_FOCUS, 
     a line per finished spec, then the summary (also in report_dir: junit_01.xml, e2e.log, summary.txt/.json)."""
     target = Target.of(state_dir)
     directory, _ = ensure_conformance_build(log=log)
-    push_images(target, log)
+    push_images(target, directory, log)
     report_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("junit_01.xml", "summary.txt", "summary.json"):
         (report_dir / stale).unlink(missing_ok=True)
@@ -249,52 +248,45 @@ def run_suite(state_dir: Path, report_dir: Path, *, focus: str = DEFAULT_FOCUS, 
     return summary
 
 
-# --- inside the deployer namespace: ginkgo, and the suite's progress reports turned into lines -----------------------
+# --- inside the deployer namespace: ginkgo, its output to e2e.log and a line per finished spec ------------------------
+
+# ginkgo -v prints each finished spec as a block: a header ("• [12.3 seconds]", "• [FAILED] [40.1 seconds]",
+# "S [SKIPPED] [0.0 seconds]"), then the spec's name. (e2e.test's --progress-report-url would be the interface for
+# this, but at 1.37.2 its per-spec updates are never posted: the count stays 0.) Suite-level nodes
+# ("[SynchronizedBeforeSuite] PASSED [...]") do not match.
+SPEC_HEADER = re.compile(r"^[•S↺] (?:\[([A-Z][A-Z0-9 -]*[A-Z0-9])\] )?\[[\d.]+ seconds\]$")
+WILL_RUN = re.compile(r"^Will run (\d+) of \d+ specs")
+
 
 class _Progress:
-    """Counts what e2e.test posts to --progress-report-url (test/e2e/reporters/progress.go): each parallel process
-    posts its own counts, with "PASSED <spec>" or "FAILED <spec>" as the message, after every spec that ran."""
+    """Turns ginkgo's output into progress lines on stdout."""
 
     def __init__(self) -> None:
-        self.total = 0
+        self.total: int | str = "?"
         self.done = self.failed = 0
         self.started = self.last = time.monotonic()
-        self.lock = threading.Lock()
+        self.state: str | None = None        # a header was read; the next line names its spec
 
-    def post(self, update: dict) -> None:
-        with self.lock:
-            self.total = max(self.total, int(update.get("total") or 0))
-            status, _, name = update.get("msg", "").partition(" ")
-            if status not in ("PASSED", "FAILED"):
-                return
+    def read(self, line: str) -> None:
+        line = line.rstrip("\n")
+        if self.state is not None:
+            state, self.state = self.state, None
             self.done += 1
-            self.failed += status == "FAILED"
+            self.failed += state not in ("passed", "skipped")
             self.last = time.monotonic()
-            self.say(f"{status.lower():<6} {name}")
+            self.say(f"{state:<6} {line.strip()}")
+            return
+        header, will_run = SPEC_HEADER.match(line), WILL_RUN.match(line)
+        if header:
+            state = (header.group(1) or "passed").lower()
+            self.state = "passed" if state.startswith("flakey") else state
+        elif will_run:
+            self.total = int(will_run.group(1))
 
     def say(self, message: str) -> None:
         elapsed = int(time.monotonic() - self.started)
-        print(f"[{self.done:>4}/{self.total or '?'} {self.failed} failed {elapsed // 60:3d}m{elapsed % 60:02d}s] "
-              f"{message}", flush=True)
-
-
-def _serve_progress(progress: _Progress) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                progress.post(json.loads(body))
-            except ValueError:
-                pass
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+        print(f"[{self.done:>4}/{self.total} {self.failed} failed {elapsed // 60:3d}m{elapsed % 60:02d}s] {message}",
+              flush=True)
 
 
 def in_namespace(log_path: Path, command: list[str]) -> int:
@@ -302,20 +294,23 @@ def in_namespace(log_path: Path, command: list[str]) -> int:
     ginkgo's exit code. An interrupt reaches ginkgo from the terminal (same process group): ginkgo then stops the
     running specs and still writes its reports, which this process waits for."""
     progress = _Progress()
-    server = _serve_progress(progress)
-    url = f"http://127.0.0.1:{server.server_address[1]}/progress"
     signal.signal(signal.SIGINT, lambda *_: progress.say("interrupted: ginkgo is stopping the running specs"))
-    with open(log_path, "w") as log:
-        ginkgo = subprocess.Popen([*command, f"--progress-report-url={url}"], stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
-        while True:
-            try:
-                code = ginkgo.wait(timeout=HEARTBEAT_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                if time.monotonic() - progress.last >= HEARTBEAT_SECONDS:
-                    progress.say("running")
-    server.shutdown()
+    ginkgo = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              text=True, errors="replace")
+
+    def copy() -> None:
+        with open(log_path, "w") as log:
+            for line in ginkgo.stdout:
+                log.write(line)
+                progress.read(line)
+
+    reader = threading.Thread(target=copy, daemon=True)
+    reader.start()
+    while reader.is_alive():
+        reader.join(timeout=HEARTBEAT_SECONDS)
+        if reader.is_alive() and time.monotonic() - progress.last >= HEARTBEAT_SECONDS:
+            progress.say("running")
+    code = ginkgo.wait()
     progress.say(f"ginkgo exited with {code}")
     return code
 

@@ -61,21 +61,45 @@ def test_the_summary_counts_selected_specs_and_names_each_failure_with_its_first
     assert "FAILED [sig-api-machinery] AdmissionWebhook should mutate configmap [Conformance]" in summary.text()
 
 
-def test_a_progress_line_per_finished_spec_from_what_each_parallel_process_posts(capsys):
+# What ginkgo -v prints, in part (--no-color): the count, suite nodes, and each finished spec's block.
+GINKGO_OUTPUT = """Will run 19 of 3206 specs
+Running in parallel across 2 processes
+------------------------------
+[SynchronizedBeforeSuite] PASSED [0.037 seconds]
+[SynchronizedBeforeSuite]
+SSSSSSSSSSSSSSSSSSSS
+------------------------------
+• [18.460 seconds]
+[sig-network] Services should serve a basic endpoint from pods [Conformance] [sig-network, Conformance]
+k8s.io/kubernetes@v1.37.2/test/e2e/network/service.go:733
+
+  Timeline >>
+  STEP: Creating a kubernetes client @ 12/07/26 08:16:36.913
+  << Timeline
+------------------------------
+• [FAILED] [152.101 seconds]
+[sig-api-machinery] Aggregator Should be able to support the 1.17 Sample API Server [Conformance]
+------------------------------
+↺ [FLAKEY TEST - TOOK 2 ATTEMPTS TO PASS] [30.000 seconds]
+[sig-node] Pods should be updated [Conformance]
+------------------------------
+S [SKIPPED] [0.001 seconds]
+[sig-storage] Volumes should work with the provider [Conformance]
+"""
+
+
+def test_a_progress_line_per_finished_spec_from_ginkgos_output(capsys):
     progress = conformance._Progress()
-    progress.post({"msg": "Test Suite starting", "total": 0, "completed": 0})
-    progress.post({"msg": "", "total": 19})
-    progress.post({"msg": "PASSED [sig-network] DNS should provide DNS for services [Conformance]", "completed": 1})
-    progress.post({"msg": "FAILED [sig-api-machinery] Aggregator Should ... [Conformance]", "failed": 1})
-    progress.post({"msg": "PASSED [sig-network] Services should serve a basic endpoint from pods [Conformance]",
-                   "completed": 1})     # another process: its own counts
-    progress.post({"msg": "Test Suite completed"})
+    for line in GINKGO_OUTPUT.splitlines(keepends=True):
+        progress.read(line)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert lines[0].startswith("[   1/19 0 failed ") and lines[0].endswith(
-        "] passed [sig-network] DNS should provide DNS for services [Conformance]")
+        "] passed [sig-network] Services should serve a basic endpoint from pods [Conformance] "
+        "[sig-network, Conformance]")
     assert lines[1].startswith("[   2/19 1 failed ") and "] failed [sig-api-machinery] Aggregator" in lines[1]
-    assert lines[2].startswith("[   3/19 1 failed ")
+    assert lines[2].startswith("[   3/19 1 failed ") and "] passed [sig-node] Pods should be updated" in lines[2]
+    assert lines[3].startswith("[   4/19 1 failed ") and "] skipped [sig-storage] Volumes" in lines[3]
 
 
 def test_ginkgo_runs_the_prebuilt_e2e_test_against_the_labs_kubeconfig_with_reports_in_the_report_dir(tmp_path):
