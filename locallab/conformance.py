@@ -229,12 +229,17 @@ def run_suite(state_dir: Path, report_dir: Path, *, focus: str = DEFAULT_FOCUS, 
     for stale in ("junit_01.xml", "summary.txt", "summary.json"):
         (report_dir / stale).unlink(missing_ok=True)
     command = ginkgo_command(directory, target, report_dir, focus=focus, skip=skip, procs=procs)
-    log(f"conformance: running {focus!r}" + (f" skipping {skip!r}" if skip else "") + f" with {procs} procs; "
+    log(f"conformance: running '{focus}'" + (f" skipping '{skip}'" if skip else "") + f" with {procs} procs; "
         f"the suite's output goes to {report_dir / 'e2e.log'}")
     child = target.lab.popen("deployer", sys.executable, "-m", "locallab.conformance", "in-namespace",
                              "--log", str(report_dir / "e2e.log"), "--", *command,
                              cwd=registry.REPOSITORY_ROOT, stdout=subprocess.PIPE, text=True)
     try:
+        for line in child.stdout:
+            log(line.rstrip("\n"))
+    except KeyboardInterrupt:
+        # ginkgo got the interrupt too: it stops the running specs and writes its report, which is summarized.
+        log("conformance: interrupted; waiting for ginkgo to write its report (interrupt again to stop waiting)")
         for line in child.stdout:
             log(line.rstrip("\n"))
     finally:
@@ -299,7 +304,7 @@ def in_namespace(log_path: Path, command: list[str]) -> int:
                               text=True, errors="replace")
 
     def copy() -> None:
-        with open(log_path, "w") as log:
+        with open(log_path, "w", buffering=1) as log:     # line by line, so that it can be followed
             for line in ginkgo.stdout:
                 log.write(line)
                 progress.read(line)
