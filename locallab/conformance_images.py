@@ -5,9 +5,10 @@ flag is needed).
 agnhost is the release's agnhost on Debian's versions of the userland its alpine image has (a shell, curl, dig, nc,
 ip, iperf, socat, ...), with porter's certificate and key and the user and group one test expects in the image.
 kitten and nautilus are agnhost plus their pages, agnhost 2.55 (AgnhostPrev) is agnhost under another label, as
-`FROM` images: layers on top of agnhost's. busybox, nginx and pause are the lab's own images under the e2e names.
-nonewprivs and sample-apiserver are their programs on the lab's busybox (upstream: alpine); etcd is the lab's etcd
-build; glibc-dns-testing is Debian with dnsutils, as its Dockerfile makes it.
+`FROM` images: layers on top of agnhost's. busybox is the lab's with every applet in /bin as in the official image;
+nginx and pause are the lab's own images under the e2e names. nonewprivs and sample-apiserver are their programs on
+the lab's busybox (upstream: alpine); etcd is the lab's etcd build; glibc-dns-testing is Debian with dnsutils, as
+its Dockerfile makes it.
 
 Images are reproducible and cached like the lab's (locallab/images.py), under CACHE/images/conformance.
 """
@@ -44,7 +45,7 @@ REFERENCES = {
     "pause": IMAGES["pause"],                                             # Pause (the lab's own)
 }
 # The lab's images that serve under an e2e name as they are.
-FROM_LAB = {"busybox": "busybox", "nginx": "nginx", "pause": "pause"}
+FROM_LAB = {"nginx": "nginx", "pause": "pause"}
 
 # agnhost's Dockerfile installs bind-tools curl netcat-openbsd iproute2 iperf bash util-linux-misc socat on alpine:
 # Debian's packages of the same tools, plus what alpine's base has that busybox does not: getent (libc-bin; the DNS
@@ -126,6 +127,15 @@ def _fill_agnhost(agnhost: Path, files: Path) -> Callable[[Path], None]:
     return fill
 
 
+def _fill_busybox(root: Path) -> None:
+    """The lab's busybox root, and every applet in /bin as well, as in the official busybox image that upstream's is
+    (the Sysctls test runs /bin/sysctl, which busybox's own layout puts in /sbin)."""
+    images._fill_busybox(root)
+    for applet in images._run(str(images.BUSYBOX), "--list").split():
+        if not (root / "bin" / applet).exists() and not (root / "bin" / applet).is_symlink():
+            (root / "bin" / applet).symlink_to("busybox")
+
+
 def _fill_files(sources: dict[str, tuple[Path, int]]) -> Callable[[Path], None]:
     """A layer of the given files: image path -> (source file, mode)."""
     def fill(root: Path) -> None:
@@ -152,7 +162,7 @@ def recipes(conformance_dir: Path, lab_images: dict[str, Image], etcd: Path) -> 
     if REFERENCES["agnhost"].rpartition(":")[2] != agnhost_version:
         raise ImageError(f"the release's agnhost is {agnhost_version}, but REFERENCES names "
                          f"{REFERENCES['agnhost']}: update locallab/conformance_images.py")
-    busybox = lab_images["busybox"]
+    lab_busybox = lab_images["busybox"]
     agnhost_config = {"Entrypoint": ["/agnhost"], "Cmd": ["pause"], "Env": [PATH_ENV]}
     suite = {"suite": ROOTFS_RECIPE["suite"], "mirror": ROOTFS_RECIPE["mirror"], "prune": images.NGINX_PRUNE}
     built: dict[str, Recipe | Image] = {name: lab_images[lab] for name, lab in FROM_LAB.items()}
@@ -163,19 +173,23 @@ def recipes(conformance_dir: Path, lab_images: dict[str, Image], etcd: Path) -> 
                 "nsswitch": NSSWITCH, "porter": [sha256_file(files / "test/images/agnhost/porter" / n)
                                                  for n in ("localhost.crt", "localhost.key")], "revision": 2},
         fill=_fill_agnhost(binaries / "agnhost", files))
+    built["busybox"] = Recipe(config={"Cmd": ["sh"], "Env": [PATH_ENV]},
+                              inputs={"busybox": sha256_file(images.BUSYBOX), "passwd": images.BUSYBOX_PASSWD,
+                                      "group": images.BUSYBOX_GROUP, "applets": "/bin"},
+                              fill=_fill_busybox)
     built["glibc-dns-testing"] = Recipe(config={"Cmd": ["bash"], "Env": [PATH_ENV]},
                                         inputs={"packages": GLIBC_DNS_PACKAGES, **suite, "revision": 1},
                                         fill=_fill_glibc_dns)
     built["nonewprivs"] = Recipe(
         config={"Cmd": ["nnp"], "Env": [PATH_ENV]}, inputs={"nnp": sha256_file(binaries / "nnp")},
-        fill=_fill_files({"usr/local/bin/nnp": (binaries / "nnp", 0o4755)}), base=busybox)
+        fill=_fill_files({"usr/local/bin/nnp": (binaries / "nnp", 0o4755)}), base=lab_busybox)
     built["sample-apiserver"] = Recipe(
         config={"Entrypoint": ["/sample-apiserver"], "Env": [PATH_ENV]},
         inputs={"sample-apiserver": sha256_file(binaries / "sample-apiserver")},
-        fill=_fill_files({"sample-apiserver": (binaries / "sample-apiserver", 0o755)}), base=busybox)
+        fill=_fill_files({"sample-apiserver": (binaries / "sample-apiserver", 0o755)}), base=lab_busybox)
     built["etcd"] = Recipe(config={"Cmd": ["/usr/local/bin/etcd"], "Env": [PATH_ENV]},
                            inputs={"etcd": sha256_file(etcd)},
-                           fill=_fill_files({"usr/local/bin/etcd": (etcd, 0o755)}), base=busybox)
+                           fill=_fill_files({"usr/local/bin/etcd": (etcd, 0o755)}), base=lab_busybox)
     return built
 
 
