@@ -153,11 +153,17 @@ class Summary:
 
 
 def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line.removeprefix("[FAILED] ").removeprefix("[PANICKED] ")[:300]
-    return "(no message)"
+    """The failure's first line; gomega's "Expected" alone says nothing, so short lines take the next ones along."""
+    line = ""
+    for part in text.splitlines():
+        part = part.strip().removeprefix("[FAILED] ").removeprefix("[PANICKED] ")
+        if line and part.startswith("In ["):       # where it failed: ginkgo's location line ends the message
+            break
+        if part:
+            line = f"{line} {part}".strip()
+        if len(line) >= 40:
+            break
+    return line[:300] or "(no message)"
 
 
 def read_junit(path: Path) -> Summary:

@@ -24,6 +24,15 @@ JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
 In [BeforeEach] at: k8s.io/kubernetes@v1.37.2/test/e2e/apimachinery/webhook.go:1234 @ 12/07/26 08:01:02.345
 </failure>
     </testcase>
+    <testcase name="[It] [sig-node] ImageVolume should succeed [Conformance]" status="failed" time="3">
+      <failure message="" type="failed">[FAILED] Expected
+    &lt;string&gt;: PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+    NAME="Debian GNU/Linux"
+to contain substring
+    &lt;string&gt;: Alpine Linux
+In [It] at: k8s.io/kubernetes@v1.37.2/test/e2e/common/node/image_volume.go:87 @ 12/07/26 09:13:35.403
+</failure>
+    </testcase>
     <testcase name="[It] [sig-node] Pods should run on a windows node" status="skipped" time="0">
       <skipped message="skipped"></skipped>
     </testcase>
@@ -37,6 +46,7 @@ In [BeforeEach] at: k8s.io/kubernetes@v1.37.2/test/e2e/apimachinery/webhook.go:1
       <failure message="" type="failed">
 
   [FAILED] could not write the report
+In [ReportAfterSuite] at: k8s.io/kubernetes@v1.37.2/test/e2e/e2e_test.go:157 @ 12/07/26 09:20:00.000
 </failure>
     </testcase>
   </testsuite>
@@ -47,17 +57,20 @@ In [BeforeEach] at: k8s.io/kubernetes@v1.37.2/test/e2e/apimachinery/webhook.go:1
 def test_the_summary_counts_selected_specs_and_names_each_failure_with_its_first_line(tmp_path):
     (tmp_path / "junit_01.xml").write_text(JUNIT)
     summary = conformance.read_junit(tmp_path / "junit_01.xml")
-    assert (summary.passed, summary.failed, summary.skipped) == (1, 2, 1)
-    assert (summary.selected, summary.total, summary.seconds) == (3, 5, 321.5)
+    assert (summary.passed, summary.failed, summary.skipped) == (1, 3, 1)
+    assert (summary.selected, summary.total, summary.seconds) == (4, 6, 321.5)
     assert [(f.name, f.first_line) for f in summary.failures] == [
         ("[sig-api-machinery] AdmissionWebhook should mutate configmap [Conformance]",
          "waiting for webhook configuration to be ready: timed out"),
+        ("[sig-node] ImageVolume should succeed [Conformance]",
+         'Expected <string>: PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"'),
         ("[ReportAfterSuite] Kubernetes e2e suite report", "could not write the report")]
     assert summary.results == {
         "[sig-network] DNS should provide DNS for services [Conformance]": "passed",
         "[sig-api-machinery] AdmissionWebhook should mutate configmap [Conformance]": "failed",
+        "[sig-node] ImageVolume should succeed [Conformance]": "failed",
         "[sig-storage] Volume should work with the provider [Conformance]": "skipped"}
-    assert summary.text().splitlines()[0] == "1 passed, 2 failed, 1 skipped (3 of 5 specs selected; 322s)"
+    assert summary.text().splitlines()[0] == "1 passed, 3 failed, 1 skipped (4 of 6 specs selected; 322s)"
     assert "FAILED [sig-api-machinery] AdmissionWebhook should mutate configmap [Conformance]" in summary.text()
 
 
@@ -126,7 +139,8 @@ def test_the_target_is_read_from_the_labs_saved_state(tmp_path):
 
 
 def test_ginkgo_is_built_at_the_version_the_release_pins():
-    gomod = "module k8s.io/kubernetes\n\nrequire (\n\tgithub.com/onsi/ginkgo/v2 v2.32.0\n\tgithub.com/onsi/gomega v1.40.0\n)\n"
+    gomod = ("module k8s.io/kubernetes\n\nrequire (\n\tgithub.com/onsi/ginkgo/v2 v2.32.0\n"
+             "\tgithub.com/onsi/gomega v1.40.0\n)\n")
     assert conformance.ginkgo_version(gomod) == "v2.32.0"
     with pytest.raises(build.BuildError, match="no github.com/onsi/ginkgo/v2 requirement"):
         conformance.ginkgo_version("module x\n")
