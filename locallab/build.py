@@ -183,8 +183,8 @@ def go_arch() -> str:
     return subprocess.run(["go", "env", "GOARCH"], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def build_key(group: str, version: str, go: str, arch: str) -> str:
-    material = {"group": group, "version": version, "recipe": [COMMON_RECIPE, RECIPES[group]], "go": go,
+def build_key(group: str, version: str, go: str, arch: str, recipe: dict | None = None) -> str:
+    material = {"group": group, "version": version, "recipe": [COMMON_RECIPE, recipe or RECIPES[group]], "go": go,
                 "arch": arch}
     commit = RELEASE_COMMITS.get(group, {}).get(version)
     if commit:   # only where one is known, so the Kubernetes and etcd keys stay what they were
@@ -239,7 +239,7 @@ def _go_directive(gomod: str) -> str:
 
 def _kubernetes(version: str, work: Path, bin_dir: Path, log_file: Path, say) -> dict[str, float]:
     release = f"v{version}"
-    major, minor, patch = version.split(".")
+    _, minor, patch = version.split(".")
     module_dir = work / "kubernetes"
     module_dir.mkdir(parents=True, exist_ok=True)
     info = _module_info("k8s.io/kubernetes", release, module_dir, log_file)
@@ -255,14 +255,20 @@ def _kubernetes(version: str, work: Path, bin_dir: Path, log_file: Path, say) ->
     started = time.monotonic()
     _go(["mod", "tidy"], module_dir, log_file)
     say(f"kubernetes {release}: modules resolved in {time.monotonic() - started:.0f}s")
-    release_info = json.loads(Path(info["Info"]).read_text())
-    commit = (release_info.get("Origin") or {}).get("Hash", "")
-    stamp = {"gitVersion": release, "gitMajor": major, "gitMinor": minor, "gitCommit": commit,
-             "gitTreeState": "clean", "buildDate": release_info.get("Time", "1970-01-01T00:00:00Z")}
-    ldflags = " ".join([COMMON_RECIPE["ldflags"]] + [f"-X '{pkg}.{k}={v}'"
-                                                     for pkg in RECIPES["kubernetes"]["stamp_packages"]
-                                                     for k, v in stamp.items()])
+    ldflags = kubernetes_ldflags(version, json.loads(Path(info["Info"]).read_text()))
     return _build_each(dict(zip(KUBERNETES_COMMANDS, commands)), ldflags, module_dir, bin_dir, log_file, say)
+
+
+def kubernetes_ldflags(version: str, release_info: dict) -> str:
+    """The -X version stamps hack/lib/version.sh gives a release; `release_info` is the proxy's .info of
+    k8s.io/kubernetes at that release (its Origin names the commit)."""
+    major, minor, _ = version.split(".")
+    stamp = {"gitVersion": f"v{version}", "gitMajor": major, "gitMinor": minor,
+             "gitCommit": (release_info.get("Origin") or {}).get("Hash", ""), "gitTreeState": "clean",
+             "buildDate": release_info.get("Time", "1970-01-01T00:00:00Z")}
+    return " ".join([COMMON_RECIPE["ldflags"]] + [f"-X '{pkg}.{k}={v}'"
+                                                  for pkg in RECIPES["kubernetes"]["stamp_packages"]
+                                                  for k, v in stamp.items()])
 
 
 def _etcd(version: str, work: Path, bin_dir: Path, log_file: Path, say) -> dict[str, float]:
@@ -336,8 +342,12 @@ BUILDERS = {"etcd": _etcd, "kubernetes": _kubernetes,
             **{group: functools.partial(_worker, group) for group in WORKER_RECIPES}}
 
 
-def _ensure_group(group: str, version: str, go: str, arch: str, log) -> tuple[Path, dict]:
-    key = build_key(group, version, go, arch)
+def _ensure_group(group: str, version: str, go: str, arch: str, log, builder=None,
+                  recipe: dict | None = None) -> tuple[Path, dict]:
+    """A group of BUILDERS, or one built by `builder` with `recipe` (locallab/conformance.py's, which `./lab up`
+    does not build)."""
+    recipe = recipe or RECIPES[group]
+    key = build_key(group, version, go, arch, recipe)
     directory = BUILD_ROOT / f"{group}-{version}-{key}"
     manifest_file = directory / "manifest.json"
     if manifest_file.exists():
@@ -351,10 +361,10 @@ def _ensure_group(group: str, version: str, go: str, arch: str, log) -> tuple[Pa
     bin_dir.mkdir(parents=True, exist_ok=True)
     log_file = directory / "build.log"
     say(f"building {group} {version} with {go} for {arch} into {directory} (go output: {log_file})")
-    seconds = BUILDERS[group](version, work, bin_dir, log_file, say)
+    seconds = (builder or BUILDERS[group])(version, work, bin_dir, log_file, say)
     total = round(time.monotonic() - started, 1)
     manifest = {"group": group, "version": version, "key": key, "go": go, "arch": arch,
-                "recipe": [COMMON_RECIPE, RECIPES[group]], "seconds": seconds, "total_seconds": total,
+                "recipe": [COMMON_RECIPE, recipe], "seconds": seconds, "total_seconds": total,
                 "binaries": {p.name: {"sha256": _sha256(p), "size": p.stat().st_size}
                              for p in sorted(bin_dir.iterdir()) if not p.name.endswith(".tmp")}}
     manifest_file.write_text(json.dumps(manifest, indent=2) + "\n")

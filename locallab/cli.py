@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from locallab import session
+from locallab import conformance, session
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ssh.add_argument("node")
     ssh.add_argument("remote_command", nargs=argparse.REMAINDER)
     commands.add_parser("down", help="power off and remove every machine, namespace and mount of the lab")
+    conformance.add_parser(commands)
     args = parser.parse_args(argv)
 
     if os.geteuid() != 0:
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if not session.running(args.tag):
         print(f"lab {args.tag} is not running: ./lab up", file=sys.stderr)
         return 1
+    if args.command == "conformance":
+        return conformance.command(args, session.STATE_ROOT / args.tag)
     if args.command == "kubectl":
         command = session.kubectl_command(args.tag, args.args)
     else:

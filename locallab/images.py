@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tarfile
@@ -106,7 +107,8 @@ class Image:
 class Recipe:
     config: dict                        # the image config's `config`: Entrypoint, Cmd, User, Env
     inputs: dict                        # what decides the contents besides this recipe: digests, versions
-    fill: Callable[[Path], None]        # writes the image's root filesystem into a new directory
+    fill: Callable[[Path], None] | None  # writes the image's (top) layer into a new directory; None: no layer
+    base: Image | None = None           # an image whose layers come first (as `FROM` in a Dockerfile)
 
 
 def sha256_file(path: Path) -> str:
@@ -150,8 +152,8 @@ def _canonical(document: dict) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def write_layout(layout: Path, root: Path, config: dict, reference: str) -> str:
-    """An OCI image layout of one image whose single layer is `root`; returns the manifest digest."""
+def _write_layer(layout: Path, root: Path) -> tuple[dict, str]:
+    """The gzip'd layer of `root` as a blob of the layout; returns its descriptor and its diff id."""
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
     tar_path = layout / "layer.tar"
@@ -164,11 +166,33 @@ def write_layout(layout: Path, root: Path, config: dict, reference: str) -> str:
     tar_path.unlink()
     layer = {"mediaType": OCI_LAYER, "digest": "sha256:" + sha256_file(gz_path), "size": gz_path.stat().st_size}
     os.replace(gz_path, blob_path(layout, layer["digest"]))
+    return layer, diff_id
+
+
+def _base_layers(layout: Path, base: Path) -> tuple[list[dict], list[str], list[dict]]:
+    """The layers, diff ids and history of the image in the layout `base`, its layer blobs linked into `layout`."""
+    manifest = json.loads(blob_path(base, json.loads((base / "index.json").read_text())["manifests"][0]["digest"])
+                          .read_text())
+    config = json.loads(blob_path(base, manifest["config"]["digest"]).read_text())
+    for layer in manifest["layers"]:
+        target = blob_path(layout, layer["digest"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(blob_path(base, layer["digest"]), target)
+    return manifest["layers"], config["rootfs"]["diff_ids"], config["history"]
+
+
+def write_layout(layout: Path, root: Path | None, config: dict, reference: str, base: Path | None = None) -> str:
+    """An OCI image layout of one image whose layers are those of the image in the layout `base` (if any), then
+    `root` (if any); returns the manifest digest."""
+    layers, diff_ids, history = _base_layers(layout, base) if base else ([], [], [])
+    if root is not None:
+        layer, diff_id = _write_layer(layout, root)
+        layers, diff_ids = [*layers, layer], [*diff_ids, diff_id]
+        history = [*history, {"created_by": f"k8s-from-scratch lab: {reference}"}]
     image_config = {"architecture": ARCH, "os": "linux", "config": config,
-                    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                    "history": [{"created_by": f"k8s-from-scratch lab: {reference}"}]}
+                    "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
     manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                "config": _put_blob(layout, _canonical(image_config), OCI_CONFIG), "layers": [layer]}
+                "config": _put_blob(layout, _canonical(image_config), OCI_CONFIG), "layers": layers}
     manifest_descriptor = _put_blob(layout, _canonical(manifest), OCI_MANIFEST)
     manifest_descriptor["platform"] = {"architecture": ARCH, "os": "linux"}
     manifest_descriptor["annotations"] = {"org.opencontainers.image.ref.name": reference.rpartition(":")[2],
@@ -276,6 +300,8 @@ def recipes(coredns_binary: Path) -> dict[str, Recipe]:
 def image_key(reference: str, recipe: Recipe) -> str:
     material = {"reference": reference, "config": recipe.config, "inputs": recipe.inputs, "arch": ARCH,
                 "layer": {"mtime": LAYER_MTIME, "format": "pax", "gzip": 6}}
+    if recipe.base:     # only then, so the single-layer images keep their keys
+        material["base"] = recipe.base.manifest_digest
     return hashlib.sha256(_canonical(material)).hexdigest()[:16]
 
 
@@ -286,25 +312,31 @@ def build_image(name: str, reference: str, recipe: Recipe, layout: Path) -> Imag
     for leftover in (staging, root):
         shutil.rmtree(leftover, ignore_errors=True)
     try:
-        recipe.fill(root)
-        write_layout(staging, root, recipe.config, reference)
+        if recipe.fill:
+            recipe.fill(root)
+        write_layout(staging, root if recipe.fill else None, recipe.config, reference,
+                     recipe.base.layout if recipe.base else None)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     staging.rename(layout)
     return Image.read(name, layout)
 
 
-def ensure_image(name: str, recipe: Recipe, log=print) -> Image:
-    reference = IMAGES[name]
-    layout = IMAGES_ROOT / f"{name}-{image_key(reference, recipe)}"
+def ensure_image(name: str, recipe: Recipe, log=print, reference: str | None = None,
+                 images_root: Path = IMAGES_ROOT) -> Image:
+    """The image `name` (default reference: IMAGES[name]) from its cache under images_root, built first if missing;
+    an image of another recipe under that name is removed."""
+    reference = reference or IMAGES[name]
+    layout = images_root / f"{name}-{image_key(reference, recipe)}"
     if (layout / "index.json").exists():
         return Image.read(name, layout)
-    IMAGES_ROOT.mkdir(parents=True, exist_ok=True)
+    images_root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     image = build_image(name, reference, recipe, layout)
     log(f"built the image {reference} ({image.size / 1e6:.1f} MB) in {time.monotonic() - started:.1f}s: {layout}")
-    for old in IMAGES_ROOT.glob(f"{name}-*"):
-        if old != layout and not old.name.endswith((".building", ".root")):
+    for old in images_root.glob(f"{name}-*"):
+        # name-<key> only: another image's name may start with this one's (agnhost, agnhost-prev).
+        if old != layout and re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}", old.name):
             log(f"removing an image of an older recipe: {old}")
             shutil.rmtree(old, ignore_errors=True)
     return image
