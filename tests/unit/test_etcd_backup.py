@@ -145,6 +145,25 @@ def test_partial_snapshot_settings_keep_the_other_defaults():
     assert (s.interval_minutes, s.keep, s.s3, s.s3_keep_days, s.s3_noncurrent_days) == (60, 24, True, 30, 7)
 
 
+def test_turning_uploads_off_leaves_the_bucket_and_its_snapshots_in_aws():
+    """D10: the engine drops a retained resource from the stack without deleting it (step.go DeleteStep.Apply)."""
+    from moto import mock_aws
+
+    from simulator.change_sim import plan_case, replay_operations
+    plan = plan_case("snapshots-off")
+    [bucket] = [op for op in plan.ops("k8s-dev-etcd-snapshots", "delete") if op.change.type == "aws:s3/bucket:Bucket"]
+    assert bucket.status == "retained"
+    with mock_aws():
+        aws = replay_operations(plan)
+        [kept] = aws.s3.list_buckets()["Buckets"]
+        assert kept["Name"].startswith("k8s-dev-etcd-")
+        # still closed, versioned, encrypted and expiring: what configures it is kept with it
+        assert aws.s3.get_bucket_versioning(Bucket=kept["Name"])["Status"] == "Enabled"
+        assert aws.s3.get_bucket_lifecycle_configuration(Bucket=kept["Name"])["Rules"]
+        assert aws.s3.get_public_access_block(Bucket=kept["Name"])["PublicAccessBlockConfiguration"]
+        assert not aws.iam.list_instance_profiles()["InstanceProfiles"] and not aws.iam.list_roles()["Roles"]
+
+
 def test_aws_accepts_the_bucket_the_role_and_etcd_instances_carrying_its_profile(with_s3):
     """Replayed into moto: the bucket and its settings, the role and its policy, and instances launched with the
     profile (moto refuses a profile that does not exist)."""
