@@ -10,8 +10,9 @@ from cluster.etcd_backup import EtcdBackups, EtcdBackupsArgs
 from cluster.podnet import PodNetwork, PodNetworkArgs
 from cluster.remote import Ssh
 from cluster.render.ssh_config import render_ssh_config
-from cluster.render.worker import NodeHost
+from cluster.render.workers.node import NodeHost
 from cluster.smoke import SmokeTest, SmokeTestArgs
+from cluster.versions import resolve_artifacts
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
 from infra.backup_bucket import BackupBucket, BackupBucketArgs
@@ -70,12 +71,10 @@ pki = Pki(f"{settings.cluster_name}-pki", PkiArgs(cas=CA_SPECS, certs=cluster_ce
 ssh = Ssh(user=settings.ssh_user, private_key=nodes.ssh_private_key,
           bastion=nodes.bastion.public_ip if nodes.bastion else None, secret_values=settings.secret_values)
 
-versions = settings.resolved_versions
+artifacts = resolve_artifacts(settings.versions, settings.architecture, settings.download_base_url)
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
     cluster_name=settings.cluster_name, members=nodes.etcd, addresses=nodes.ssh_addresses(nodes.etcd), ssh=ssh,
-    pki=pki, resolved_versions=versions, architecture=settings.architecture,
-    download_base_url=settings.download_base_url,
-    running_members=[n.name for n in existing.running("etcd")],
+    pki=pki, artifacts=artifacts, running_members=existing.names("etcd"),
 ))
 etcd_backups = EtcdBackups(f"{settings.cluster_name}-etcd-backups", EtcdBackupsArgs(
     cluster_name=settings.cluster_name, etcd=etcd, schedule=settings.etcd_snapshots,
@@ -84,18 +83,16 @@ control_plane = ControlPlane(f"{settings.cluster_name}-control-plane", ControlPl
     cluster_name=settings.cluster_name, controllers=nodes.controllers,
     addresses=nodes.ssh_addresses(nodes.controllers), ssh=ssh, pki=pki, etcd_client_urls=etcd.client_urls, etcd_healthy=etcd.healthy,
     service_cidr=settings.service_cidr, pod_cidr=settings.pod_cidr, pod_cidr_mask_size=settings.pod_cidr_mask_size,
-    resolved_versions=versions, architecture=settings.architecture, download_base_url=settings.download_base_url,
-    running_controllers=[n.name for n in existing.running("controllers") if n.name],
+    artifacts=artifacts, running_controllers=existing.names("controllers"),
 ))
 workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     cluster_name=settings.cluster_name, workers=nodes.workers, addresses=nodes.ssh_addresses(nodes.workers),
     controller_ips=[n.private_ip for n in nodes.controllers], ssh=ssh, pki=pki, pod_cidr=settings.pod_cidr,
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
-    cluster_host=control_plane.first_host, resolved_versions=versions, architecture=settings.architecture,
-    download_base_url=settings.download_base_url, image_registry_mirror=settings.image_registry_mirror,
+    cluster_host=control_plane.first_host, artifacts=artifacts, image_registry_mirror=settings.image_registry_mirror,
     # Running workers restart after the whole control plane, in batches (the version skew order).
     control_plane_rolled=[*control_plane.rolled, control_plane.rbac],
-    running_workers=[n.name for n in existing.running("workers") if n.name],
+    running_workers=existing.names("workers"),
     rollout_batch_size=settings.workers.rollout_batch_size,
     host=NodeHost(settings.workers.allow_cgroup_v1, settings.workers.system_container),
 ))

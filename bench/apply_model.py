@@ -256,25 +256,11 @@ def lab_step_times(report: str) -> dict[str, float]:
 def program_graph(run, lab: dict[str, float]) -> dict[str, Op]:
     """Every custom resource of a recorded program run as an operation, dependencies on components expanded to
     the custom resources under them (as simulator/graph.py reads them)."""
-    customs = {r.urn: r for r in run.resources if r.custom}
-    children: dict[str, list[str]] = {}
-    for r in run.resources:
-        children.setdefault(r.parent, []).append(r.urn)
-
-    def custom_under(urn: str) -> set[str]:
-        found: set[str] = set()
-        for child in children.get(urn, []):
-            found |= {child} if child in customs else custom_under(child)
-        return found
-
     ops: dict[str, Op] = {}
     for index, r in enumerate(run.resources):
         if not r.custom:
             continue
-        direct = set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
-        deps: set[str] = set()
-        for urn in direct - {r.urn}:
-            deps |= {urn} if urn in customs else custom_under(urn)
+        deps = run.custom_edges(r)
         if r.type.startswith("command:"):
             latency = step_latency(r.name, lab)
             if (host := HOST_STEP.match(r.name)) and host["kind"] == "ready":   # the gate also waits for the boot

@@ -42,23 +42,10 @@ def changed_depth(plan: ChangePlan) -> int:
     unchanged resource on the chain costs nothing: the engine passes it at once)."""
     custom = {r.urn: r for r in plan.after.resources if r.custom}
     changed = {urn for urn, c in plan.changes.items() if c.kind != UNCHANGED}
-    children: dict[str, list[str]] = {}
-    for r in plan.after.resources:
-        children.setdefault(r.parent, []).append(r.urn)
-
-    def custom_under(urn: str) -> list[str]:
-        found = []
-        for child in children.get(urn, []):
-            found += [child] if child in custom else custom_under(child)
-        return found
 
     @functools.lru_cache(maxsize=None)
     def depth(urn: str) -> int:
-        r = custom[urn]
-        deps = set()
-        for d in {*r.dependencies, *(u for us in r.property_dependencies.values() for u in us)}:
-            deps |= {d} if d in custom else set(custom_under(d))
-        return (urn in changed) + max((depth(d) for d in deps if d != urn), default=0)
+        return (urn in changed) + max((depth(d) for d in plan.after.custom_edges(custom[urn])), default=0)
 
     return max(depth(u) for u in custom)
 

@@ -26,7 +26,7 @@ class AddonsArgs:
 
 
 class Addons(pulumi.ComponentResource):
-    """Attributes: `dns_ready` (the DNS check step)."""
+    dns_ready: pulumi.Resource                   # the DNS check step
 
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:Addons", name, None, opts)

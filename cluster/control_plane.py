@@ -5,7 +5,8 @@ A first creation starts every controller in parallel. Controllers that ran befor
 machines) restart one at a time and in the order the version skew policy asks for: controller N+1's API server
 restarts only after controller N's answers `/readyz`, and the controller-managers and schedulers, again one
 controller after another, only after every API server is ready. The chain is dependencies between steps, so a step
-whose inputs did not change costs nothing in it; nothing is chained on a first creation, which keeps its depth."""
+whose inputs did not change costs nothing in it; nothing is chained on a first creation, which keeps its depth.
+Which service is which, and what each reads and runs, comes from the rows in cluster/render/control_plane.py."""
 
 from __future__ import annotations
 
@@ -15,18 +16,19 @@ from typing import Sequence
 import pulumi
 import pulumi_random as random
 
-from cluster import versions
 from cluster.remote import RemoteHost, Ssh
 from cluster.render import control_plane as render
 from cluster.render.access import cluster_admins_rbac
 from cluster.render.addons import apiserver_to_kubelet_rbac
 from cluster.render.common import NodeFile, files_digest, write_files_script
 from cluster.render.install import install_artifact_script
-from infra.certs import ADMIN, ETCD_CA, KUBERNETES_CA, SUPER_ADMIN
+from cluster.render.services import Service, installs
+from cluster.versions import Artifacts
+from infra.certs import (ADMIN, APISERVER_ETCD_CLIENT, APISERVER_KUBELET_CLIENT, ETCD_CA, KUBE_APISERVER,
+                         KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBERNETES_CA, SUPER_ADMIN)
 from infra.nodes import Node
 from infra.pki import Pki
 
-SERVICES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ENCRYPTION_KEY_NAME = "secrets-encryption-key"
 
 
@@ -42,12 +44,19 @@ class ControlPlaneArgs:
     service_cidr: str
     pod_cidr: str
     pod_cidr_mask_size: int
-    resolved_versions: dict
-    architecture: str
-    download_base_url: str | None
+    artifacts: Artifacts
     # Names of the controllers whose machines ran before this update (infra/guards.py reads them from AWS): they
     # restart one at a time. Empty on a first creation.
     running_controllers: Sequence[str] = ()
+
+
+def _key_pairs(pki: Pki, **certs: str) -> dict[str, pulumi.Output[str]]:
+    """The `<field>_cert_pem` and `<field>_key_pem` inputs of ControlPlaneInputs for each field=certificate name."""
+    pairs = {}
+    for field, cert in certs.items():
+        pairs[f"{field}_cert_pem"] = pki.certs[cert].cert_pem
+        pairs[f"{field}_key_pem"] = pki.certs[cert].key_pem
+    return pairs
 
 
 def _unique(files: list[NodeFile]) -> list[NodeFile]:
@@ -58,20 +67,23 @@ def _unique(files: list[NodeFile]) -> list[NodeFile]:
 
 
 class _Controller:
-    """One controller's steps while the control plane is declared: what its service starts need, and the checks."""
+    """One controller while the control plane is declared: its host, its files by service, what every service
+    start needs (files written, binaries installed, etcd healthy), its API server start and its readiness check."""
 
-    def __init__(self, host: RemoteHost, rolling: bool, by_service: pulumi.Output, needs: list[pulumi.Resource],
-                 binary_digest: pulumi.Input[str]):
-        self.host, self.rolling, self.by_service, self.needs, self.binary_digest = (
-            host, rolling, by_service, needs, binary_digest)
+    def __init__(self, host: RemoteHost, rolling: bool, by_service: pulumi.Output, artifacts: Artifacts,
+                 written: pulumi.Resource, installed: dict[str, pulumi.Resource], etcd_healthy: pulumi.Resource):
+        self.host, self.rolling, self.by_service, self.artifacts = host, rolling, by_service, artifacts
+        self.written, self.installed, self.etcd_healthy = written, installed, etcd_healthy
         self.apiserver: pulumi.Resource | None = None
         self.ready: pulumi.Resource | None = None
 
-    def start(self, service: str, after: list[pulumi.Resource]) -> pulumi.Resource:
-        # Each service restarts only when a file it reads (or the binary) changed.
-        fingerprint = self.by_service.apply(lambda files: files_digest(files[service]))
-        return self.host.start_services([service], triggers=[fingerprint, self.binary_digest],
-                                        depends_on=[*self.needs, *after])
+    def start(self, service: Service, after: list[pulumi.Resource]) -> pulumi.Resource:
+        # Each service restarts only when a file it reads or a binary it runs changed.
+        files_changed = self.by_service.apply(lambda groups: files_digest(groups[service.name]))
+        return self.host.start_services(
+            [service.name], triggers=[files_changed, *(self.artifacts[c].digest for c in service.artifacts)],
+            depends_on=[self.written, *(self.installed[c] for c in (*service.artifacts, *service.uses)),
+                        self.etcd_healthy, *after])
 
     def ready_check(self, after: list[pulumi.Resource]) -> pulumi.Resource:
         """/readyz through the local API server, bounded; run again whenever the API server restarted."""
@@ -80,62 +92,39 @@ class _Controller:
 
 
 class ControlPlane(pulumi.ComponentResource):
-    """Attributes: `hosts` (RemoteHost per controller, by name; the first runs the cluster-wide steps),
-    `ready` (every controller's readiness check), `rolled` (those checks and every controller-manager and
-    scheduler start: the whole control plane at its new inputs), `rbac` (the cluster-wide RBAC step, after which
-    the admin group has cluster-admin)."""
+    # One per controller, by name; the first runs the cluster-wide steps.
+    hosts: dict[str, RemoteHost]
+    ready: list[pulumi.Resource]               # every controller's readiness check
+    # Those checks and every controller-manager and scheduler start: the whole control plane at its new inputs.
+    rolled: list[pulumi.Resource]
+    rbac: pulumi.Resource                      # the cluster-wide RBAC step: after it the admin group is cluster-admin
 
     def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:ControlPlane", name, None, opts)
-        artifact = versions.artifact("kubernetes-server", args.resolved_versions, args.architecture,
-                                     args.download_base_url)
         # 32 random bytes, made once and kept in state: the key that encrypts Secrets in etcd never changes on an
         # update (a new key would make every stored Secret unreadable). Its identity depends on nothing that a
         # refactor or a new clusterName could change: a fixed name at the top of the stack, with the place it was
         # first made in as an alias. Not protected: `pulumi destroy` removes it with the cluster it belongs to.
         encryption_key = random.RandomBytes(ENCRYPTION_KEY_NAME, length=32, opts=pulumi.ResourceOptions(
             aliases=[pulumi.Alias(name=f"{name}-encryption-key", parent=self)]))
-        p = args.pki
+        pki = args.pki
         shared = {
-            "ca_pem": p.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": p.cas[ETCD_CA].cert_pem,
-            "apiserver_cert_pem": p.certs["kube-apiserver"].cert_pem,
-            "apiserver_key_pem": p.certs["kube-apiserver"].key_pem,
-            "kubelet_client_cert_pem": p.certs["kube-apiserver-kubelet-client"].cert_pem,
-            "kubelet_client_key_pem": p.certs["kube-apiserver-kubelet-client"].key_pem,
-            "etcd_client_cert_pem": p.certs["kube-apiserver-etcd-client"].cert_pem,
-            "etcd_client_key_pem": p.certs["kube-apiserver-etcd-client"].key_pem,
-            "service_account_key_pem": p.service_account_private_key_pem,
-            "service_account_pub_pem": p.service_account_public_key_pem,
-            "controller_manager_cert_pem": p.certs["kube-controller-manager"].cert_pem,
-            "controller_manager_key_pem": p.certs["kube-controller-manager"].key_pem,
-            "scheduler_cert_pem": p.certs["kube-scheduler"].cert_pem,
-            "scheduler_key_pem": p.certs["kube-scheduler"].key_pem,
-            "admin_cert_pem": p.certs[ADMIN].cert_pem, "admin_key_pem": p.certs[ADMIN].key_pem,
-            "super_admin_cert_pem": p.certs[SUPER_ADMIN].cert_pem, "super_admin_key_pem": p.certs[SUPER_ADMIN].key_pem,
+            "ca_pem": pki.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": pki.cas[ETCD_CA].cert_pem,
+            **_key_pairs(pki, apiserver=KUBE_APISERVER, kubelet_client=APISERVER_KUBELET_CLIENT,
+                         etcd_client=APISERVER_ETCD_CLIENT, controller_manager=KUBE_CONTROLLER_MANAGER,
+                         scheduler=KUBE_SCHEDULER, admin=ADMIN, super_admin=SUPER_ADMIN),
+            "service_account_key_pem": pki.service_account_private_key_pem,
+            "service_account_pub_pem": pki.service_account_public_key_pem,
             "encryption_key_b64": pulumi.Output.secret(encryption_key.base64),
         }
 
-        self.ready = []
-        self.rolled: list[pulumi.Resource] = []
-        self.hosts: dict[str, RemoteHost] = {}
+        self.ready, self.rolled, self.hosts = [], [], {}
+        # Files, binaries and API servers; on running controllers the API servers restart one after another.
         controllers: list[_Controller] = []
         previous_ready = None        # the readiness check of the last running controller so far
         for node, address in zip(args.controllers, args.addresses):
-            host = RemoteHost(node.name, address, args.ssh, node, self)
-            self.hosts[node.name] = host
-            inputs = pulumi.Output.all(**shared).apply(lambda v, n=node: render.ControlPlaneInputs(
-                cluster_name=args.cluster_name, node_name=n.name, node_ip=n.private_ip,
-                etcd_servers=args.etcd_client_urls, service_cidr=args.service_cidr, pod_cidr=args.pod_cidr,
-                pod_cidr_mask_size=args.pod_cidr_mask_size, **v))
-            by_service = inputs.apply(render.control_plane_files)
-            everything = by_service.apply(lambda fs: _unique([f for group in fs.values() for f in group]))
-            written = host.step("control-plane-files", everything.apply(write_files_script),
-                                triggers=[everything.apply(files_digest)], secret=True)
-            installed = host.step("install-kubernetes-server", install_artifact_script(artifact),
-                                  triggers=[artifact.url, artifact.digest])
-            c = _Controller(host, node.name in args.running_controllers, by_service,
-                            [written, installed, args.etcd_healthy], artifact.digest)
-            c.apiserver = c.start("kube-apiserver", [previous_ready] if c.rolling and previous_ready else [])
+            c = self._controller(node, address, args, shared)
+            c.apiserver = c.start(render.API_SERVER, [previous_ready] if c.rolling and previous_ready else [])
             if c.rolling:
                 c.ready = c.ready_check([c.apiserver])
                 previous_ready = c.ready
@@ -144,16 +133,16 @@ class ControlPlane(pulumi.ComponentResource):
         # Controller-managers and schedulers: on running controllers once every API server has rolled, one
         # controller after another; on new controllers beside their own API server, which is checked after them.
         every_apiserver_ready = [previous_ready] if previous_ready else []
-        previous_managers: list[pulumi.Resource] = []
+        previous_controllers: list[pulumi.Resource] = []
         for c in controllers:
-            after = [c.apiserver, *every_apiserver_ready, *previous_managers] if c.rolling else [c.apiserver]
-            managers = [c.start(service, after) for service in SERVICES[1:]]
+            after = [c.apiserver, *every_apiserver_ready, *previous_controllers] if c.rolling else [c.apiserver]
+            started = [c.start(service, after) for service in render.CONTROLLERS]
             if c.rolling:
-                previous_managers = managers
+                previous_controllers = started
             else:
-                c.ready = c.ready_check([c.apiserver, *managers])
+                c.ready = c.ready_check([c.apiserver, *started])
             self.ready.append(c.ready)
-            self.rolled += [c.ready, *managers]
+            self.rolled += [c.ready, *started]
 
         # As the break-glass identity (the admin group has no rights before this binding); every cluster-level step
         # after it runs as the admin group.
@@ -161,6 +150,25 @@ class ControlPlane(pulumi.ComponentResource):
                                          "the API server's kubelet access": apiserver_to_kubelet_rbac()})
         self.rbac = self.first_host.step("apply-rbac", rbac, triggers=[rbac], depends_on=self.ready)
         self.register_outputs({})
+
+    def _controller(self, node: Node, address: pulumi.Input[str], args: ControlPlaneArgs, shared: dict
+                    ) -> _Controller:
+        """One controller's host, files and installs."""
+        host = RemoteHost(node.name, address, args.ssh, node, self)
+        self.hosts[node.name] = host
+        inputs = pulumi.Output.all(**shared).apply(lambda pems: render.ControlPlaneInputs(
+            cluster_name=args.cluster_name, node_name=node.name, node_ip=node.private_ip,
+            etcd_servers=args.etcd_client_urls, service_cidr=args.service_cidr, pod_cidr=args.pod_cidr,
+            pod_cidr_mask_size=args.pod_cidr_mask_size, **pems))
+        by_service = inputs.apply(render.control_plane_files)
+        everything = by_service.apply(lambda groups: _unique([f for files in groups.values() for f in files]))
+        written = host.step("control-plane-files", everything.apply(write_files_script),
+                            triggers=[everything.apply(files_digest)], secret=True)
+        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c]),
+                                  triggers=[args.artifacts[c].url, args.artifacts[c].digest])
+                     for c in installs(render.SERVICES)}
+        return _Controller(host, node.name in args.running_controllers, by_service, args.artifacts, written,
+                           installed, args.etcd_healthy)
 
     @property
     def first_host(self) -> RemoteHost:

@@ -9,22 +9,25 @@ member, before their machines go."""
 
 from __future__ import annotations
 
-import shlex
-
 from dataclasses import dataclass
 from typing import Sequence
 
 import pulumi
 import pulumi_command as command
 
-from cluster import versions
-from cluster.remote import RemoteHost, Ssh, run_command
+from cluster.remote import RemoteHost, Ssh, fingerprint
 from cluster.render import etcd as render
-from cluster.render.common import digest, files_digest, write_files_script
+from cluster.render.common import files_digest, write_files_script
 from cluster.render.install import install_artifact_script
+from cluster.render.services import installs
+from cluster.versions import Artifacts
 from infra.certs import ETCD_CA, etcd_peer_cert_name, etcd_server_cert_name
 from infra.nodes import Node
 from infra.pki import Pki
+
+
+# The bound of a membership check or removal, each etcdctl call within it bounded on its own.
+MEMBERSHIP_TIMEOUT_SECONDS = 240
 
 
 @dataclass
@@ -34,63 +37,63 @@ class EtcdClusterArgs:
     addresses: Sequence[pulumi.Input[str]]      # where SSH reaches each member
     ssh: Ssh
     pki: Pki
-    resolved_versions: dict
-    architecture: str
-    download_base_url: str | None
+    artifacts: Artifacts
     # Names of the members whose machines ran before this update (infra/guards.py reads them from AWS); empty on a
     # first creation. A member without data joins the running cluster when there is one.
     running_members: Sequence[str] = ()
 
 
 class EtcdCluster(pulumi.ComponentResource):
-    """Attributes: `members` (render.Member), `hosts`, `client_urls`, `healthy` (the health check step)."""
+    members: list[render.Member]
+    hosts: list[RemoteHost]                        # one per member, in `members` order, for steps other components add
+    client_urls: str                               # what the API server's --etcd-servers takes
+    healthy: command.remote.Command                # the health check of the whole cluster, after every start
+    membership: list[command.remote.Command]       # per member after the first: its removal from the cluster
 
     def __init__(self, name: str, args: EtcdClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:EtcdCluster", name, None, opts)
         self.members = [render.Member(n.name, n.private_ip) for n in args.members]
         self.client_urls = render.client_urls(self.members)
-        artifact = versions.artifact("etcd", args.resolved_versions, args.architecture, args.download_base_url)
+        service = render.SERVICE
         ca = args.pki.cas[ETCD_CA].cert_pem
 
         started: list[command.remote.Command] = []
-        hosts = []
+        self.hosts = []
         for node, member, address in zip(args.members, self.members, args.addresses):
             host = RemoteHost(node.name, address, args.ssh, node, self)
-            hosts.append(host)
+            self.hosts.append(host)
             server = args.pki.certs[etcd_server_cert_name(node.name)]
             peer = args.pki.certs[etcd_peer_cert_name(node.name)]
-            tls = pulumi.Output.all(ca, server.cert_pem, server.key_pem, peer.cert_pem, peer.key_pem).apply(
-                lambda v: render.EtcdTls(*v))
-            files = tls.apply(lambda t, m=member: render.etcd_files(m, self.members, args.cluster_name, t))
-            # What a running member restarts for: its keys, CA and the flags it reads once it has data. The
-            # membership flags (--initial-cluster) are left out: adding a member restarts none of the others.
-            restart_inputs = tls.apply(
-                lambda t, m=member: files_digest(render.etcd_restart_files(m, args.cluster_name, t)))
+            inputs = pulumi.Output.all(ca, server.cert_pem, server.key_pem, peer.cert_pem, peer.key_pem).apply(
+                lambda pems, m=member: render.EtcdInputs(m, self.members, args.cluster_name, render.EtcdTls(*pems)))
+            files = inputs.apply(service.files)
 
-            user = host.step("etcd-user", render.ETCD_USER_SCRIPT, triggers=[render.ETCD_USER_SCRIPT])
+            user_script = render.etcd_user_script()
+            user = host.step("etcd-user", user_script, triggers=[user_script])
             written = host.step("etcd-files", files.apply(write_files_script), triggers=[files.apply(files_digest)],
                                 depends_on=[user], secret=True)
-            installed = host.step("install-etcd", install_artifact_script(artifact),
-                                  triggers=[artifact.url, artifact.digest], depends_on=[user])
-            triggers = [restart_inputs, artifact.digest]
-            fingerprint = pulumi.Output.all(*triggers).apply(lambda values: digest(*(str(v) for v in values)))
-            # A digest of key material reveals none of it: the script stays plain, so the step keeps its logs.
-            script = pulumi.Output.unsecret(fingerprint).apply(lambda f, m=member: render.etcd_start_script(
+            installed = [host.step(f"install-{c}", install_artifact_script(args.artifacts[c]),
+                                   triggers=[args.artifacts[c].url, args.artifacts[c].digest], depends_on=[user])
+                         for c in installs([service])]
+            # What a running member restarts for (the row's restart files: without the membership flags) and the
+            # release it runs.
+            triggers = [inputs.apply(lambda i: files_digest(service.files_restarting_it(i))),
+                        *(args.artifacts[c].digest for c in service.artifacts)]
+            script = fingerprint(triggers).apply(lambda f, m=member: render.etcd_start_script(
                 m, self.members, args.cluster_name, f,
                 joins=bool(args.running_members) and m.name not in args.running_members))
             # After the previous member's start: one member at a time restarts or joins.
             started.append(host.step("start-etcd", script, triggers=triggers,
-                                     depends_on=[written, installed, *started[-1:]]))
+                                     depends_on=[written, *installed, *started[-1:]]))
 
-        self.hosts = hosts      # one RemoteHost per member, in `members` order, for steps other components add
         # Runs on the first member once every member has (re)started; re-runs whenever one of them did.
         health = render.etcd_health_script(self.members)
-        self.healthy = hosts[0].step("etcd-health", health, triggers=[health, *(s.id for s in started)],
-                                     depends_on=started)
-        self.membership = self._membership_steps(args, hosts)
+        self.healthy = self.hosts[0].step("etcd-health", health, triggers=[health, *(s.id for s in started)],
+                                          depends_on=started)
+        self.membership = self._membership_steps(args)
         self.register_outputs({"clientUrls": self.client_urls})
 
-    def _membership_steps(self, args: EtcdClusterArgs, hosts: list[RemoteHost]) -> list[command.remote.Command]:
+    def _membership_steps(self, args: EtcdClusterArgs) -> list[command.remote.Command]:
         """One step per member after the first, run on the first member (which a lower count never removes).
         Created, it checks the member is listed; deleted, it removes the member from the cluster. It depends on
         the member's machine, so the engine deletes it (removing the member) before terminating the machine; each
@@ -98,21 +101,13 @@ class EtcdCluster(pulumi.ComponentResource):
         with the first member's machine only, so `pulumi destroy` runs no removal; and it has no triggers (a
         replacement is created before the old one is deleted, whose removal would remove the member just
         rejoined), so a replaced machine is left to its own start step, which rejoins it."""
-        first = self.members[0]
+        first, via = self.hosts[0], self.members[0]
         steps: list[command.remote.Command] = []
         for node, member in zip(args.members[1:], self.members[1:]):
-            remove = render.etcd_member_remove_script(member, via=first)
-            step = f"membership-{member.name}"
-            steps.append(command.remote.Command(
-                f"{first.name}-{step}",
-                connection=hosts[0].connection,
-                create=run_command(first.name, step, 240),
-                stdin=render.etcd_member_listed_script(member, via=first),
-                # The script holds names and addresses only; a delete has no stdin of its own to carry it.
-                delete=f"sudo timeout --kill-after=30 240 bash -c {shlex.quote(remove)}",
-                add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self,
-                                            depends_on=[hosts[0].gate, self.healthy, node.instance, *steps[-1:]],
-                                            deleted_with=args.members[0].instance,
-                                            custom_timeouts=pulumi.CustomTimeouts(delete="5m"))))
+            steps.append(first.removal_step(
+                f"membership-{member.name}", check=render.etcd_member_listed_script(member, via=via),
+                remove=render.etcd_member_remove_script(member, via=via),
+                depends_on=[self.healthy, node.instance, *steps[-1:]], deleted_with=args.members[0].instance,
+                parent=self, timeout_seconds=MEMBERSHIP_TIMEOUT_SECONDS,
+                engine_timeouts=pulumi.CustomTimeouts(delete="5m")))
         return steps

@@ -21,7 +21,7 @@ class EtcdBackupsArgs:
 
 
 class EtcdBackups(pulumi.ComponentResource):
-    """Attributes: `installed` (one step per member: files written, timer active)."""
+    installed: list[pulumi.Resource]             # one step per member: files written, timer active
 
     def __init__(self, name: str, args: EtcdBackupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:EtcdBackups", name, None, opts)

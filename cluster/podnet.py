@@ -37,7 +37,8 @@ class PodNetworkArgs:
 
 
 class PodNetwork(pulumi.ComponentResource):
-    """Attributes: `ranges` (Output of the NodePodRange list), `ready` (what pod traffic across nodes waits for)."""
+    ranges: pulumi.Output[list[podcidrs.NodePodRange]]     # the podCIDR the cluster gave each worker
+    ready: list[pulumi.Resource]                            # what pod traffic across nodes waits for
 
     def __init__(self, name: str, args: PodNetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:PodNetwork", name, None, opts)
@@ -49,9 +50,9 @@ class PodNetwork(pulumi.ComponentResource):
         # preview does not show every pod route replaced for values that will come out the same.
         reader = reader_host.step("read-pod-cidrs", script, triggers=[script, *(w.instance.id for w in args.workers)],
                                   depends_on=args.workers_ready, parent=self)
-        self.ranges: pulumi.Output[list[podcidrs.NodePodRange]] = reader.stdout.apply(podcidrs.parse_reader_output)
+        self.ranges = reader.stdout.apply(podcidrs.parse_reader_output)
         by_name = self.ranges.apply(lambda rs: {r.name: r for r in rs})
-        self.ready: list[pulumi.Resource] = []
+        self.ready = []
 
         if args.pod_routing == "vpc":
             for t, table_id in enumerate(args.route_table_ids):

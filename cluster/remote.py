@@ -126,27 +126,29 @@ class RemoteHost:
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout_minutes}m", update=f"{timeout_minutes}m")),
         )
 
-    def removal_step(self, step_name: str, *, check: str, remove: str, triggers: Sequence[pulumi.Input],
-                     depends_on: Sequence[pulumi.Resource], deleted_with: pulumi.Resource, parent: pulumi.Resource,
-                     timeout_seconds: int) -> command.remote.Command:
+    def removal_step(self, step_name: str, *, check: str, remove: str, depends_on: Sequence[pulumi.Resource],
+                     deleted_with: pulumi.Resource, parent: pulumi.Resource, timeout_seconds: int,
+                     triggers: Sequence[pulumi.Input] | None = None,
+                     engine_timeouts: pulumi.CustomTimeouts | None = None) -> command.remote.Command:
         """A step on this host whose work is its deletion: created, it runs `check`; deleted, it runs `remove`.
         Whatever it depends on is deleted after it, so a step that depends on another node's instance runs
         `remove` before that instance is terminated. It has no `update`: a new connection runs `check` again.
         `remove` travels in the delete command line (a delete gets no stdin of its own): it must hold names and
         addresses only, never a secret. `deleted_with` skips the removal when that resource goes too (`pulumi
-        destroy`)."""
+        destroy`). `triggers`: what replaces it (none: nothing does). `engine_timeouts`: by default ten minutes
+        to create or update, and the scripts' bound plus two minutes to delete."""
         return command.remote.Command(
             f"{self.name}-{step_name}",
             connection=self.connection,
             create=run_command(self.name, step_name, timeout_seconds),
             stdin=check,
             delete=f"sudo timeout --kill-after=30 {timeout_seconds} bash -c {shlex.quote(remove)}",
-            triggers=list(triggers),
+            triggers=None if triggers is None else list(triggers),
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
                 parent=parent, depends_on=[self.gate, *depends_on], deleted_with=deleted_with,
-                custom_timeouts=pulumi.CustomTimeouts(create="10m", update="10m",
-                                                      delete=f"{timeout_seconds // 60 + 2}m")))
+                custom_timeouts=engine_timeouts or pulumi.CustomTimeouts(
+                    create="10m", update="10m", delete=f"{timeout_seconds // 60 + 2}m")))
 
     def _carries_secret(self, value) -> bool:
         return any(secret in str(value) for secret in self.secret_values)
@@ -163,7 +165,12 @@ class RemoteHost:
                        ) -> command.remote.Command:
         """(Re)start units whose inputs are `triggers`. The script restarts them only when the node last started
         them with other inputs, so re-running it after a connection change restarts nothing."""
-        fingerprint = pulumi.Output.all(*triggers).apply(lambda values: digest(*(str(v) for v in values)))
-        # A digest of key material reveals none of it: the script stays plain, so the step keeps its logs.
-        script = pulumi.Output.unsecret(fingerprint).apply(lambda f: restart_services_script(list(units), f))
+        script = fingerprint(triggers).apply(lambda f: restart_services_script(list(units), f))
         return self.step(step_name or f"start-{'-'.join(units)}", script, triggers=triggers, depends_on=depends_on)
+
+
+def fingerprint(inputs: Sequence[pulumi.Input]) -> pulumi.Output[str]:
+    """One digest of what a service runs on (file digests, artifact checksums): what the node keeps to tell whether
+    a service must restart. In the clear: a digest of key material reveals none of it, so the scripts that carry it
+    stay plain and keep their logs."""
+    return pulumi.Output.unsecret(pulumi.Output.all(*inputs).apply(lambda values: digest(*(str(v) for v in values))))

@@ -34,7 +34,8 @@ class SmokeTestArgs:
 
 
 class SmokeTest(pulumi.ComponentResource):
-    """Attributes: `urls` (worker name -> URL), `passed` (the fetch check)."""
+    urls: pulumi.Output[dict[str, str]]          # worker name -> URL
+    passed: pulumi.Resource                      # the fetch from every worker
 
     def __init__(self, name: str, args: SmokeTestArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:SmokeTest", name, None, opts)

@@ -46,6 +46,23 @@ class Artifact:
     installs: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True)
+class PinnedRelease:
+    """One version key after the overrides: its version, and per component it covers the algorithm and the
+    checksum per architecture."""
+    version: str
+    checksums: Mapping[str, tuple[str, Mapping[str, str]]]
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Every artifact the nodes download, resolved once for the stack's versions, architecture and mirror."""
+    by_component: Mapping[str, Artifact]
+
+    def __getitem__(self, component: str) -> Artifact:
+        return self.by_component[component]
+
+
 class VersionError(ValueError):
     pass
 
@@ -153,11 +170,11 @@ def _is_hex(value: Any, algorithm: str) -> bool:
     return isinstance(value, str) and len(value) == length and all(c in "0123456789abcdef" for c in value)
 
 
-def resolve_versions(overrides: Mapping[str, Any]) -> dict[str, dict]:
+def resolve_versions(overrides: Mapping[str, Any]) -> dict[str, PinnedRelease]:
     """Merge user overrides into the defaults. An override is a version string that has pins here, or an object
     {"version": "...", "<component>": {"sha256"|"sha512": {"<arch>": hex}}} bringing its own checksums (a mirror's
-    own build, say). Returns version key -> {"version": str, "checksums": {component: (algorithm, {arch: hex})}}."""
-    resolved: dict[str, dict] = {}
+    own build, say). Returns the pinned release per version key."""
+    resolved: dict[str, PinnedRelease] = {}
     for key, default in DEFAULT_VERSIONS.items():
         value = overrides.get(key, default)
         components = [c for c in COMPONENTS.values() if c.version_key == key]
@@ -170,7 +187,7 @@ def resolve_versions(overrides: Mapping[str, Any]) -> dict[str, dict]:
                         f"{value}; pinned versions are {', '.join(sorted(c.checksums))}. Add them to "
                         f"cluster/versions.py or give them in the override (see the README)")
                 sums[c.name] = (c.algorithm, dict(c.checksums[value]))
-            resolved[key] = {"version": value, "checksums": sums}
+            resolved[key] = PinnedRelease(value, sums)
         elif isinstance(value, Mapping) and isinstance(value.get("version"), str):
             sums = {}
             for c in components:
@@ -185,7 +202,7 @@ def resolve_versions(overrides: Mapping[str, Any]) -> dict[str, dict]:
                         raise VersionError(f"setting 'versions.{key}' is invalid: {c.name} {algorithm} for {arch} "
                                            f"is {digest!r}, expected lowercase hex")
                 sums[c.name] = (algorithm, dict(given[algorithm]))
-            resolved[key] = {"version": value["version"], "checksums": sums}
+            resolved[key] = PinnedRelease(value["version"], sums)
         else:
             raise VersionError(f"setting 'versions.{key}' = {value!r} is invalid: expected a version string or an "
                                "object with a version and checksums")
@@ -196,14 +213,21 @@ def resolve_versions(overrides: Mapping[str, Any]) -> dict[str, dict]:
     return resolved
 
 
-def artifact(component: str, versions: Mapping[str, dict], arch: str, base_url: str | None = None) -> Artifact:
+def artifact(component: str, versions: Mapping[str, PinnedRelease], arch: str, base_url: str | None = None
+             ) -> Artifact:
     c = COMPONENTS[component]
     pinned = versions[c.version_key]
-    version = pinned["version"]
-    algorithm, digests = pinned["checksums"][component]
+    version = pinned.version
+    algorithm, digests = pinned.checksums[component]
     if arch not in digests:
         raise VersionError(f"no {algorithm} checksum for {component} {version} on {arch}; known: {', '.join(digests)}")
     path = c.path.format(version=version, arch=arch)
     url = f"{base_url.rstrip('/')}/{path}" if base_url else f"https://{path}"
     installs = tuple((src.format(version=version, arch=arch), dest) for src, dest in c.installs)
     return Artifact(component, version, url, path.rsplit("/", 1)[1], algorithm, digests[arch], installs)
+
+
+def resolve_artifacts(overrides: Mapping[str, Any], arch: str, base_url: str | None = None) -> Artifacts:
+    """Every component's artifact for these version overrides (the `versions` setting), architecture and mirror."""
+    pinned = resolve_versions(overrides)
+    return Artifacts({name: artifact(name, pinned, arch, base_url) for name in COMPONENTS})

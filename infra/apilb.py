@@ -31,7 +31,8 @@ class ApiLoadBalancerArgs:
 
 
 class ApiLoadBalancer(pulumi.ComponentResource):
-    """Attributes: `dns_name`, `endpoint` (https URL)."""
+    dns_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]                 # https://<dns name>:6443
 
     def __init__(self, name: str, args: ApiLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:ApiLoadBalancer", name, None, opts)
@@ -83,6 +84,6 @@ class ApiLoadBalancer(pulumi.ComponentResource):
             aws.lb.TargetGroupAttachment(f"{name}-{node_name}", target_group_arn=targets.arn,
                                          target_id=instance_id, port=API_PORT, opts=child)
 
-        self.dns_name: pulumi.Output[str] = lb.dns_name
-        self.endpoint: pulumi.Output[str] = lb.dns_name.apply(lambda dns: f"https://{dns}:{API_PORT}")
+        self.dns_name = lb.dns_name
+        self.endpoint = lb.dns_name.apply(lambda dns: f"https://{dns}:{API_PORT}")
         self.register_outputs({"endpoint": self.endpoint})

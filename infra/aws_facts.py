@@ -113,6 +113,10 @@ class AwsFacts:
     def running(self, role: str) -> list[RunningNode]:
         return [n for n in self.nodes if n.role == role]
 
+    def names(self, role: str) -> list[str]:
+        """The names of the running nodes of a role that the new layout keeps where they are."""
+        return [n.name for n in self.running(role) if n.name]
+
 
 def _tag_filters(tags: dict[str, str]):
     import pulumi_aws as aws

@@ -38,7 +38,8 @@ class BackupBucketArgs:
 
 
 class BackupBucket(pulumi.ComponentResource):
-    """Attributes: `bucket` (its name), `instance_profile_name` (for the etcd instances)."""
+    bucket: pulumi.Output[str]                   # its name
+    instance_profile_name: pulumi.Output[str]    # for the etcd instances
 
     def __init__(self, name: str, args: BackupBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:BackupBucket", name, None, opts)

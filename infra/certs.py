@@ -41,6 +41,14 @@ API_TLS_SERVER_NAME = KUBERNETES_SERVICE_NAMES[0]
 APISERVER_KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
 APISERVER_ETCD_CLIENT_CN = "kube-apiserver-etcd-client"
 
+# The components' certificates, by name (the keys of Pki.certs and of the tests' minted PKI).
+KUBE_APISERVER = "kube-apiserver"
+APISERVER_KUBELET_CLIENT = "kube-apiserver-kubelet-client"
+APISERVER_ETCD_CLIENT = "kube-apiserver-etcd-client"
+KUBE_CONTROLLER_MANAGER = "kube-controller-manager"
+KUBE_SCHEDULER = "kube-scheduler"
+KUBE_PROXY = "kube-proxy"
+
 # People. The everyday admin is a member of a group of ours that RBAC binds to `cluster-admin` (kubeadm does the same
 # with `kubeadm:cluster-admins` since 1.29), so its rights can be narrowed or revoked with a ClusterRoleBinding.
 # `system:masters` bypasses authorization altogether and cannot be revoked short of replacing the CA: only the
@@ -110,12 +118,12 @@ def cluster_cert_specs(*, etcd: Sequence[Host], controllers: Sequence[Host], wor
     specs = [
         CertSpec(ADMIN, KUBERNETES_CA, ADMIN, CLUSTER_ADMINS_GROUP, CLIENT),
         CertSpec(SUPER_ADMIN, KUBERNETES_CA, SUPER_ADMIN, "system:masters", CLIENT),
-        CertSpec("kube-apiserver", KUBERNETES_CA, "kube-apiserver", None, SERVER, api_dns, api_ips),
-        CertSpec("kube-apiserver-kubelet-client", KUBERNETES_CA, APISERVER_KUBELET_CLIENT_CN, None, CLIENT),
-        CertSpec("kube-controller-manager", KUBERNETES_CA, "system:kube-controller-manager", None, CLIENT),
-        CertSpec("kube-scheduler", KUBERNETES_CA, "system:kube-scheduler", None, CLIENT),
-        CertSpec("kube-proxy", KUBERNETES_CA, "system:kube-proxy", "system:node-proxier", CLIENT),
-        CertSpec("kube-apiserver-etcd-client", ETCD_CA, APISERVER_ETCD_CLIENT_CN, None, CLIENT),
+        CertSpec(KUBE_APISERVER, KUBERNETES_CA, "kube-apiserver", None, SERVER, api_dns, api_ips),
+        CertSpec(APISERVER_KUBELET_CLIENT, KUBERNETES_CA, APISERVER_KUBELET_CLIENT_CN, None, CLIENT),
+        CertSpec(KUBE_CONTROLLER_MANAGER, KUBERNETES_CA, "system:kube-controller-manager", None, CLIENT),
+        CertSpec(KUBE_SCHEDULER, KUBERNETES_CA, "system:kube-scheduler", None, CLIENT),
+        CertSpec(KUBE_PROXY, KUBERNETES_CA, "system:kube-proxy", "system:node-proxier", CLIENT),
+        CertSpec(APISERVER_ETCD_CLIENT, ETCD_CA, APISERVER_ETCD_CLIENT_CN, None, CLIENT),
     ]
     for worker in workers:
         # The Node authorizer maps this CN to the node; the SANs let the API server verify the kubelet it calls

@@ -24,22 +24,29 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
-    """Attributes: `vpc`, `internet_gateway`, `public_subnet_ids` and `node_subnet_ids` (by zone),
-    `node_route_table_ids` (every table a node subnet uses: pod routes go in each), `security_group_ids` and
-    `egress_rules` by role, `egress_ready_by_zone` (the default route a node of that zone reaches the internet
-    through), `address_reservations` (the node blocks), `zone_names` (by zone)."""
+    vpc: aws.ec2.Vpc
+    internet_gateway: aws.ec2.InternetGateway
+    zone_names: list[str]                                   # by zone
+    public_subnet_ids: list[pulumi.Output[str]]             # by zone
+    node_subnet_ids: list[pulumi.Output[str]]               # by zone
+    node_route_table_ids: list[pulumi.Output[str]]          # every table a node subnet uses: pod routes go in each
+    # By zone: the default route (and gateway) a node of that zone reaches the internet through.
+    egress_ready_by_zone: list[list[pulumi.Resource]]
+    address_reservations: list[pulumi.Resource]             # the node blocks
+    security_group_ids: dict[str, pulumi.Output[str]]       # by group
+    egress_rules: dict[str, pulumi.Resource]                # by group
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:Network", name, None, opts)
-        s = args.settings
+        settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
         def tags(suffix: str) -> dict[str, str]:
-            return {**args.tags, "Name": f"{s.cluster_name}-{suffix}"}
+            return {**args.tags, "Name": f"{settings.cluster_name}-{suffix}"}
 
-        self.zone_names: list[str] = list(args.zone_names[: s.zones])
+        self.zone_names: list[str] = list(args.zone_names[: settings.zones])
 
-        self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=s.vpc_cidr, enable_dns_support=True,
+        self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
                                enable_dns_hostnames=True, tags=tags("vpc"), opts=child)
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags("igw"), opts=child)
         self.internet_gateway = gateway
@@ -50,7 +57,7 @@ class Network(pulumi.ComponentResource):
 
         # What must exist before a resource takes an address in a subnet (a NAT gateway, the load balancer): the
         # reservation of the node block.
-        self.address_reservations: list[pulumi.Resource] = []
+        self.address_reservations = []
 
         def subnet(kind: str, z: int, cidr: str, table_id: pulumi.Input[str]) -> pulumi.Output[str]:
             created = aws.ec2.Subnet(f"{name}-{kind}-{z}", vpc_id=self.vpc.id, cidr_block=cidr,
@@ -60,24 +67,25 @@ class Network(pulumi.ComponentResource):
                                           opts=child)
             self.address_reservations.append(aws.ec2.SubnetCidrReservation(
                 f"{name}-{kind}-{z}-nodes", subnet_id=created.id, cidr_block=addressing.reserved_node_block(cidr),
-                reservation_type="explicit", description=f"{s.cluster_name}: node addresses (assigned explicitly)",
+                reservation_type="explicit",
+                description=f"{settings.cluster_name}: node addresses (assigned explicitly)",
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
             return created.id
 
         self.public_subnet_ids = [subnet("public", z, cidr, public_table.id)
-                                  for z, cidr in enumerate(addressing.public_subnet_cidrs(s))]
+                                  for z, cidr in enumerate(addressing.public_subnet_cidrs(settings))]
 
         # What a node in each zone needs before it can reach the internet (packages, binaries): its subnet's
         # default route. The egress rules of the security groups are added below.
-        self.egress_ready_by_zone: list[list[pulumi.Resource]] = []
-        if s.topology == "public":
+        self.egress_ready_by_zone = []
+        if settings.topology == "public":
             self.node_subnet_ids = list(self.public_subnet_ids)
             self.node_route_table_ids = [public_table.id]
-            self.egress_ready_by_zone = [[public_default, gateway] for _ in range(s.zones)]
+            self.egress_ready_by_zone = [[public_default, gateway] for _ in range(settings.zones)]
         else:
             # One NAT gateway and one route table per zone: a zone keeps its egress when another zone fails.
             self.node_subnet_ids, self.node_route_table_ids = [], []
-            for z, cidr in enumerate(addressing.private_subnet_cidrs(s)):
+            for z, cidr in enumerate(addressing.private_subnet_cidrs(settings)):
                 eip = aws.ec2.Eip(f"{name}-nat-{z}", domain="vpc", tags=tags(f"nat-{z}"), opts=child)
                 nat = aws.ec2.NatGateway(f"{name}-nat-{z}", allocation_id=eip.id,
                                          subnet_id=self.public_subnet_ids[z], tags=tags(f"nat-{z}"),
@@ -91,17 +99,17 @@ class Network(pulumi.ComponentResource):
                 self.node_route_table_ids.append(table.id)
                 self.egress_ready_by_zone.append([nat_default])
 
-        self.security_group_ids: dict[str, pulumi.Output[str]] = {}
-        self.egress_rules: dict[str, pulumi.Resource] = {}
-        for group in groups_in_use(s):
+        self.security_group_ids = {}
+        self.egress_rules = {}
+        for group in groups_in_use(settings):
             sg = aws.ec2.SecurityGroup(f"{name}-{group}", vpc_id=self.vpc.id,
-                                       description=f"{s.cluster_name} {group}", tags=tags(group), opts=child)
+                                       description=f"{settings.cluster_name} {group}", tags=tags(group), opts=child)
             self.egress_rules[group] = aws.vpc.SecurityGroupEgressRule(
                 f"{name}-{group}-egress", security_group_id=sg.id, ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
                 description="all egress", opts=child)
             self.security_group_ids[group] = sg.id
 
-        for rule in ingress_rules(s):
+        for rule in ingress_rules(settings):
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-{rule.key}",
                 security_group_id=self.security_group_ids[rule.group],

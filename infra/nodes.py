@@ -64,16 +64,21 @@ def ubuntu_ami(architecture: str, parent: pulumi.Resource) -> pulumi.Output[str]
 
 
 class Nodes(pulumi.ComponentResource):
-    """Attributes: `etcd`, `controllers`, `workers` (lists of Node), `bastion` (instance or None),
-    `key_name`, `ssh_private_key` (secret; None when the user brought their own public key)."""
+    etcd: list[Node]
+    controllers: list[Node]
+    workers: list[Node]
+    bastion: aws.ec2.Instance | None                        # in the private topology
+    public: bool                                            # whether nodes have public addresses
+    key_name: pulumi.Output[str]
+    ssh_private_key: pulumi.Output[str] | None              # secret; None when the user brought their own public key
 
     def __init__(self, name: str, args: NodesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:Nodes", name, None, opts)
-        s = args.settings
+        settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        if s.ssh_public_key:
-            public_key: pulumi.Input[str] = s.ssh_public_key
+        if settings.ssh_public_key:
+            public_key: pulumi.Input[str] = settings.ssh_public_key
             self.ssh_private_key = None
 
         else:
@@ -84,16 +89,16 @@ class Nodes(pulumi.ComponentResource):
         # AWS may read the public key back in another form (pulumi-aws 7.x reads it, where 6.x did not): such a
         # refresh must not turn into a new key pair and with it new nodes. A key the user changes has a new name;
         # a new comment on the same key is the same key pair. The tag tells infra/guards.py which key it holds.
-        former = key_pair_former_name(name, s.ssh_public_key)
-        key_pair = aws.ec2.KeyPair(key_pair_resource_name(name, s.ssh_public_key), public_key=public_key,
-                                   tags={**args.tags, "Name": f"{s.cluster_name}-ssh",
-                                         SSH_KEY_TAG: ssh_key_identity(s.ssh_public_key)},
+        former = key_pair_former_name(name, settings.ssh_public_key)
+        key_pair = aws.ec2.KeyPair(key_pair_resource_name(name, settings.ssh_public_key), public_key=public_key,
+                                   tags={**args.tags, "Name": f"{settings.cluster_name}-ssh",
+                                         SSH_KEY_TAG: ssh_key_identity(settings.ssh_public_key)},
                                    opts=pulumi.ResourceOptions(parent=self, ignore_changes=["publicKey"],
                                                                aliases=[pulumi.Alias(name=former)] if former else None))
         self.key_name = key_pair.key_name
 
-        ami = ubuntu_ami(s.architecture, self)
-        public = s.topology == "public"
+        ami = ubuntu_ami(settings.architecture, self)
+        public = settings.topology == "public"
 
         def launch(plan: NodePlan, instance_type: str, volume_gb: int, group: str, *, routes_pods: bool,
                    subnet_id: pulumi.Input[str], with_public_ip: bool,
@@ -116,9 +121,9 @@ class Nodes(pulumi.ComponentResource):
                 root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                     volume_type="gp3", volume_size=volume_gb, encrypted=True, delete_on_termination=True),
                 user_data=render_user_data(plan.name),
-                tags={**args.tags, "Name": f"{s.cluster_name}-{plan.name}", CLUSTER_TAG: s.cluster_name,
-                      ROLE_TAG: plan.role, ARCHITECTURE_TAG: s.architecture},
-                volume_tags={**args.tags, "Name": f"{s.cluster_name}-{plan.name}"},
+                tags={**args.tags, "Name": f"{settings.cluster_name}-{plan.name}", CLUSTER_TAG: settings.cluster_name,
+                      ROLE_TAG: plan.role, ARCHITECTURE_TAG: settings.architecture},
+                volume_tags={**args.tags, "Name": f"{settings.cluster_name}-{plan.name}"},
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     # A newer Ubuntu image must not replace running nodes on an unrelated `pulumi up`: a node keeps
@@ -137,12 +142,12 @@ class Nodes(pulumi.ComponentResource):
 
         def role(role_name: str, group: str, routes_pods: bool,
                  instance_profile: pulumi.Input[str] | None = None) -> list[Node]:
-            rs = addressing.role_settings(s, role_name)
+            rs = addressing.role_settings(settings, role_name)
             return [Node(plan, launch(plan, rs.instance_type, rs.root_volume_gb, group, routes_pods=routes_pods,
                                       subnet_id=args.subnet_ids[plan.zone_index], with_public_ip=public,
                                       instance_profile=instance_profile),
                          egress_ready(plan, group))
-                    for plan in addressing.plan_nodes(s, role_name)]
+                    for plan in addressing.plan_nodes(settings, role_name)]
 
         # Only etcd members get a role, and only to upload their snapshots; no other node holds AWS credentials.
         self.etcd = role("etcd", "etcd", routes_pods=False, instance_profile=args.etcd_instance_profile)
@@ -152,8 +157,8 @@ class Nodes(pulumi.ComponentResource):
         self.public = public
         self.bastion = None
         if not public:
-            plan = NodePlan("bastion", 0, "bastion", 0, addressing.bastion_ip(s))
-            self.bastion = launch(plan, s.bastion_instance_type, 8, "bastion", routes_pods=False,
+            plan = NodePlan("bastion", 0, "bastion", 0, addressing.bastion_ip(settings))
+            self.bastion = launch(plan, settings.bastion_instance_type, 8, "bastion", routes_pods=False,
                                   subnet_id=args.public_subnet_ids[0], with_public_ip=True)
 
         self.register_outputs({})

@@ -36,14 +36,16 @@ def _private_key(name: str, parent: pulumi.Resource, algorithm: str = "ECDSA") -
 
 
 class Pki(pulumi.ComponentResource):
-    """Attributes: `cas[name]` and `certs[name]` (KeyPair), `service_account_private_key_pem` (secret) and
-    `service_account_public_key_pem`."""
+    cas: dict[str, KeyPair]                                 # by CA name
+    certs: dict[str, KeyPair]                               # by certificate name (infra/certs.py)
+    service_account_private_key_pem: pulumi.Output[str]     # secret
+    service_account_public_key_pem: pulumi.Output[str]
 
     def __init__(self, name: str, args: PkiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:Pki", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.cas: dict[str, KeyPair] = {}
+        self.cas = {}
         for ca in args.cas:
             key = _private_key(f"{name}-{ca.name}-key", self)
             cert = tls.SelfSignedCert(
@@ -57,7 +59,7 @@ class Pki(pulumi.ComponentResource):
             )
             self.cas[ca.name] = KeyPair(cert.cert_pem, pulumi.Output.secret(key.private_key_pem))
 
-        self.certs: dict[str, KeyPair] = {}
+        self.certs = {}
         for spec in args.certs:
             signer = self.cas[spec.ca]
             key = _private_key(f"{name}-{spec.name}-key", self)

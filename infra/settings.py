@@ -103,11 +103,6 @@ class Settings:
         return str(ipaddress.ip_network(self.service_cidr)[1])
 
     @property
-    def resolved_versions(self) -> dict[str, dict]:
-        """Component versions and checksums after the `versions` override (see cluster/versions.py)."""
-        return resolve_versions(self.versions)
-
-    @property
     def cluster_dns_ip(self) -> str:
         """The tenth service address, where CoreDNS listens (10.32.0.10 by default)."""
         return str(ipaddress.ip_network(self.service_cidr)[10])

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from locallab.netns import Lab
 from cluster.render.podnet import vpc_resolver
-from cluster.render.worker import SYSCTLS as WORKER_SYSCTLS
+from cluster.render.workers.prepare_os import SYSCTLS as WORKER_SYSCTLS
 from infra.settings import SETTINGS_REFERENCE
 from locallab.rootfs import CACHE, LAB_USER
 

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cluster.render.worker import PACKAGES as WORKER_PACKAGES
+from cluster.render.workers.prepare_os import PACKAGES as WORKER_PACKAGES
 
 CACHE = Path(os.environ.get("K8S_FROM_SCRATCH_LAB_CACHE", "/var/cache/k8s-from-scratch-lab"))
 LAB_USER = "ubuntu"   # the stack's sshUser, as on the Ubuntu AMI: passwordless sudo

@@ -37,8 +37,7 @@ def _int(value: Any) -> int | None:
 
 def dependency_edges(r: Resource, *, with_parent: bool = False) -> set[str]:
     """What a resource waits for: explicit and input dependencies (and its parent component, if asked)."""
-    return set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us} | (
-        {r.parent} if with_parent and r.parent else set())
+    return r.edges() | ({r.parent} if with_parent and r.parent else set())
 
 
 def dependency_order(resources: list[Resource], *, with_parent: bool = False) -> list[Resource]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import dataclasses
+import functools
 import re
 import base64
 import hashlib
@@ -84,8 +85,12 @@ class Resource:
     aliases: list[str] = field(default_factory=list)   # alias URNs and specs, as recorded
     retain_on_delete: bool = False
 
+    def edges(self) -> set[str]:
+        """What this resource waits for: its explicit dependencies and the resources its inputs come from."""
+        return set(self.dependencies) | {u for us in self.property_dependencies.values() for u in us}
+
     def depends_on_urn(self, urn: str) -> bool:
-        return urn in self.dependencies or any(urn in deps for deps in self.property_dependencies.values())
+        return urn in self.edges()
 
 
 @dataclass
@@ -105,6 +110,31 @@ class ProgramRun:
 
     def by_urn(self, urn: str) -> Resource:
         return next(r for r in self.resources if r.urn == urn)
+
+    def custom_edges(self, r: Resource) -> set[str]:
+        """The custom resources `r` waits for: a dependency on a component stands for every custom resource under
+        it (through nested components), as the engine waits for all of them."""
+        found = set()
+        for urn in r.edges() - {r.urn}:
+            found |= {urn} if urn in self._customs else self._custom_under(urn)
+        return found - {r.urn}
+
+    @functools.cached_property
+    def _customs(self) -> set[str]:
+        return {r.urn for r in self.resources if r.custom}
+
+    @functools.cached_property
+    def _children(self) -> dict[str, list[str]]:
+        children: dict[str, list[str]] = {}
+        for r in self.resources:
+            children.setdefault(r.parent, []).append(r.urn)
+        return children
+
+    def _custom_under(self, urn: str) -> set[str]:
+        found: set[str] = set()
+        for child in self._children.get(urn, []):
+            found |= {child} if child in self._customs else self._custom_under(child)
+        return found
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

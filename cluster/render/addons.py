@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from cluster.render import shell
+from cluster.render.common import kubectl_apply
 from cluster.render.control_plane import ADMIN_KUBECTL
 from infra.certs import APISERVER_KUBELET_CLIENT_CN
 
@@ -28,13 +30,7 @@ def apiserver_to_kubelet_rbac() -> str:
 
 def kubectl_apply_script(manifest_name: str, manifest: str) -> str:
     """Server-side apply of a manifest (idempotent), from a controller with the admin kubeconfig."""
-    return f"""#!/bin/bash
-# Apply {manifest_name}. Verification: kubectl reports each object applied.
-set -euo pipefail
-{KUBECTL} apply --server-side --force-conflicts \\
-  --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF'
-{manifest}K8S_FROM_SCRATCH_EOF
-"""
+    return shell.render("addons/apply.sh", MANIFEST_NAME=manifest_name, APPLY=kubectl_apply(KUBECTL, manifest))
 
 
 def _list(*items: dict) -> str:
@@ -184,65 +180,11 @@ def dns_check_script(*, image: str, kubernetes_service_ip: str, external_name: s
     The pod is created, waited for and read with plain kubectl calls (no `kubectl run -i`), each with its own
     stdin: the script's stdin carries the script itself (`bash -s`)."""
     pod = json.dumps(dns_check_pod(image=image, names=(KUBERNETES_SERVICE_NAME, external_name)), indent=2)
-    ns = json.dumps(namespace(DNS_CHECK_NAMESPACE), indent=2)
-    return f"""#!/bin/bash
-# Verification: a pod resolves {KUBERNETES_SERVICE_NAME} to {kubernetes_service_ip} and {external_name} to an
-# address, through CoreDNS.
-set -uo pipefail
-# This script arrives on stdin (`bash -s`): kubectl gets /dev/null as its stdin, so that nothing can read the rest
-# of the script; `kubectl_fed` is for the calls fed a manifest from a here-document.
-kubectl() {{ {KUBECTL} "$@" </dev/null; }}
-kubectl_fed() {{ {KUBECTL} "$@"; }}
-ns={DNS_CHECK_NAMESPACE}
-pod={DNS_CHECK_POD}
-deadline=$((SECONDS + {timeout_seconds}))
-kubectl -n kube-system rollout status deployment/coredns --timeout={timeout_seconds}s || {{
-  kubectl -n kube-system get pods -l k8s-app=kube-dns -o wide >&2
-  exit 1
-}}
-kubectl_fed apply --server-side --force-conflicts --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF' || exit 1
-{ns}
-K8S_FROM_SCRATCH_EOF
-# The addresses nslookup printed as answers in section "=== $1" of the pod's log ($2).
-answers() {{
-  awk -v section="=== $1" '$0 == section {{on = 1; next}} /^=== / {{on = 0}}
-    on && previous ~ /^Name:/ && /^Address: / {{print $2}} {{previous = $0}}' <<<"$2"
-}}
-while :; do
-  kubectl -n "$ns" delete pod "$pod" --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1
-  created=$(kubectl_fed -n "$ns" create -f - 2>&1 <<'K8S_FROM_SCRATCH_EOF'
-{pod}
-K8S_FROM_SCRATCH_EOF
-)
-  phase=""
-  until [ "$phase" = Succeeded ] || [ "$phase" = Failed ] || [ "$SECONDS" -ge "$deadline" ]; do
-    sleep 2
-    phase=$(kubectl -n "$ns" get pod "$pod" -o jsonpath='{{.status.phase}}' 2>/dev/null)
-  done
-  log=$(kubectl -n "$ns" logs "$pod" 2>&1)
-  internal=$(answers {KUBERNETES_SERVICE_NAME} "$log")
-  external=$(answers {external_name} "$log")
-  if grep -qxF {kubernetes_service_ip} <<<"$internal" && [ -n "$external" ]; then
-    kubectl -n "$ns" delete pod "$pod" --wait=false >/dev/null 2>&1
-    echo "{KUBERNETES_SERVICE_NAME}: ${{internal//$'\\n'/ }}"
-    echo "{external_name}: ${{external//$'\\n'/ }}"
-    exit 0
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "no pod resolved both {KUBERNETES_SERVICE_NAME} (want {kubernetes_service_ip}) and {external_name}" \\
-      "within {timeout_seconds}s. Last pod: phase ${{phase:-unknown}}; {KUBERNETES_SERVICE_NAME}:" \\
-      "${{internal:-no answer}}; {external_name}: ${{external:-no answer}}. It printed:" >&2
-    echo "${{created}}" >&2
-    echo "$log" >&2
-    kubectl -n "$ns" describe pod "$pod" 2>&1 | tail -n 20 >&2
-    echo "--- CoreDNS:" >&2
-    kubectl -n kube-system logs -l k8s-app=kube-dns --tail=20 >&2
-    kubectl -n "$ns" delete pod "$pod" --wait=false >/dev/null 2>&1
-    exit 1
-  fi
-  sleep 5
-done
-"""
+    return shell.render(
+        "addons/dns-check.sh", KUBERNETES_SERVICE_NAME=KUBERNETES_SERVICE_NAME,
+        KUBERNETES_SERVICE_IP=kubernetes_service_ip, EXTERNAL_NAME=external_name, KUBECTL=KUBECTL,
+        NAMESPACE=DNS_CHECK_NAMESPACE, POD=DNS_CHECK_POD, TIMEOUT_SECONDS=timeout_seconds,
+        NAMESPACE_MANIFEST=json.dumps(namespace(DNS_CHECK_NAMESPACE), indent=2), POD_MANIFEST=pod)
 
 
 SMOKE_TEST_NAMESPACE = "smoke-test"
@@ -320,13 +262,5 @@ def nginx_manifest(*, replicas: int, image: str, node_port: int) -> str:
 
 
 def nginx_rollout_script(timeout_seconds: int = 300) -> str:
-    return f"""#!/bin/bash
-# Verification: every nginx replica is ready, one per worker.
-set -uo pipefail
-if ! {KUBECTL} -n {SMOKE_TEST_NAMESPACE} rollout status deployment/nginx --timeout={timeout_seconds}s; then
-  {KUBECTL} -n {SMOKE_TEST_NAMESPACE} get pods -l app=nginx-smoke-test -o wide >&2
-  {KUBECTL} -n {SMOKE_TEST_NAMESPACE} describe deployment nginx >&2
-  exit 1
-fi
-{KUBECTL} -n {SMOKE_TEST_NAMESPACE} get pods -l app=nginx-smoke-test -o wide
-"""
+    return shell.render("addons/nginx-rollout.sh", KUBECTL=KUBECTL, NAMESPACE=SMOKE_TEST_NAMESPACE,
+                        TIMEOUT_SECONDS=timeout_seconds)

@@ -10,6 +10,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from cluster.render import shell
+
 # Where things live on every node.
 BIN_DIR = "/usr/local/bin"
 PKI_DIR = "/etc/kubernetes/pki"
@@ -93,6 +95,11 @@ def kubeconfig(*, cluster: str, server: str, ca_pem: str, user: str, cert_pem: s
         "preferences": {},
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def kubectl_apply(kubectl: str, manifest: str) -> str:
+    """Server-side apply of one manifest, fed on a here-document (idempotent)."""
+    return shell.render("lib/kubectl-apply.sh", KUBECTL=kubectl, MANIFEST=manifest)
 
 
 def write_files_script(files: Sequence[NodeFile]) -> str:

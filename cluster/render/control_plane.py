@@ -10,8 +10,11 @@ import json
 from dataclasses import dataclass
 
 from cluster.render import apiserver_config as policy
+from cluster.render import shell
 from cluster.render.apiserver_config import ENCRYPTION_CONFIG, encryption_config
-from cluster.render.common import BIN_DIR, CA_CERT, KUBE_DIR, PKI_DIR, NodeFile, flags, kubeconfig, systemd_unit
+from cluster.render.common import (BIN_DIR, CA_CERT, KUBE_DIR, PKI_DIR, UNIT_DIR, NodeFile, flags, kubeconfig,
+                                   kubectl_apply, systemd_unit)
+from cluster.render.services import Service, Skew, in_report_order
 from infra.certs import ADMIN, SUPER_ADMIN
 
 LOCAL_API = "https://127.0.0.1:6443"
@@ -23,18 +26,20 @@ SUPER_ADMIN_KUBECONFIG = f"{KUBE_DIR}/super-admin.kubeconfig"
 # kubectl as the cluster-level steps run it on a controller (the admin group, bound to cluster-admin).
 ADMIN_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", ADMIN_KUBECONFIG)
 SUPER_ADMIN_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", SUPER_ADMIN_KUBECONFIG)
+# The service-account signing key: the API server signs tokens with it, and so does the controller-manager.
+SERVICE_ACCOUNT_KEY = f"{PKI_DIR}/service-account.key"
 # Finished pods kept before the garbage collector deletes the oldest (the default, 12500, is sized for 5000-node
 # clusters): enough to read the logs of recent Jobs, few enough that finished pods do not crowd etcd.
 TERMINATED_POD_GC_THRESHOLD = 1000
 
 # How an API server leaves service without failing a request. The API load balancer checks each controller's /readyz
 # every API_LB_CHECK_INTERVAL_SECONDS and takes it out after API_LB_UNHEALTHY_THRESHOLD failures (each worker's
-# haproxy checks more often, cluster/render/worker.py). Asked to stop, an API server fails /readyz at once but keeps
-# serving for SHUTDOWN_DELAY_SECONDS, one check interval more than the load balancer needs to notice; then it answers
-# what still reaches it with 429 and Retry-After (which clients retry, on a new connection: another API server) until
-# its requests in flight are done, and stops within 2 s. Without the delay its port closes at once and clients of
-# the load balancer are refused until it notices; without --shutdown-send-retry-after the HTTP server waits the
-# whole request timeout (60 s) for the open watch streams, which made every API server restart 60 s longer.
+# haproxy checks more often, cluster/render/workers/haproxy.py). Asked to stop, an API server fails /readyz at once
+# but keeps serving for SHUTDOWN_DELAY_SECONDS, one check interval more than the load balancer needs to notice; then
+# it answers what still reaches it with 429 and Retry-After (which clients retry, on a new connection: another API
+# server) until its requests in flight are done, and stops within 2 s. Without the delay its port closes at once and
+# clients of the load balancer are refused until it notices; without --shutdown-send-retry-after the HTTP server waits
+# the whole request timeout (60 s) for the open watch streams, which made every API server restart 60 s longer.
 API_LB_CHECK_INTERVAL_SECONDS = 10
 API_LB_UNHEALTHY_THRESHOLD = 2
 SHUTDOWN_DELAY_SECONDS = (API_LB_UNHEALTHY_THRESHOLD + 1) * API_LB_CHECK_INTERVAL_SECONDS
@@ -73,9 +78,9 @@ class ControlPlaneInputs:
     encryption_key_b64: str           # 32 random bytes, base64
 
 
-def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
+def apiserver_flags(inputs: ControlPlaneInputs) -> list[tuple[str, str | None]]:
     return [
-        ("advertise-address", i.node_ip),
+        ("advertise-address", inputs.node_ip),
         ("bind-address", "0.0.0.0"),
         ("secure-port", "6443"),
         ("allow-privileged", "true"),
@@ -88,7 +93,7 @@ def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
         ("tls-cert-file", f"{PKI_DIR}/kube-apiserver.crt"),
         ("tls-private-key-file", f"{PKI_DIR}/kube-apiserver.key"),
         ("tls-cipher-suites", ",".join(policy.TLS_CIPHER_SUITES)),
-        ("etcd-servers", i.etcd_servers),
+        ("etcd-servers", inputs.etcd_servers),
         ("etcd-cafile", f"{PKI_DIR}/etcd-ca.crt"),
         ("etcd-certfile", f"{PKI_DIR}/kube-apiserver-etcd-client.crt"),
         ("etcd-keyfile", f"{PKI_DIR}/kube-apiserver-etcd-client.key"),
@@ -97,11 +102,11 @@ def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
         ("kubelet-client-key", f"{PKI_DIR}/kube-apiserver-kubelet-client.key"),
         ("kubelet-preferred-address-types", "InternalIP,Hostname,ExternalIP"),
         # The 2016 tutorial and today's KTHW leave this out; then the `kubernetes` Service is not 10.32.0.1.
-        ("service-cluster-ip-range", i.service_cidr),
+        ("service-cluster-ip-range", inputs.service_cidr),
         ("service-node-port-range", "30000-32767"),
         ("service-account-issuer", SERVICE_ACCOUNT_ISSUER),
         ("service-account-key-file", f"{PKI_DIR}/service-account.pub"),
-        ("service-account-signing-key-file", f"{PKI_DIR}/service-account.key"),
+        ("service-account-signing-key-file", SERVICE_ACCOUNT_KEY),
         # Tokens live as long as they say: no silent one-year extension of the ones that ask for an hour.
         ("service-account-extend-token-expiration", "false"),
         ("encryption-provider-config", ENCRYPTION_CONFIG),
@@ -119,22 +124,22 @@ def apiserver_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
     ]
 
 
-def controller_manager_flags(i: ControlPlaneInputs) -> list[tuple[str, str | None]]:
+def controller_manager_flags(inputs: ControlPlaneInputs) -> list[tuple[str, str | None]]:
     kc = f"{KUBE_DIR}/kube-controller-manager.kubeconfig"
     return [
         ("bind-address", "127.0.0.1"),
         ("kubeconfig", kc),
         ("authentication-kubeconfig", kc),
         ("authorization-kubeconfig", kc),
-        ("cluster-name", i.cluster_name),
+        ("cluster-name", inputs.cluster_name),
         # Each node gets a slice of the pod range in node.spec.podCIDR: the CNI config and the routes follow it.
         ("allocate-node-cidrs", "true"),
-        ("cluster-cidr", i.pod_cidr),
-        ("node-cidr-mask-size", str(i.pod_cidr_mask_size)),
+        ("cluster-cidr", inputs.pod_cidr),
+        ("node-cidr-mask-size", str(inputs.pod_cidr_mask_size)),
         ("configure-cloud-routes", "false"),
-        ("service-cluster-ip-range", i.service_cidr),
+        ("service-cluster-ip-range", inputs.service_cidr),
         ("root-ca-file", CA_CERT),
-        ("service-account-private-key-file", f"{PKI_DIR}/service-account.key"),
+        ("service-account-private-key-file", SERVICE_ACCOUNT_KEY),
         ("use-service-account-credentials", "true"),
         ("terminated-pod-gc-threshold", str(TERMINATED_POD_GC_THRESHOLD)),
         ("leader-elect", "true"),
@@ -167,66 +172,103 @@ def scheduler_flags() -> list[tuple[str, str | None]]:
 DOCS = "https://kubernetes.io/docs/reference/command-line-tools-reference/"
 
 
-def control_plane_units(i: ControlPlaneInputs) -> dict[str, str]:
+def apiserver_files(inputs: ControlPlaneInputs) -> list[NodeFile]:
+    return [
+        NodeFile(CA_CERT, inputs.ca_pem),
+        NodeFile(f"{PKI_DIR}/etcd-ca.crt", inputs.etcd_ca_pem),
+        NodeFile(f"{PKI_DIR}/kube-apiserver.crt", inputs.apiserver_cert_pem),
+        NodeFile(f"{PKI_DIR}/kube-apiserver.key", inputs.apiserver_key_pem, "0600", secret=True),
+        NodeFile(f"{PKI_DIR}/kube-apiserver-kubelet-client.crt", inputs.kubelet_client_cert_pem),
+        NodeFile(f"{PKI_DIR}/kube-apiserver-kubelet-client.key", inputs.kubelet_client_key_pem, "0600", secret=True),
+        NodeFile(f"{PKI_DIR}/kube-apiserver-etcd-client.crt", inputs.etcd_client_cert_pem),
+        NodeFile(f"{PKI_DIR}/kube-apiserver-etcd-client.key", inputs.etcd_client_key_pem, "0600", secret=True),
+        NodeFile(f"{PKI_DIR}/service-account.pub", inputs.service_account_pub_pem),
+        NodeFile(SERVICE_ACCOUNT_KEY, inputs.service_account_key_pem, "0600", secret=True),
+        NodeFile(ENCRYPTION_CONFIG, encryption_config(inputs.encryption_key_b64), "0600", secret=True),
+        NodeFile(policy.AUTHENTICATION_CONFIG, policy.authentication_config(), "0600"),
+        NodeFile(policy.ADMISSION_CONFIG, policy.admission_config(), "0600"),
+        NodeFile(policy.AUDIT_POLICY, policy.audit_policy(), "0600"),
+        NodeFile(f"{UNIT_DIR}/{API_SERVER.unit}", apiserver_unit(inputs)),
+    ]
+
+
+def controller_manager_files(inputs: ControlPlaneInputs) -> list[NodeFile]:
+    return [
+        NodeFile(CA_CERT, inputs.ca_pem),
+        NodeFile(SERVICE_ACCOUNT_KEY, inputs.service_account_key_pem, "0600", secret=True),
+        NodeFile(f"{KUBE_DIR}/kube-controller-manager.kubeconfig",
+                 _local_kubeconfig(inputs, "system:kube-controller-manager", inputs.controller_manager_cert_pem,
+                                   inputs.controller_manager_key_pem), "0600", secret=True),
+        NodeFile(f"{UNIT_DIR}/kube-controller-manager.service", controller_manager_unit(inputs)),
+    ]
+
+
+def scheduler_files(inputs: ControlPlaneInputs) -> list[NodeFile]:
+    return [
+        NodeFile(f"{KUBE_DIR}/kube-scheduler.yaml", scheduler_config()),
+        NodeFile(f"{KUBE_DIR}/kube-scheduler.kubeconfig",
+                 _local_kubeconfig(inputs, "system:kube-scheduler", inputs.scheduler_cert_pem,
+                                   inputs.scheduler_key_pem), "0600", secret=True),
+        NodeFile(f"{UNIT_DIR}/kube-scheduler.service", scheduler_unit()),
+    ]
+
+
+def admin_files(inputs: ControlPlaneInputs) -> list[NodeFile]:
+    """For the operator on the controller and for the cluster-level steps run from here: the admin group for
+    everything, the break-glass identity for the step that binds that group. No service reads them."""
+    return [
+        NodeFile(ADMIN_KUBECONFIG, _local_kubeconfig(inputs, ADMIN, inputs.admin_cert_pem, inputs.admin_key_pem),
+                 "0600", secret=True),
+        NodeFile(SUPER_ADMIN_KUBECONFIG, _local_kubeconfig(inputs, SUPER_ADMIN, inputs.super_admin_cert_pem,
+                                                           inputs.super_admin_key_pem), "0600", secret=True),
+    ]
+
+
+# The control plane's services in start order. Each restarts when a file it reads or the server release changes. In
+# the skew order the API servers come first (on a running cluster one controller at a time, each ready before the
+# next), then the controller-managers and schedulers.
+API_SERVER = Service("kube-apiserver", files=apiserver_files, artifacts=("kubernetes-server",), skew=Skew.API_SERVER)
+SERVICES = (
+    API_SERVER,
+    Service("kube-controller-manager", files=controller_manager_files, artifacts=("kubernetes-server",),
+            skew=Skew.CONTROLLERS),
+    Service("kube-scheduler", files=scheduler_files, artifacts=("kubernetes-server",), skew=Skew.CONTROLLERS),
+)
+# The controller-manager and the scheduler: after their controller's API server and, on a running cluster, after
+# every API server.
+CONTROLLERS = tuple(s for s in SERVICES if s.skew == Skew.CONTROLLERS)
+
+
+def control_plane_files(inputs: ControlPlaneInputs) -> dict[str, list[NodeFile]]:
+    """Files by the service that reads them (a change restarts exactly those services), and the admin files."""
+    return {**{service.name: service.files(inputs) for service in SERVICES}, "admin": admin_files(inputs)}
+
+
+def _local_kubeconfig(inputs: ControlPlaneInputs, user: str, cert_pem: str, key_pem: str) -> str:
+    return kubeconfig(cluster=inputs.cluster_name, server=LOCAL_API, ca_pem=inputs.ca_pem, user=user,
+                      cert_pem=cert_pem, key_pem=key_pem)
+
+
+def apiserver_unit(inputs: ControlPlaneInputs) -> str:
+    return systemd_unit(description="Kubernetes API Server", documentation=DOCS + "kube-apiserver/",
+                        exec_start=flags(f"{BIN_DIR}/kube-apiserver", apiserver_flags(inputs)),
+                        service={"TimeoutStopSec": str(APISERVER_STOP_TIMEOUT_SECONDS)})
+
+
+def controller_manager_unit(inputs: ControlPlaneInputs) -> str:
+    return systemd_unit(description="Kubernetes Controller Manager", documentation=DOCS + "kube-controller-manager/",
+                        exec_start=flags(f"{BIN_DIR}/kube-controller-manager", controller_manager_flags(inputs)))
+
+
+def scheduler_unit() -> str:
+    return systemd_unit(description="Kubernetes Scheduler", documentation=DOCS + "kube-scheduler/",
+                        exec_start=flags(f"{BIN_DIR}/kube-scheduler", scheduler_flags()))
+
+
+def control_plane_units(inputs: ControlPlaneInputs) -> dict[str, str]:
     """Unit name -> unit text."""
-    return {
-        "kube-apiserver": systemd_unit(description="Kubernetes API Server", documentation=DOCS + "kube-apiserver/",
-                                       exec_start=flags(f"{BIN_DIR}/kube-apiserver", apiserver_flags(i)),
-                                       service={"TimeoutStopSec": str(APISERVER_STOP_TIMEOUT_SECONDS)}),
-        "kube-controller-manager": systemd_unit(
-            description="Kubernetes Controller Manager", documentation=DOCS + "kube-controller-manager/",
-            exec_start=flags(f"{BIN_DIR}/kube-controller-manager", controller_manager_flags(i))),
-        "kube-scheduler": systemd_unit(description="Kubernetes Scheduler", documentation=DOCS + "kube-scheduler/",
-                                       exec_start=flags(f"{BIN_DIR}/kube-scheduler", scheduler_flags())),
-    }
-
-
-def control_plane_files(i: ControlPlaneInputs) -> dict[str, list[NodeFile]]:
-    """Files by the service that reads them (a change restarts exactly those services)."""
-    def local(user: str, cert: str, key: str) -> str:
-        return kubeconfig(cluster=i.cluster_name, server=LOCAL_API, ca_pem=i.ca_pem, user=user, cert_pem=cert,
-                          key_pem=key)
-
-    units = control_plane_units(i)
-    shared = [NodeFile(CA_CERT, i.ca_pem)]
-    return {
-        "kube-apiserver": shared + [
-            NodeFile(f"{PKI_DIR}/etcd-ca.crt", i.etcd_ca_pem),
-            NodeFile(f"{PKI_DIR}/kube-apiserver.crt", i.apiserver_cert_pem),
-            NodeFile(f"{PKI_DIR}/kube-apiserver.key", i.apiserver_key_pem, "0600", secret=True),
-            NodeFile(f"{PKI_DIR}/kube-apiserver-kubelet-client.crt", i.kubelet_client_cert_pem),
-            NodeFile(f"{PKI_DIR}/kube-apiserver-kubelet-client.key", i.kubelet_client_key_pem, "0600", secret=True),
-            NodeFile(f"{PKI_DIR}/kube-apiserver-etcd-client.crt", i.etcd_client_cert_pem),
-            NodeFile(f"{PKI_DIR}/kube-apiserver-etcd-client.key", i.etcd_client_key_pem, "0600", secret=True),
-            NodeFile(f"{PKI_DIR}/service-account.pub", i.service_account_pub_pem),
-            NodeFile(f"{PKI_DIR}/service-account.key", i.service_account_key_pem, "0600", secret=True),
-            NodeFile(ENCRYPTION_CONFIG, encryption_config(i.encryption_key_b64), "0600", secret=True),
-            NodeFile(policy.AUTHENTICATION_CONFIG, policy.authentication_config(), "0600"),
-            NodeFile(policy.ADMISSION_CONFIG, policy.admission_config(), "0600"),
-            NodeFile(policy.AUDIT_POLICY, policy.audit_policy(), "0600"),
-            NodeFile("/etc/systemd/system/kube-apiserver.service", units["kube-apiserver"]),
-        ],
-        "kube-controller-manager": shared + [
-            NodeFile(f"{PKI_DIR}/service-account.key", i.service_account_key_pem, "0600", secret=True),
-            NodeFile(f"{KUBE_DIR}/kube-controller-manager.kubeconfig",
-                     local("system:kube-controller-manager", i.controller_manager_cert_pem,
-                           i.controller_manager_key_pem), "0600", secret=True),
-            NodeFile("/etc/systemd/system/kube-controller-manager.service", units["kube-controller-manager"]),
-        ],
-        "kube-scheduler": [
-            NodeFile(f"{KUBE_DIR}/kube-scheduler.yaml", scheduler_config()),
-            NodeFile(f"{KUBE_DIR}/kube-scheduler.kubeconfig",
-                     local("system:kube-scheduler", i.scheduler_cert_pem, i.scheduler_key_pem), "0600", secret=True),
-            NodeFile("/etc/systemd/system/kube-scheduler.service", units["kube-scheduler"]),
-        ],
-        # For the operator on the controller and for the cluster-level steps run from here: the admin group for
-        # everything, the break-glass identity for the step that binds that group.
-        "admin": [
-            NodeFile(ADMIN_KUBECONFIG, local(ADMIN, i.admin_cert_pem, i.admin_key_pem), "0600", secret=True),
-            NodeFile(SUPER_ADMIN_KUBECONFIG, local(SUPER_ADMIN, i.super_admin_cert_pem, i.super_admin_key_pem),
-                     "0600", secret=True),
-        ],
-    }
+    return {"kube-apiserver": apiserver_unit(inputs), "kube-controller-manager": controller_manager_unit(inputs),
+            "kube-scheduler": scheduler_unit()}
 
 
 # RBAC objects earlier versions of this program created and the current RBAC replaces: the wildcard role for the API
@@ -239,35 +281,15 @@ def rbac_apply_script(manifests: dict[str, str], retired: tuple[str, ...] = RETI
     has no rights until the binding applied here exists; then removal of what it replaces (after, so that no
     permission is missing in between)."""
     kubectl = " ".join(SUPER_ADMIN_KUBECTL)
-    blocks = "".join(f"""echo "applying {name}"
-{kubectl} apply --server-side --force-conflicts \\
-  --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF'
-{manifest}K8S_FROM_SCRATCH_EOF
-""" for name, manifest in manifests.items())
-    cleanup = f"{kubectl} delete --ignore-not-found {' '.join(retired)}\n" if retired else ""
-    return f"""#!/bin/bash
-# Apply the cluster RBAC as {SUPER_ADMIN}. Verification: kubectl reports each object applied.
-set -euo pipefail
-{blocks}{cleanup}"""
+    apply_each = "".join(f'echo "applying {name}"\n' + kubectl_apply(kubectl, manifest)
+                         for name, manifest in manifests.items())
+    return shell.render("control-plane/apply-rbac.sh", IDENTITY=SUPER_ADMIN, APPLY_EACH=apply_each,
+                        DELETE_RETIRED=f"{kubectl} delete --ignore-not-found {' '.join(retired)}" if retired else "")
 
 
 def apiserver_ready_script(timeout_seconds: int = 300) -> str:
-    """Verification: this controller's API server answers /readyz (with its checks) over TLS it can verify."""
-    return f"""#!/bin/bash
-# Verification: the local API server is ready.
-set -uo pipefail
-deadline=$((SECONDS + {timeout_seconds}))
-until out=$(curl --silent --show-error --fail --cacert {CA_CERT} "{LOCAL_API}/readyz?verbose" 2>&1); do
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "kube-apiserver on $(hostname) is not ready after {timeout_seconds}s:" >&2
-    echo "$out" | tail -n 20 >&2
-    for unit in kube-apiserver kube-controller-manager kube-scheduler; do
-      echo "--- last lines of the $unit log on $(hostname):" >&2
-      journalctl -u "$unit" --no-pager -n 20 >&2 || true
-    done
-    exit 1
-  fi
-  sleep 5
-done
-echo "kube-apiserver on $(hostname) is ready"
-"""
+    """Verification: this controller's API server answers /readyz (with its checks) over TLS it can verify.
+    Otherwise, the last log lines of each control plane service."""
+    log_tails = shell.render("lib/journal-tails.sh", UNITS=" ".join(in_report_order(SERVICES)), HOST="$(hostname)")
+    return shell.render("control-plane/apiserver-ready.sh", TIMEOUT_SECONDS=timeout_seconds, CA_CERT=CA_CERT,
+                        LOCAL_API=LOCAL_API, LOG_TAILS=log_tails)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Sequence
 
-import shlex
-
-from cluster.render.common import BIN_DIR, NodeFile, flags, systemd_unit
+from cluster.render import shell
+from cluster.render.common import BIN_DIR, UNIT_DIR, NodeFile, flags, systemd_unit
+from cluster.render.services import Service, Skew
 from cluster.render.steps import STARTED_DIR
 
 ETCD_PKI = "/etc/etcd/pki"
@@ -121,12 +122,12 @@ def _unit(member: Member, options: list[tuple[str, str | None]]) -> str:
 
 
 def etcd_files(member: Member, members: Sequence[Member], cluster_token: str, tls: EtcdTls) -> list[NodeFile]:
-    return [*_tls_files(tls), NodeFile("/etc/systemd/system/etcd.service", etcd_unit(member, members, cluster_token))]
+    return [*_tls_files(tls), NodeFile(f"{UNIT_DIR}/{SERVICE.unit}", etcd_unit(member, members, cluster_token))]
 
 
 def etcd_restart_files(member: Member, cluster_token: str, tls: EtcdTls) -> list[NodeFile]:
     """The files as far as a running member is concerned: what its start fingerprint covers."""
-    return [*_tls_files(tls), NodeFile("/etc/systemd/system/etcd.service", etcd_restart_unit(member, cluster_token))]
+    return [*_tls_files(tls), NodeFile(f"{UNIT_DIR}/{SERVICE.unit}", etcd_restart_unit(member, cluster_token))]
 
 
 def _tls_files(tls: EtcdTls) -> list[NodeFile]:
@@ -139,39 +140,40 @@ def _tls_files(tls: EtcdTls) -> list[NodeFile]:
     ]
 
 
-ETCD_USER_SCRIPT = """#!/bin/bash
-# The etcd system user owns the data dir and the member's keys.
-set -euo pipefail
-if ! id etcd >/dev/null 2>&1; then
-  useradd --system --no-create-home --home-dir /var/lib/etcd --shell /usr/sbin/nologin etcd
-fi
-install -d -m 0700 -o etcd -g etcd /var/lib/etcd
-install -d -m 0755 -o etcd -g etcd /etc/etcd/pki
-"""
+@dataclass(frozen=True)
+class EtcdInputs:
+    """One member's renderer inputs."""
+    member: Member
+    members: Sequence[Member]
+    cluster_token: str
+    tls: EtcdTls
+
+
+def member_files(inputs: EtcdInputs) -> list[NodeFile]:
+    return etcd_files(inputs.member, inputs.members, inputs.cluster_token, inputs.tls)
+
+
+def member_restart_files(inputs: EtcdInputs) -> list[NodeFile]:
+    return etcd_restart_files(inputs.member, inputs.cluster_token, inputs.tls)
+
+
+# First in the skew order. A member restarts for its keys, its CA, the flags it reads once it has data (not the
+# membership flags: adding a member restarts none of the others) or a new release, one member at a time
+# (cluster/etcd.py), with its own start script.
+SERVICE = Service("etcd", files=member_files, restart_files=member_restart_files, artifacts=("etcd",),
+                  skew=Skew.ETCD)
+
+
+def etcd_user_script() -> str:
+    """The etcd system user, which owns the data dir and the member's keys."""
+    return shell.render("etcd/user.sh", DATA_DIR=DATA_DIR, PKI_DIR=ETCD_PKI)
 
 
 def etcd_health_script(members: Sequence[Member], timeout_seconds: int = 300) -> str:
     """Run on one member after all have started: every member healthy over mutual TLS, within a bound.
     On failure, print what etcdctl saw and the member's own log tail."""
-    endpoints = client_urls(members)
-    return f"""#!/bin/bash
-# Verification: every etcd member answers a health check over mutual TLS.
-set -uo pipefail
-deadline=$((SECONDS + {timeout_seconds}))
-tls=(--cacert {ETCD_PKI}/ca.crt --cert {ETCD_PKI}/server.crt --key {ETCD_PKI}/server.key)
-until out=$({BIN_DIR}/etcdctl --endpoints {endpoints} "${{tls[@]}}" endpoint health 2>&1); do
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "etcd is not healthy after {timeout_seconds}s on $(hostname):" >&2
-    echo "$out" >&2
-    echo "--- last lines of the etcd log on $(hostname):" >&2
-    journalctl -u etcd --no-pager -n 30 >&2 || true
-    exit 1
-  fi
-  sleep 5
-done
-echo "$out"
-{BIN_DIR}/etcdctl --endpoints {endpoints} "${{tls[@]}}" member list -w table
-"""
+    return shell.render("etcd/health.sh", TIMEOUT_SECONDS=timeout_seconds, ETCD_TLS=etcdctl_tls(), BIN_DIR=BIN_DIR,
+                        ENDPOINTS=client_urls(members))
 
 
 def etcd_join_drop_in(member: Member, cluster_token: str) -> str:
@@ -200,160 +202,27 @@ def etcd_start_script(member: Member, members: Sequence[Member], cluster_token: 
       member's peer address (the machine it replaces), `member add` it from a running member, then start it with
       `--initial-cluster-state=existing` and the initial cluster `member add` printed, and wait as for a restart."""
     others = [m for m in members if m != member] or [member]
-    peers = ",".join(client_url(m) for m in others)
-    return f"""#!/bin/bash
-# Start, restart or join etcd member {member.name}. Verification: after a restart or a join, this member and every
-# member of the cluster answer a health check over mutual TLS.
-set -uo pipefail
-want={shlex.quote(fingerprint)}
-# Whether this member is new to a cluster that runs (the program saw the other members' machines, not this one's).
-new_member_of_running_cluster={"yes" if joins else "no"}
-stamp={STARTED_DIR}/etcd
-self={client_url(member)}
-peers={peers}
-tls=(--cacert {ETCD_PKI}/ca.crt --cert {ETCD_PKI}/server.crt --key {ETCD_PKI}/server.key)
-ctl() {{ timeout 30 {BIN_DIR}/etcdctl --dial-timeout 3s --command-timeout 10s "${{tls[@]}}" "$@"; }}
-fail() {{
-  echo "$1" >&2
-  systemctl status etcd --no-pager -l >&2 || true
-  journalctl -u etcd --no-pager -n 30 >&2 || true
-  exit 1
-}}
-# wait_healthy WHAT ETCDCTL-ARGS...: until `endpoint health` passes, within the bound.
-wait_healthy() {{
-  local what=$1 deadline=$((SECONDS + {timeout_seconds})) out
-  shift
-  until out=$(ctl endpoint health "$@" 2>&1); do
-    [ "$SECONDS" -lt "$deadline" ] || fail "$what is not healthy after {timeout_seconds}s (seen from $(hostname)): $out"
-    sleep 2
-  done
-  echo "$out"
-}}
-install -d -m 0755 {STARTED_DIR}
-if [ -e {JOIN_DROP_IN} ] && [ -d {data_dir}/member ]; then
-  rm -f {JOIN_DROP_IN} {JOIN_ENV}
-fi
-timeout 60 systemctl daemon-reload
-systemctl enable --quiet etcd
-if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-  echo "etcd: inputs unchanged since it was started, not restarting"
-  exit 0
-fi
-rm -f "$stamp"
-# How the running cluster sees this member, for a member without data: `none` (no cluster answers: a first
-# creation, or peers still forming one), `unstarted` (listed by name or address without client addresses: a first
-# creation in progress), `started` (listed with client addresses: this machine replaces a member that ran) or
-# `absent` (a cluster answers without this member: it must join, even if the program knew its machine, say from an
-# earlier `pulumi up` that failed before the member was added).
-cluster_view() {{
-  local members
-  # Short bounds: on a first creation nothing answers yet, and this check must not slow the start down.
-  members=$(timeout 5 {BIN_DIR}/etcdctl --dial-timeout 1s --command-timeout 2s "${{tls[@]}}" --endpoints "$peers" \
-    member list 2>/dev/null) || {{ echo none; return; }}
-  awk -F', ' -v url={peer_url(member)} '$4 == url {{view = ($5 == "" ? "unstarted" : "started")}}
-    END {{print (view == "" ? "absent" : view)}}' <<<"$members"
-}}
-view=none
-[ -d {data_dir}/member ] || view=$(cluster_view)
-if [ ! -d {data_dir}/member ] && [ "$new_member_of_running_cluster" = no ] && \
-    {{ [ "$view" = none ] || [ "$view" = unstarted ]; }}; then
-  echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
-  timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
-  echo "$want" > "$stamp"
-  exit 0
-fi
-if [ ! -d {data_dir}/member ]; then
-  echo "etcd on $(hostname): joining the running cluster"
-  # A member list answers only with a quorum (it is linearizable), so it is the check that the cluster runs.
-  deadline=$((SECONDS + {timeout_seconds}))
-  until members=$(ctl --endpoints "$peers" member list 2>&1); do
-    [ "$SECONDS" -lt "$deadline" ] || fail "no etcd cluster answers at $peers after {timeout_seconds}s: $members"
-    sleep 2
-  done
-  old=$(awk -F', ' -v url={peer_url(member)} '$4 == url {{print $1}}' <<<"$members")
-  if [ -n "$old" ]; then
-    echo "removing member $old registered at {peer_url(member)} (the machine this one replaces)"
-    deadline=$((SECONDS + {timeout_seconds}))
-    until out=$(ctl --endpoints "$peers" member remove "$old" 2>&1); do
-      [ "$SECONDS" -lt "$deadline" ] || fail "cannot remove member $old: $out"
-      sleep 3
-    done
-  fi
-  # etcd (--strict-reconfig-check) refuses a change until every member has been connected for a few seconds (one
-  # that has just joined or restarted): retry within the bound.
-  deadline=$((SECONDS + {timeout_seconds}))
-  until added=$(ctl --endpoints "$peers" member add {member.name} --peer-urls={peer_url(member)} 2>&1); do
-    [ "$SECONDS" -lt "$deadline" ] || fail "cannot add {member.name} to the etcd cluster: $added"
-    sleep 3
-  done
-  initial=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' <<<"$added")
-  [ -n "$initial" ] || fail "member add printed no initial cluster: $added"
-  echo "ETCD_JOIN_INITIAL_CLUSTER=$initial" > {JOIN_ENV}
-  install -d -m 0755 "$(dirname {JOIN_DROP_IN})"
-  cat > {JOIN_DROP_IN} <<'DROPIN'
-{etcd_join_drop_in(member, cluster_token)}DROPIN
-  timeout 60 systemctl daemon-reload
-elif systemctl is-active --quiet etcd; then
-  # Never take this member down while another is: the cluster must have all its members before a restart.
-  wait_healthy "the etcd cluster (before restarting {member.name})" --endpoints "$self,$peers" --cluster
-fi
-timeout 120 systemctl restart etcd || fail "etcd did not (re)start within 120s on $(hostname)"
-wait_healthy "etcd member {member.name}" --endpoints "$self"
-wait_healthy "the etcd cluster" --endpoints "$self" --cluster
-if [ -e {JOIN_DROP_IN} ]; then
-  rm -f {JOIN_DROP_IN} {JOIN_ENV}
-  timeout 60 systemctl daemon-reload
-fi
-echo "$want" > "$stamp"
-echo "etcd member {member.name} is healthy on $(hostname), and so is every member"
-"""
+    return shell.render(
+        "etcd/start.sh", MEMBER=member.name, WANT=shlex.quote(fingerprint), NEW_MEMBER="yes" if joins else "no",
+        STARTED_DIR=STARTED_DIR, SELF=client_url(member), PEERS=",".join(client_url(m) for m in others),
+        ETCD_TLS=etcdctl_tls(), BIN_DIR=BIN_DIR, TIMEOUT_SECONDS=timeout_seconds, JOIN_DROP_IN=JOIN_DROP_IN,
+        JOIN_ENV=JOIN_ENV, DATA_DIR=data_dir, PEER_URL=peer_url(member),
+        DROP_IN=etcd_join_drop_in(member, cluster_token))
 
 
 def etcd_member_remove_script(leaving: Member, via: Member) -> str:
     """Run on `via` (a member that stays) before `leaving`'s machine goes: remove it from the cluster by name or
     peer address; nothing to do when it is not a member."""
-    return f"""#!/bin/bash
-# Remove etcd member {leaving.name} from the cluster. Verification: it is no longer listed.
-set -uo pipefail
-tls=(--cacert {ETCD_PKI}/ca.crt --cert {ETCD_PKI}/server.crt --key {ETCD_PKI}/server.key)
-ctl() {{ timeout 30 {BIN_DIR}/etcdctl --endpoints {client_url(via)} --dial-timeout 3s --command-timeout 10s \
-  "${{tls[@]}}" "$@"; }}
-members=$(ctl member list) || {{ echo "cannot list the etcd members from {via.name}" >&2; exit 1; }}
-id=$(awk -F', ' '$3 == "{leaving.name}" || $4 == "{peer_url(leaving)}" {{print $1}}' <<<"$members")
-if [ -z "$id" ]; then
-  echo "{leaving.name} is not an etcd member: nothing to remove"
-  exit 0
-fi
-# etcd (--strict-reconfig-check) refuses a removal until every other member has been connected for a few seconds:
-# a member that has just joined or restarted. Retry within a bound.
-deadline=$((SECONDS + 120))
-until out=$(ctl member remove "$id" 2>&1); do
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "etcd refused to remove {leaving.name} for 120s: $out" >&2
-    exit 1
-  fi
-  sleep 3
-done
-echo "$out"
-if ctl member list | grep -q ", {leaving.name}, "; then
-  echo "{leaving.name} is still listed after member remove" >&2
-  exit 1
-fi
-echo "removed etcd member {leaving.name} ($id)"
-"""
+    return shell.render("etcd/member-remove.sh", LEAVING=leaving.name, LEAVING_PEER_URL=peer_url(leaving),
+                        ETCD_TLS=etcdctl_tls(), BIN_DIR=BIN_DIR, VIA=via.name, VIA_URL=client_url(via))
 
 
 def etcd_member_listed_script(member: Member, via: Member) -> str:
     """Verification that `member` is a started member of the cluster, seen from `via`."""
-    return f"""#!/bin/bash
-# Verification: {member.name} is a started member of the etcd cluster, seen from {via.name}.
-set -uo pipefail
-tls=(--cacert {ETCD_PKI}/ca.crt --cert {ETCD_PKI}/server.crt --key {ETCD_PKI}/server.key)
-members=$(timeout 30 {BIN_DIR}/etcdctl --endpoints {client_url(via)} "${{tls[@]}}" member list) || exit 1
-if ! grep -q ", started, {member.name}, {peer_url(member)}, " <<<"$members"; then
-  echo "{member.name} is not a started etcd member:" >&2
-  echo "$members" >&2
-  exit 1
-fi
-echo "{member.name} is a started etcd member"
-"""
+    return shell.render("etcd/member-listed.sh", MEMBER=member.name, PEER_URL=peer_url(member), VIA=via.name,
+                        VIA_URL=client_url(via), ETCD_TLS=etcdctl_tls(), BIN_DIR=BIN_DIR)
+
+
+def etcdctl_tls(pki_dir: str = ETCD_PKI) -> str:
+    """The bash array of etcdctl's mutual TLS options (`"${tls[@]}"`), with the member's own keys."""
+    return shell.render("lib/etcd-tls.sh", PKI_DIR=pki_dir)

@@ -13,8 +13,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Sequence
 
+from cluster.render import shell
 from cluster.render.common import BIN_DIR, UNIT_DIR, NodeFile, write_files_script
-from cluster.render.etcd import CLIENT_PORT, DATA_DIR, ETCD_PKI, PEER_PORT, Member, initial_cluster
+from cluster.render.etcd import CLIENT_PORT, DATA_DIR, ETCD_PKI, PEER_PORT, Member, etcdctl_tls, initial_cluster
 
 SNAPSHOT_DIR = "/var/lib/etcd-snapshots"
 SBIN_DIR = "/usr/local/sbin"
@@ -43,67 +44,20 @@ class BackupPaths:
 def snapshot_script(member: Member, keep: int, bucket: str | None, paths: BackupPaths = BackupPaths()) -> str:
     """Save a snapshot from the member's own endpoint, verify it, keep the newest `keep`, upload it when a bucket
     is given. Fails (and the unit shows failed) when any of these fails; a snapshot that does not verify is deleted."""
-    q = shlex.quote
-    upload = _upload_function(member, bucket) if bucket else ""
-    upload_call = 'upload "$file"\n' if bucket else ""
-    return f"""#!/bin/bash
-# Verification: every snapshot is read back by `etcdutl snapshot status` before it counts; one that is not is removed.
-set -euo pipefail
-umask 077
-dir={q(paths.snapshot_dir)}
-keep={keep}
-install -d -m 0700 "$dir"
-file="$dir/{member.name}-$(date -u +%Y%m%dT%H%M%SZ).db"
-# etcdctl writes "$file.part" and renames it when complete; neither may survive a failed run.
-trap 'rm -f "$file.part"' EXIT
-tls=(--cacert {q(paths.pki_dir)}/ca.crt --cert {q(paths.pki_dir)}/server.crt --key {q(paths.pki_dir)}/server.key)
-timeout {SAVE_SECONDS} {q(paths.bin_dir)}/etcdctl --endpoints https://127.0.0.1:{CLIENT_PORT} "${{tls[@]}}" \\
-  --dial-timeout 10s --command-timeout {SAVE_SECONDS - 10}s snapshot save "$file"
-if ! status=$(timeout {STATUS_SECONDS} {q(paths.bin_dir)}/etcdutl snapshot status "$file" -w json 2>&1); then
-  echo "snapshot $file does not verify, removed: $status" >&2
-  rm -f "$file"
-  exit 1
-fi
-chmod 0600 "$file"
-echo "saved $file: $status"
-{upload}
-# Newest first (the names sort by time); everything after the first $keep goes.
-mapfile -t snapshots < <(find "$dir" -maxdepth 1 -type f -name '{member.name}-*.db' -printf '%f\\n' | sort -r)
-for old in "${{snapshots[@]:keep}}"; do
-  rm -f "${{dir:?}}/$old"
-  echo "removed $dir/$old (keeping the newest $keep)"
-done
-{upload_call}"""
+    return shell.render(
+        "etcd/snapshot.sh", SNAPSHOT_DIR=shlex.quote(paths.snapshot_dir), KEEP=keep, MEMBER=member.name,
+        ETCD_TLS=etcdctl_tls(shlex.quote(paths.pki_dir)), SAVE_SECONDS=SAVE_SECONDS,
+        SAVE_COMMAND_SECONDS=SAVE_SECONDS - 10, BIN_DIR=shlex.quote(paths.bin_dir), CLIENT_PORT=CLIENT_PORT,
+        STATUS_SECONDS=STATUS_SECONDS,
+        UPLOAD_FUNCTION=_upload_function(member, bucket) if bucket else "",
+        UPLOAD_CALL='upload "$file"' if bucket else "")
 
 
 def _upload_function(member: Member, bucket: str) -> str:
     """A bash function that PUTs one file to s3://bucket/etcd-snapshots/<member>/ with the instance role.
     The role's keys reach curl through its stdin (`--config -`), never its command line."""
-    return f"""
-imds=http://169.254.169.254/latest
-# Options for curl on its stdin: header and credential values stay out of every command line.
-imds_get() {{
-  printf 'header = "X-aws-ec2-metadata-token: %s"\\n' "$imds_token" |
-    curl -sS --fail --max-time 10 --config - "$imds/$1"
-}}
-upload() {{
-  local file=$1 role credentials key secret session region digest
-  imds_token=$(curl -sS --fail --max-time 10 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/api/token")
-  region=$(imds_get meta-data/placement/region)
-  role=$(imds_get meta-data/iam/security-credentials/)
-  credentials=$(imds_get "meta-data/iam/security-credentials/$role")
-  {{ read -r key; read -r secret; read -r session; }} < <(python3 -c '
-import json, sys
-c = json.load(sys.stdin)
-print(c["AccessKeyId"]); print(c["SecretAccessKey"]); print(c["Token"])' <<<"$credentials")
-  # S3 checks the payload against this digest; curl signs it as given.
-  digest=$(sha256sum "$file" | cut -d' ' -f1)
-  printf 'user = "%s:%s"\\nheader = "x-amz-security-token: %s"\\n' "$key" "$secret" "$session" |
-    curl -sS --fail --max-time {UPLOAD_SECONDS} --retry 3 --config - --aws-sigv4 "aws:amz:$region:s3" \\
-      -H "x-amz-content-sha256: $digest" --upload-file "$file" \\
-      "https://{bucket}.s3.$region.amazonaws.com/{S3_PREFIX}/{member.name}/$(basename "$file")"
-  echo "uploaded $file to s3://{bucket}/{S3_PREFIX}/{member.name}/"
-}}"""
+    return shell.render("etcd/snapshot-upload.sh", UPLOAD_SECONDS=UPLOAD_SECONDS, BUCKET=bucket, S3_PREFIX=S3_PREFIX,
+                        MEMBER=member.name)
 
 
 def restore_script(member: Member, members: Sequence[Member], cluster_name: str,
@@ -111,42 +65,11 @@ def restore_script(member: Member, members: Sequence[Member], cluster_name: str,
     """`k8s-etcd-restore SNAPSHOT`: run on every member with the same snapshot file. Stops etcd, rebuilds the data
     dir as this member of a new cluster with the same members, keeps the old data dir aside, starts etcd.
     The cluster token is derived from the snapshot's digest, so every member agrees on it without being told."""
-    q = shlex.quote
-    return f"""#!/bin/bash
-# Rebuild this etcd member ({member.name}) from a snapshot. Run it on every member with the same snapshot file;
-# the cluster is back once a majority has started. Verification: the snapshot must pass `etcdutl snapshot status`.
-set -euo pipefail
-umask 077
-if [ $# -ne 1 ] || [ ! -f "$1" ]; then
-  echo "usage: $0 SNAPSHOT   (a file saved by k8s-etcd-snapshot; the same one on every member)" >&2
-  exit 2
-fi
-snapshot=$1
-data={q(paths.data_dir)}
-timeout {STATUS_SECONDS} {q(paths.bin_dir)}/etcdutl snapshot status "$snapshot" -w table
-token="{cluster_name}-restore-$(sha256sum "$snapshot" | cut -c1-16)"
-echo "stopping etcd on {member.name}"
-timeout 120 systemctl stop etcd
-restoring="$data.restoring"
-rm -rf "$restoring"
-timeout {RESTORE_SECONDS} {q(paths.bin_dir)}/etcdutl snapshot restore "$snapshot" \\
-  --name {member.name} \\
-  --initial-cluster {initial_cluster(members)} \\
-  --initial-advertise-peer-urls https://{member.ip}:{PEER_PORT} \\
-  --initial-cluster-token "$token" \\
-  --data-dir "$restoring"
-if [ -e "$data" ]; then
-  aside="$data.before-restore-$(date -u +%Y%m%dT%H%M%SZ)"
-  mv "$data" "$aside"
-  echo "the previous data dir is kept at $aside; delete it once the cluster is healthy"
-fi
-mv "$restoring" "$data"
-chown -R {q(paths.owner)}: "$data"
-chmod 0700 "$data"
-# Without --no-block, the first member would wait for a quorum that only the next members' restores can bring.
-timeout 60 systemctl start --no-block etcd
-echo "restored {member.name} from $snapshot (cluster token $token); etcd is starting"
-"""
+    return shell.render(
+        "etcd/restore.sh", MEMBER=member.name, DATA_DIR=shlex.quote(paths.data_dir), STATUS_SECONDS=STATUS_SECONDS,
+        BIN_DIR=shlex.quote(paths.bin_dir), CLUSTER_NAME=cluster_name, RESTORE_SECONDS=RESTORE_SECONDS,
+        INITIAL_CLUSTER=initial_cluster(members), MEMBER_IP=member.ip, PEER_PORT=PEER_PORT,
+        OWNER=shlex.quote(paths.owner))
 
 
 def snapshot_service() -> str:
@@ -193,15 +116,9 @@ def backup_files(member: Member, members: Sequence[Member], cluster_name: str, *
 
 def install_script(files: Sequence[NodeFile]) -> str:
     """The member's one backup step: write the files, then (re)arm the timer."""
-    return write_files_script(files).removesuffix("exit 0\n") + ENABLE_TIMER_SCRIPT
+    return write_files_script(files).removesuffix("exit 0\n") + enable_timer_script()
 
 
-ENABLE_TIMER_SCRIPT = f"""# Verification: the snapshot timer is active and listed with its next run.
-install -d -m 0700 -o root -g root {SNAPSHOT_DIR}
-systemctl daemon-reload
-systemctl enable {SNAPSHOT_UNIT}.timer
-# A changed interval takes effect now, not at the next boot.
-systemctl restart {SNAPSHOT_UNIT}.timer
-systemctl is-active --quiet {SNAPSHOT_UNIT}.timer
-systemctl list-timers --no-pager {SNAPSHOT_UNIT}.timer
-"""
+def enable_timer_script() -> str:
+    """Verification: the snapshot timer is active and listed with its next run."""
+    return shell.render("etcd/snapshot-timer.sh", SNAPSHOT_DIR=SNAPSHOT_DIR, SNAPSHOT_UNIT=SNAPSHOT_UNIT)

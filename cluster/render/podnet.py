@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Sequence
 
+from cluster.render import shell
 from cluster.render.common import systemd_unit
 
 ROUTE_PROTOCOL = 211                       # ours; 0-4 and 186-193 are taken by the kernel and known daemons
@@ -92,18 +93,5 @@ def boot_unit() -> str:
 
 def install_script(apply: str) -> str:
     """Write the apply script and its boot unit, enable the unit, and apply now."""
-    unit = boot_unit()
-    return f"""#!/bin/bash
-# Install and run the pod network script. Verification: it prints the routes and the masquerade chain.
-set -euo pipefail
-install -d -m 0755 /usr/local/sbin
-cat > {APPLY_PATH}.new <<'K8S_FROM_SCRATCH_EOF'
-{apply}K8S_FROM_SCRATCH_EOF
-chmod 0755 {APPLY_PATH}.new
-mv -f {APPLY_PATH}.new {APPLY_PATH}
-cat > /etc/systemd/system/{UNIT_NAME}.service <<'K8S_FROM_SCRATCH_EOF'
-{unit}K8S_FROM_SCRATCH_EOF
-systemctl daemon-reload
-systemctl enable --quiet {UNIT_NAME}.service
-{APPLY_PATH}
-"""
+    return shell.render("podnet/install.sh", APPLY_PATH=APPLY_PATH, APPLY=apply, UNIT_NAME=UNIT_NAME,
+                        UNIT=boot_unit())

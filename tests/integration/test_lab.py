@@ -17,7 +17,7 @@ import time
 import pytest
 
 from cluster.render import podcidrs, podnet
-from cluster.render import worker as worker_render
+from cluster.render.workers import cni
 from locallab.replay import ReplayError, Step, collect
 
 pytestmark = pytest.mark.integration
@@ -156,7 +156,7 @@ def test_the_controller_manager_assigns_pod_ranges_and_the_programs_reader_and_r
     # worker's follower (k8s-cni-config) wrote its CNI config on its range and every node routes the others'.
     assert lab.pod_cidrs == {w: assigned[w] for w in WORKERS}
     for worker in WORKERS:
-        conflist = lab.on(worker, f"cat {worker_render.CNI_CONFLIST}").stdout
+        conflist = lab.on(worker, f"cat {cni.CNI_CONFLIST}").stdout
         assert f'"subnet": "{assigned[worker]}"' in conflist, (worker, conflist)
         routes = lab.on(worker, f"ip -4 route show proto {podnet.ROUTE_PROTOCOL}").stdout
         for other in WORKERS:

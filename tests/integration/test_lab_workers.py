@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cluster.render import podnet
-from cluster.render import worker as worker_render
+from cluster.render.workers import cni, kube_proxy, kubelet
 from cluster.render.addons import NGINX_PORT
 from cluster.versions import IMAGES
 
@@ -70,14 +70,14 @@ def test_the_pod_routes_follow_the_ranges_the_controller_manager_assigned(lab):
         for other in WORKERS:
             if other != worker:
                 assert f"{ranges[other]} via {lab.nodes[other]}" in routes, (worker, routes)
-        conflist = lab.on(worker, f"cat {worker_render.CNI_CONFLIST}").stdout
+        conflist = lab.on(worker, f"cat {cni.CNI_CONFLIST}").stdout
         assert f'"subnet": "{ranges[worker]}"' in conflist
 
 
 def test_the_lab_deviations_are_the_two_worker_settings_and_pods_live_in_their_machines_cgroups(lab):
     assert lab.config["workers"]["allowCgroupV1"] is True and lab.config["workers"]["systemContainer"] is True
     for worker in WORKERS:
-        files = lab.on(worker, f"cat {worker_render.KUBELET_CONFIG} {worker_render.KUBE_PROXY_CONFIG} "
+        files = lab.on(worker, f"cat {kubelet.KUBELET_CONFIG} {kube_proxy.KUBE_PROXY_CONFIG} "
                                "/etc/containerd/config.toml").stdout
         assert '"failCgroupV1": false' in files and '"maxPerCore": 0' in files
         assert "restrict_oom_score_adj = true" in files

@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 from cluster.render import podnet
-from cluster.render.worker import cni_conflist
+from cluster.render.workers.cni import cni_conflist
 from locallab.netns import PREFIX, Lab, can_run, sh
 from simulator.program import ClusterMocks, run_program
 

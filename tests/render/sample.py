@@ -8,7 +8,8 @@ import os
 
 from cluster import versions
 from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install, podcidrs,
-                           podnet, rollout, steps, worker)
+                           podnet, rollout, steps, workers)
+from cluster.render.workers import cni, node, prepare_os
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
@@ -58,9 +59,9 @@ def control_plane_inputs(i: int = 0) -> control_plane.ControlPlaneInputs:
     )
 
 
-def worker_inputs(i: int = 0) -> worker.WorkerInputs:
+def worker_inputs(i: int = 0) -> node.WorkerInputs:
     p = pki()
-    return worker.WorkerInputs(
+    return node.WorkerInputs(
         cluster_name="k8s-dev", node_name=WORKERS[i].name, node_ip=WORKERS[i].ip,
         controller_ips=[c.ip for c in CONTROLLERS], pod_cidr="10.200.0.0/16", cluster_dns_ip="10.32.0.10",
         pause_image=versions.IMAGES["pause"], registry_mirror="http://10.43.0.4:5000", ca_pem=p[KUBERNETES_CA].cert_pem,
@@ -71,13 +72,13 @@ def worker_inputs(i: int = 0) -> worker.WorkerInputs:
 
 def worker_files_by_path(i: int = 0) -> dict[str, NodeFile]:
     """Every file one worker receives, by its path on the node."""
-    return {f.path: f for fs in worker.worker_files(worker_inputs(i)).values() for f in fs}
+    return {f.path: f for fs in workers.worker_files(worker_inputs(i)).values() for f in fs}
 
 
 def all_files() -> list[NodeFile]:
     files = etcd.etcd_files(ETCD[0], ETCD, "k8s-dev", etcd_tls("etcd-0"))
     files += [f for fs in control_plane.control_plane_files(control_plane_inputs()).values() for f in fs]
-    files += [f for fs in worker.worker_files(worker_inputs()).values() for f in fs]
+    files += [f for fs in workers.worker_files(worker_inputs()).values() for f in fs]
     return files
 
 
@@ -87,10 +88,10 @@ def scripts() -> dict[str, str]:
     out = {
         "readiness-gate": steps.readiness_gate_script(),
         "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
-        "worker-os-prep": worker.os_prep_script(),
-        "worker-os-prep-cgroup-v1-system-container": worker.os_prep_script(worker.NodeHost(True, True)),
-        "cni-config-sync": worker.cni_config_sync_script(WORKERS[0].name),
-        "etcd-user": etcd.ETCD_USER_SCRIPT,
+        "worker-os-prep": prepare_os.os_prep_script(),
+        "worker-os-prep-cgroup-v1-system-container": prepare_os.os_prep_script(node.NodeHost(True, True)),
+        "cni-config-sync": cni.cni_config_sync_script(WORKERS[0].name),
+        "etcd-user": etcd.etcd_user_script(),
         "etcd-health": etcd.etcd_health_script(ETCD),
         "etcd-start": etcd.etcd_start_script(ETCD[1], ETCD, "k8s-dev", "0123456789abcdef", joins=False),
         "etcd-start-joining": etcd.etcd_start_script(ETCD[2], ETCD, "k8s-dev", "0123456789abcdef", joins=True),
@@ -102,7 +103,7 @@ def scripts() -> dict[str, str]:
         "etcd-snapshots-step": etcd_backup.install_script(etcd_backup.backup_files(
             ETCD[0], ETCD, "k8s-dev", interval_minutes=60, keep=24, bucket="k8s-dev-etcd-0123456789")),
         "apiserver-ready": control_plane.apiserver_ready_script(),
-        "node-ready": worker.node_ready_script("worker-0"),
+        "node-ready": workers.node_ready_script("worker-0"),
         "drain-worker": rollout.drain_script("worker-0", "0123456789abcdef"),
         "uncordon-worker": rollout.uncordon_script("worker-0", "0123456789abcdef"),
         "remove-worker": rollout.remove_node_script("worker-0"),
@@ -149,5 +150,5 @@ def units() -> dict[str, str]:
     out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev"), "k8s-pod-network": podnet.boot_unit(),
            etcd_backup.SNAPSHOT_UNIT: etcd_backup.snapshot_service()}
     out.update(control_plane.control_plane_units(control_plane_inputs()))
-    out.update(worker.worker_units(worker_inputs()))
+    out.update(workers.worker_units(worker_inputs()))
     return out

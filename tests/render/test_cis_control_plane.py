@@ -119,7 +119,7 @@ def kube_bench_encryption_providers() -> list[str]:
 
 
 KCM = "kube-controller-manager"
-ETCD_DATA_SCRIPT = etcd.ETCD_USER_SCRIPT
+ETCD_DATA_SCRIPT = etcd.etcd_user_script()
 ADMIN_FILES = (control_plane.ADMIN_KUBECONFIG, control_plane.SUPER_ADMIN_KUBECONFIG)
 
 

@@ -22,7 +22,10 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from cluster.render import addons, worker
+from cluster.render import addons
+from cluster.render.workers import cni, prepare_os
+from cluster.render.workers import kube_proxy as kube_proxy_render
+from cluster.render.workers import kubelet as kubelet_render
 from cluster.render.common import CA_CERT, NodeFile
 from tests.render import sample
 
@@ -31,8 +34,8 @@ KUBELET_UNIT = "/etc/systemd/system/kubelet.service"
 PROXY_KUBECONFIG = "/var/lib/kube-proxy/kubeconfig"
 WORKER_UNITS = [KUBELET_UNIT, "/etc/systemd/system/kube-proxy.service", "/etc/systemd/system/containerd.service",
                 "/etc/systemd/system/k8s-cni-config.service"]
-WORKER_CONFIGS = [worker.KUBELET_CONFIG, worker.KUBE_PROXY_CONFIG, "/etc/containerd/config.toml", "/etc/crictl.yaml",
-                  "/etc/haproxy/haproxy.cfg", worker.CNI_TEMPLATE]
+WORKER_CONFIGS = [kubelet_render.KUBELET_CONFIG, kube_proxy_render.KUBE_PROXY_CONFIG, "/etc/containerd/config.toml",
+                  "/etc/crictl.yaml", "/etc/haproxy/haproxy.cfg", cni.CNI_TEMPLATE]
 # cfg/cis-1.12/node.yaml 4.2.12: the suites the benchmark accepts.
 CIS_STRONG_CIPHERS = ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
                       "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
@@ -62,11 +65,11 @@ def owner(path: str) -> Callable[[Files], Any]:
 
 
 def kubelet(*keys: str) -> Callable[[Files], Any]:
-    return lambda f: dig(json.loads(f[worker.KUBELET_CONFIG].content), *keys)
+    return lambda f: dig(json.loads(f[kubelet_render.KUBELET_CONFIG].content), *keys)
 
 
 def kube_proxy(*keys: str) -> Callable[[Files], Any]:
-    return lambda f: dig(json.loads(f[worker.KUBE_PROXY_CONFIG].content), *keys)
+    return lambda f: dig(json.loads(f[kube_proxy_render.KUBE_PROXY_CONFIG].content), *keys)
 
 
 def exec_start_flags(unit: str) -> Callable[[Files], Any]:
@@ -74,7 +77,7 @@ def exec_start_flags(unit: str) -> Callable[[Files], Any]:
 
 
 def sysctls_set_by_prepare_os(_: Files) -> dict[str, str]:
-    text = worker.os_prep_script().split("/etc/sysctl.d/90-kubernetes.conf <<'EOF'\n", 1)[1].split("\nEOF", 1)[0]
+    text = prepare_os.os_prep_script().split("/etc/sysctl.d/90-kubernetes.conf <<'EOF'\n", 1)[1].split("\nEOF", 1)[0]
     found = dict(line.split(" = ") for line in text.splitlines())
     return {k: v for k, v in found.items() if k in KUBELET_KERNEL_DEFAULTS}
 
@@ -93,53 +96,53 @@ WORKER_CLAIMS = [
     Claim("4.1.2", KUBELET_UNIT, "owner", owner(KUBELET_UNIT), "root"),
     Claim("4.1.3", PROXY_KUBECONFIG, "mode", mode(PROXY_KUBECONFIG), "0600"),
     Claim("4.1.4", PROXY_KUBECONFIG, "owner", owner(PROXY_KUBECONFIG), "root"),
-    Claim("4.1.5", worker.KUBELET_KUBECONFIG, "mode", mode(worker.KUBELET_KUBECONFIG), "0600"),
-    Claim("4.1.6", worker.KUBELET_KUBECONFIG, "owner", owner(worker.KUBELET_KUBECONFIG), "root"),
+    Claim("4.1.5", kubelet_render.KUBELET_KUBECONFIG, "mode", mode(kubelet_render.KUBELET_KUBECONFIG), "0600"),
+    Claim("4.1.6", kubelet_render.KUBELET_KUBECONFIG, "owner", owner(kubelet_render.KUBELET_KUBECONFIG), "root"),
     Claim("4.1.7", CA_CERT, "mode (644 or stricter)", mode(CA_CERT), "0644"),
     Claim("4.1.8", CA_CERT, "owner", owner(CA_CERT), "root"),
-    Claim("4.1.9", worker.KUBELET_CONFIG, "mode", mode(worker.KUBELET_CONFIG), "0600"),
+    Claim("4.1.9", kubelet_render.KUBELET_CONFIG, "mode", mode(kubelet_render.KUBELET_CONFIG), "0600"),
     Claim("4.1.9 (every worker config)", "configs", "modes",
           lambda f: {p: f[p].mode for p in WORKER_CONFIGS}, {p: "0600" for p in WORKER_CONFIGS}),
-    Claim("4.1.10", worker.KUBELET_CONFIG, "owner", owner(worker.KUBELET_CONFIG), "root"),
+    Claim("4.1.10", kubelet_render.KUBELET_CONFIG, "owner", owner(kubelet_render.KUBELET_CONFIG), "root"),
     Claim("4.1.2 (every worker unit)", "units", "owners",
           lambda f: {u: f[u].owner for u in WORKER_UNITS}, {u: "root" for u in WORKER_UNITS}),
-    Claim("1.1.9/1.1.10 (CNI files, on workers)", worker.CNI_TEMPLATE, "mode and owner",
-          lambda f: (f[worker.CNI_TEMPLATE].mode, f[worker.CNI_TEMPLATE].owner), ("0600", "root")),
-    Claim("1.1.9 (CNI files, on workers)", worker.CNI_CONFIG_SYNC, "writes the conflist under umask 077",
-          lambda f: "\numask 077\n" in f[worker.CNI_CONFIG_SYNC].content, True),
-    Claim("4.2.1", worker.KUBELET_CONFIG, "authentication.anonymous.enabled",
+    Claim("1.1.9/1.1.10 (CNI files, on workers)", cni.CNI_TEMPLATE, "mode and owner",
+          lambda f: (f[cni.CNI_TEMPLATE].mode, f[cni.CNI_TEMPLATE].owner), ("0600", "root")),
+    Claim("1.1.9 (CNI files, on workers)", cni.CNI_CONFIG_SYNC, "writes the conflist under umask 077",
+          lambda f: "\numask 077\n" in f[cni.CNI_CONFIG_SYNC].content, True),
+    Claim("4.2.1", kubelet_render.KUBELET_CONFIG, "authentication.anonymous.enabled",
           kubelet("authentication", "anonymous", "enabled"), False),
-    Claim("4.2.2", worker.KUBELET_CONFIG, "authorization.mode", kubelet("authorization", "mode"), "Webhook"),
-    Claim("4.2.3", worker.KUBELET_CONFIG, "authentication.x509.clientCAFile",
+    Claim("4.2.2", kubelet_render.KUBELET_CONFIG, "authorization.mode", kubelet("authorization", "mode"), "Webhook"),
+    Claim("4.2.3", kubelet_render.KUBELET_CONFIG, "authentication.x509.clientCAFile",
           kubelet("authentication", "x509", "clientCAFile"), CA_CERT),
-    Claim("4.2.4", worker.KUBELET_CONFIG, "readOnlyPort", kubelet("readOnlyPort"), 0),
+    Claim("4.2.4", kubelet_render.KUBELET_CONFIG, "readOnlyPort", kubelet("readOnlyPort"), 0),
     # Deprecated and without effect in 1.37 (kubelet config/v1beta1 types.go); unset means the 4h default.
-    Claim("4.2.5", worker.KUBELET_CONFIG, "streamingConnectionIdleTimeout not 0",
+    Claim("4.2.5", kubelet_render.KUBELET_CONFIG, "streamingConnectionIdleTimeout not 0",
           kubelet("streamingConnectionIdleTimeout"), ABSENT),
-    Claim("4.2.6", worker.KUBELET_CONFIG, "makeIPTablesUtilChains", kubelet("makeIPTablesUtilChains"), True),
+    Claim("4.2.6", kubelet_render.KUBELET_CONFIG, "makeIPTablesUtilChains", kubelet("makeIPTablesUtilChains"), True),
     Claim("4.2.7", KUBELET_UNIT, "no --hostname-override", exec_start_flags(KUBELET_UNIT),
           ["config", "kubeconfig", "node-ip", "v"]),
-    Claim("4.2.7 (kube-proxy)", worker.KUBE_PROXY_CONFIG, "no hostnameOverride", kube_proxy("hostnameOverride"),
-          ABSENT),
-    Claim("4.2.8", worker.KUBELET_CONFIG, "eventRecordQPS", kubelet("eventRecordQPS"), 50),
-    Claim("4.2.9", worker.KUBELET_CONFIG, "tlsCertFile, tlsPrivateKeyFile",
+    Claim("4.2.7 (kube-proxy)", kube_proxy_render.KUBE_PROXY_CONFIG, "no hostnameOverride",
+          kube_proxy("hostnameOverride"), ABSENT),
+    Claim("4.2.8", kubelet_render.KUBELET_CONFIG, "eventRecordQPS", kubelet("eventRecordQPS"), 50),
+    Claim("4.2.9", kubelet_render.KUBELET_CONFIG, "tlsCertFile, tlsPrivateKeyFile",
           lambda f: (kubelet("tlsCertFile")(f), kubelet("tlsPrivateKeyFile")(f)),
           ("/var/lib/kubelet/kubelet.crt", "/var/lib/kubelet/kubelet.key")),
-    Claim("4.2.9 (the files exist)", worker.KUBELET_CONFIG, "tls files are delivered",
+    Claim("4.2.9 (the files exist)", kubelet_render.KUBELET_CONFIG, "tls files are delivered",
           lambda f: {kubelet("tlsCertFile")(f), kubelet("tlsPrivateKeyFile")(f)} <= set(f), True),
     # The benchmark's test passes on "not set to false"; the kubelet does not rotate (no CSR signer): README.
-    Claim("4.2.10", worker.KUBELET_CONFIG, "rotateCertificates not set to false", kubelet("rotateCertificates"),
+    Claim("4.2.10", kubelet_render.KUBELET_CONFIG, "rotateCertificates not set to false", kubelet("rotateCertificates"),
           ABSENT),
-    Claim("4.2.11", worker.KUBELET_CONFIG, "no featureGates (RotateKubeletServerCertificate not false)",
+    Claim("4.2.11", kubelet_render.KUBELET_CONFIG, "no featureGates (RotateKubeletServerCertificate not false)",
           kubelet("featureGates"), ABSENT),
-    Claim("4.2.12", worker.KUBELET_CONFIG, "tlsCipherSuites", kubelet("tlsCipherSuites"), CIS_STRONG_CIPHERS),
-    Claim("4.2.13", worker.KUBELET_CONFIG, "podPidsLimit", kubelet("podPidsLimit"), 4096),
-    Claim("4.2.14", worker.KUBELET_CONFIG, "seccompDefault", kubelet("seccompDefault"), True),
-    Claim("4.2.6 of v1.8 (protect-kernel-defaults)", worker.KUBELET_CONFIG, "protectKernelDefaults",
+    Claim("4.2.12", kubelet_render.KUBELET_CONFIG, "tlsCipherSuites", kubelet("tlsCipherSuites"), CIS_STRONG_CIPHERS),
+    Claim("4.2.13", kubelet_render.KUBELET_CONFIG, "podPidsLimit", kubelet("podPidsLimit"), 4096),
+    Claim("4.2.14", kubelet_render.KUBELET_CONFIG, "seccompDefault", kubelet("seccompDefault"), True),
+    Claim("4.2.6 of v1.8 (protect-kernel-defaults)", kubelet_render.KUBELET_CONFIG, "protectKernelDefaults",
           kubelet("protectKernelDefaults"), True),
     Claim("4.2.6 of v1.8 (protect-kernel-defaults)", "prepare-os", "sysctls the kubelet checks",
           sysctls_set_by_prepare_os, KUBELET_KERNEL_DEFAULTS),
-    Claim("4.3.1", worker.KUBE_PROXY_CONFIG, "metricsBindAddress (default 127.0.0.1:10249)",
+    Claim("4.3.1", kube_proxy_render.KUBE_PROXY_CONFIG, "metricsBindAddress (default 127.0.0.1:10249)",
           kube_proxy("metricsBindAddress"), ABSENT),
 ]
 
@@ -254,8 +257,8 @@ def test_the_pod_security_check_can_fail(kubecheck):
     assert result.returncode == 1 and "nginx: forbidden: seccompProfile" in result.stdout
 
 
-@pytest.mark.parametrize("kind, render", [("kubelet-config", worker.kubelet_config),
-                                          ("kube-proxy-config", worker.kube_proxy_config)])
+@pytest.mark.parametrize("kind, render", [("kubelet-config", kubelet_render.kubelet_config),
+                                          ("kube-proxy-config", kube_proxy_render.kube_proxy_config)])
 def test_component_configs_decode_strictly_into_the_release_types(kubecheck, kind, render):
     """Every field exists in the KubeletConfiguration / KubeProxyConfiguration of the release (no typo, nothing
     removed)."""
@@ -291,7 +294,7 @@ def test_haproxy_runs_unprivileged_in_a_chroot():
 
 
 def test_kubelet_cipher_suites_are_names_the_kubelet_resolves(kubecheck):
-    text = worker.kubelet_config(sample.worker_inputs())
+    text = kubelet_render.kubelet_config(sample.worker_inputs())
     assert subprocess.run([str(kubecheck), "kubelet-config"], input=text, capture_output=True, text=True).returncode == 0
     wrong = subprocess.run([str(kubecheck), "kubelet-config"], capture_output=True, text=True,
                            input=text.replace("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM"))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster.render import control_plane, worker
+from cluster.render import control_plane
+from cluster.render.workers import cni, containerd, haproxy, kube_proxy, kubelet
 from tests.render import sample
 
 needs = lambda tool: pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} is not installed")
@@ -63,21 +64,21 @@ def test_yaml_and_json_configs_parse_into_the_expected_kinds():
     docs = {
         "EncryptionConfiguration": control_plane.encryption_config(cp.encryption_key_b64),
         "KubeSchedulerConfiguration": control_plane.scheduler_config(),
-        "KubeletConfiguration": worker.kubelet_config(w),
-        "KubeProxyConfiguration": worker.kube_proxy_config(w),
+        "KubeletConfiguration": kubelet.kubelet_config(w),
+        "KubeProxyConfiguration": kube_proxy.kube_proxy_config(w),
     }
     for kind, text in docs.items():
         assert yaml.safe_load(text)["kind"] == kind
-    kubelet = yaml.safe_load(docs["KubeletConfiguration"])
-    assert kubelet["cgroupDriver"] == "systemd" and kubelet["clusterDNS"] == ["10.32.0.10"]
-    assert kubelet["resolvConf"] == "/run/systemd/resolve/resolv.conf" and kubelet["readOnlyPort"] == 0
-    assert kubelet["authentication"]["anonymous"]["enabled"] is False
-    assert kubelet["authorization"]["mode"] == "Webhook"
+    kubelet_doc = yaml.safe_load(docs["KubeletConfiguration"])
+    assert kubelet_doc["cgroupDriver"] == "systemd" and kubelet_doc["clusterDNS"] == ["10.32.0.10"]
+    assert kubelet_doc["resolvConf"] == "/run/systemd/resolve/resolv.conf" and kubelet_doc["readOnlyPort"] == 0
+    assert kubelet_doc["authentication"]["anonymous"]["enabled"] is False
+    assert kubelet_doc["authorization"]["mode"] == "Webhook"
     encryption = yaml.safe_load(docs["EncryptionConfiguration"])
     assert list(encryption["resources"][0]["providers"][0]) == ["secretbox"]
-    cni = json.loads(worker.cni_conflist("10.200.1.0/24"))
-    assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.200.1.0/24"}]]
-    assert json.loads(worker.cni_template())["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "@POD_CIDR@"}]]
+    conflist = json.loads(cni.cni_conflist("10.200.1.0/24"))
+    assert conflist["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.200.1.0/24"}]]
+    assert json.loads(cni.cni_template())["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "@POD_CIDR@"}]]
 
 
 def test_manifests_parse_into_the_expected_objects():
@@ -94,7 +95,7 @@ def test_manifests_parse_into_the_expected_objects():
 
 
 def test_containerd_config_is_version_3_with_systemd_cgroups():
-    config = tomllib.loads(worker.containerd_config("registry.k8s.io/pause:3.10.2"))
+    config = tomllib.loads(containerd.containerd_config("registry.k8s.io/pause:3.10.2"))
     assert config["version"] == 3
     runtime = config["plugins"]["io.containerd.cri.v1.runtime"]
     assert runtime["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is True
@@ -106,7 +107,7 @@ def test_containerd_config_is_version_3_with_systemd_cgroups():
 @needs("haproxy")
 def test_node_local_api_proxy_config_is_accepted_by_haproxy(tmp_path):
     cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(worker.haproxy_config(["10.43.0.20", "10.43.0.21", "10.43.0.22"]))
+    cfg.write_text(haproxy.haproxy_config(["10.43.0.20", "10.43.0.21", "10.43.0.22"]))
     result = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert cfg.read_text().count("server controller-") == 3
@@ -121,7 +122,7 @@ def test_a_stopping_api_server_serves_until_every_workers_haproxy_has_taken_it_o
     assert "--shutdown-send-retry-after=true" in unit
     stop = re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M)
     assert stop and int(stop[1]) > control_plane.SHUTDOWN_DELAY_SECONDS + 60, "the delay and the request timeout"
-    check = re.search(r"default-server inter (\d+)s fall (\d+)", worker.haproxy_config(["10.43.0.20"]))
+    check = re.search(r"default-server inter (\d+)s fall (\d+)", haproxy.haproxy_config(["10.43.0.20"]))
     assert check and int(check[1]) * (int(check[2]) + 1) <= control_plane.SHUTDOWN_DELAY_SECONDS
 
 

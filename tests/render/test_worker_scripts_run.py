@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.render import addons, worker
+from cluster.render import addons
+from cluster.render.workers import cni, prepare_os
 
 
 def fake_kubectl(tmp_path: Path, body: str) -> Path:
@@ -27,11 +28,11 @@ def follower(tmp_path: Path, cidr_file: Path) -> tuple[Path, Path, Path]:
     net_d = tmp_path / "net.d"
     net_d.mkdir(exist_ok=True)
     template = tmp_path / "template"
-    template.write_text(worker.cni_template())
+    template.write_text(cni.cni_template())
     kubectl = fake_kubectl(tmp_path, f'[ -f {cidr_file} ] || {{ echo "connection refused" >&2; exit 1; }}\n'
                                      f'cat {cidr_file}\n')
     script = tmp_path / "k8s-cni-config"
-    script.write_text(worker.cni_config_sync_script(
+    script.write_text(cni.cni_config_sync_script(
         "worker-0", kubectl=str(kubectl), template=str(template), conflist=str(net_d / "10-k8s-pod-network.conflist"),
         legacy=str(net_d / "10-containerd-net.conflist")))
     return script, net_d / "10-k8s-pod-network.conflist", net_d / "10-containerd-net.conflist"
@@ -57,7 +58,7 @@ def test_cni_config_follows_the_node_pod_cidr_and_rewrites_only_on_change(tmp_pa
     first = sync_once(script)
     assert first.returncode == 0, first.stderr
     assert "CNI config now uses podCIDR 10.200.3.0/24" in first.stdout
-    assert json.loads(conflist.read_text()) == json.loads(worker.cni_conflist("10.200.3.0/24"))
+    assert json.loads(conflist.read_text()) == json.loads(cni.cni_conflist("10.200.3.0/24"))
     assert oct(conflist.stat().st_mode & 0o777) == "0o600"
     assert not legacy.exists(), "containerd's old template output would sort first and win"
 
@@ -88,7 +89,7 @@ def test_swap_lines_are_commented_once_and_other_lines_are_left_alone(tmp_path):
                 "LABEL=UEFI /boot/efi vfat umask=0077 0 1\n")
     fstab.write_text(original)
     script = tmp_path / "swapoff.sh"
-    script.write_text(worker.FSTAB_SWAP_OFF.replace("/etc/fstab", str(fstab)))
+    script.write_text(prepare_os.FSTAB_SWAP_OFF.replace("/etc/fstab", str(fstab)))
     for _ in range(3):
         subprocess.run(["bash", str(script)], check=True)
     assert fstab.read_text() == original.replace("/swap.img", "#/swap.img")
@@ -184,7 +185,7 @@ def test_dns_check_fails_within_its_bound_and_shows_what_the_pod_saw(tmp_path, l
 
 def kernel_feature_part() -> str:
     """The part of prepare-os that makes sure overlay and br_netfilter are there."""
-    script = worker.os_prep_script()
+    script = prepare_os.os_prep_script()
     start = script.index("feature_present() {")
     end = script.index("\ndone\n", script.index("for module in ")) + len("\ndone\n")
     return "set -euo pipefail\n" + script[start:end]

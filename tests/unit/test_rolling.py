@@ -46,7 +46,7 @@ def after(run: ProgramRun, later: str, earlier: str) -> bool:
     target, seen, stack = step(run, earlier).urn, set(), [step(run, later).urn]
     while stack:
         r = by_urn[stack.pop()]
-        for urn in {*r.dependencies, *(u for us in r.property_dependencies.values() for u in us)}:
+        for urn in r.edges():
             if urn == target:
                 return True
             if urn not in seen and urn in by_urn:

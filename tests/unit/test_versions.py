@@ -58,3 +58,18 @@ def test_the_readme_versions_table_states_the_pinned_defaults():
     assert stated == versions.DEFAULT_VERSIONS
     images = rows["pause / CoreDNS / nginx / busybox images"].split(" / ")
     assert images == [versions.IMAGES[name].rsplit(":", 1)[1] for name in ("pause", "coredns", "nginx", "busybox")]
+
+
+def test_the_artifacts_are_resolved_once_for_every_component_with_the_stack_arch_and_mirror():
+    artifacts = versions.resolve_artifacts({"kubernetes": "1.36.0"}, "arm64", "https://mirror.example.internal")
+    pinned = versions.resolve_versions({"kubernetes": "1.36.0"})
+    assert set(artifacts.by_component) == set(versions.COMPONENTS)
+    for component in versions.COMPONENTS:
+        assert artifacts[component] == versions.artifact(component, pinned, "arm64", "https://mirror.example.internal")
+    assert artifacts["kubernetes-node"].url == \
+        "https://mirror.example.internal/dl.k8s.io/v1.36.0/kubernetes-node-linux-arm64.tar.gz"
+
+
+def test_an_override_without_a_sum_for_the_stack_architecture_is_refused_when_resolved():
+    with pytest.raises(versions.VersionError, match=r"no sha256 checksum for crictl 1\.36\.0 on arm64; known: amd64"):
+        versions.resolve_artifacts({"crictl": {"version": "1.36.0", "sha256": {"amd64": "0f" * 32}}}, "arm64")

@@ -8,7 +8,7 @@ import json
 import re
 import tomllib
 
-from cluster.render import worker
+from cluster.render.workers import kube_proxy, kubelet, node, prepare_os
 from simulator.program import run_program, stack_config
 
 
@@ -22,19 +22,19 @@ def test_a_cgroup_v1_system_container_stack_gives_every_worker_the_three_deviati
     run = run_program({**stack_config(1, 1, 2), "workers": {"count": 2, "allowCgroupV1": True, "systemContainer": True}})
     for name in ("worker-0", "worker-1"):
         files = worker_files(run, name)
-        assert json.loads(files[worker.KUBELET_CONFIG])["failCgroupV1"] is False
-        assert json.loads(files[worker.KUBE_PROXY_CONFIG])["conntrack"] == {"maxPerCore": 0}
+        assert json.loads(files[kubelet.KUBELET_CONFIG])["failCgroupV1"] is False
+        assert json.loads(files[kube_proxy.KUBE_PROXY_CONFIG])["conntrack"] == {"maxPerCore": 0}
         runtime = tomllib.loads(files["/etc/containerd/config.toml"])["plugins"]["io.containerd.cri.v1.runtime"]
         assert runtime["restrict_oom_score_adj"] is True
         prep = run.named(f"{name}-prepare-os")
-        assert worker.CGROUP_V1_ALLOWED in prep.inputs["stdin"]
-        assert prep.inputs["triggers"][0] == worker.os_prep_script(worker.NodeHost(True, True))
+        assert prepare_os.CGROUP_V1_ALLOWED in prep.inputs["stdin"]
+        assert prep.inputs["triggers"][0] == prepare_os.os_prep_script(node.NodeHost(True, True))
 
 
 def test_a_stack_without_them_gives_workers_the_ec2_files():
     run = run_program(stack_config(1, 1, 1))
     files = worker_files(run, "worker-0")
-    assert "failCgroupV1" not in files[worker.KUBELET_CONFIG]
-    assert "conntrack" not in files[worker.KUBE_PROXY_CONFIG]
+    assert "failCgroupV1" not in files[kubelet.KUBELET_CONFIG]
+    assert "conntrack" not in files[kube_proxy.KUBE_PROXY_CONFIG]
     assert "restrict_oom_score_adj" not in files["/etc/containerd/config.toml"]
-    assert run.named("worker-0-prepare-os").inputs["stdin"] == worker.os_prep_script()
+    assert run.named("worker-0-prepare-os").inputs["stdin"] == prepare_os.os_prep_script()

@@ -1,0 +1,104 @@
+#!/bin/bash
+# Start, restart or join etcd member @MEMBER@. Verification: after a restart or a join, this member and every
+# member of the cluster answer a health check over mutual TLS.
+set -uo pipefail
+want=@WANT@
+# Whether this member is new to a cluster that runs (the program saw the other members' machines, not this one's).
+new_member_of_running_cluster=@NEW_MEMBER@
+stamp=@STARTED_DIR@/etcd
+self=@SELF@
+peers=@PEERS@
+@ETCD_TLS@
+ctl() { timeout 30 @BIN_DIR@/etcdctl --dial-timeout 3s --command-timeout 10s "${tls[@]}" "$@"; }
+fail() {
+  echo "$1" >&2
+  systemctl status etcd --no-pager -l >&2 || true
+  journalctl -u etcd --no-pager -n 30 >&2 || true
+  exit 1
+}
+# wait_healthy WHAT ETCDCTL-ARGS...: until `endpoint health` passes, within the bound.
+wait_healthy() {
+  local what=$1 deadline=$((SECONDS + @TIMEOUT_SECONDS@)) out
+  shift
+  until out=$(ctl endpoint health "$@" 2>&1); do
+    [ "$SECONDS" -lt "$deadline" ] || fail "$what is not healthy after @TIMEOUT_SECONDS@s (seen from $(hostname)): $out"
+    sleep 2
+  done
+  echo "$out"
+}
+install -d -m 0755 @STARTED_DIR@
+if [ -e @JOIN_DROP_IN@ ] && [ -d @DATA_DIR@/member ]; then
+  rm -f @JOIN_DROP_IN@ @JOIN_ENV@
+fi
+timeout 60 systemctl daemon-reload
+systemctl enable --quiet etcd
+if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  echo "etcd: inputs unchanged since it was started, not restarting"
+  exit 0
+fi
+rm -f "$stamp"
+# How the running cluster sees this member, for a member without data: `none` (no cluster answers: a first
+# creation, or peers still forming one), `unstarted` (listed by name or address without client addresses: a first
+# creation in progress), `started` (listed with client addresses: this machine replaces a member that ran) or
+# `absent` (a cluster answers without this member: it must join, even if the program knew its machine, say from an
+# earlier `pulumi up` that failed before the member was added).
+cluster_view() {
+  local members
+  # Short bounds: on a first creation nothing answers yet, and this check must not slow the start down.
+  members=$(timeout 5 @BIN_DIR@/etcdctl --dial-timeout 1s --command-timeout 2s "${tls[@]}" --endpoints "$peers"     member list 2>/dev/null) || { echo none; return; }
+  awk -F', ' -v url=@PEER_URL@ '$4 == url {view = ($5 == "" ? "unstarted" : "started")}
+    END {print (view == "" ? "absent" : view)}' <<<"$members"
+}
+view=none
+[ -d @DATA_DIR@/member ] || view=$(cluster_view)
+if [ ! -d @DATA_DIR@/member ] && [ "$new_member_of_running_cluster" = no ] &&     { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
+  echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
+  timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
+  echo "$want" > "$stamp"
+  exit 0
+fi
+if [ ! -d @DATA_DIR@/member ]; then
+  echo "etcd on $(hostname): joining the running cluster"
+  # A member list answers only with a quorum (it is linearizable), so it is the check that the cluster runs.
+  deadline=$((SECONDS + @TIMEOUT_SECONDS@))
+  until members=$(ctl --endpoints "$peers" member list 2>&1); do
+    [ "$SECONDS" -lt "$deadline" ] || fail "no etcd cluster answers at $peers after @TIMEOUT_SECONDS@s: $members"
+    sleep 2
+  done
+  old=$(awk -F', ' -v url=@PEER_URL@ '$4 == url {print $1}' <<<"$members")
+  if [ -n "$old" ]; then
+    echo "removing member $old registered at @PEER_URL@ (the machine this one replaces)"
+    deadline=$((SECONDS + @TIMEOUT_SECONDS@))
+    until out=$(ctl --endpoints "$peers" member remove "$old" 2>&1); do
+      [ "$SECONDS" -lt "$deadline" ] || fail "cannot remove member $old: $out"
+      sleep 3
+    done
+  fi
+  # etcd (--strict-reconfig-check) refuses a change until every member has been connected for a few seconds (one
+  # that has just joined or restarted): retry within the bound.
+  deadline=$((SECONDS + @TIMEOUT_SECONDS@))
+  until added=$(ctl --endpoints "$peers" member add @MEMBER@ --peer-urls=@PEER_URL@ 2>&1); do
+    [ "$SECONDS" -lt "$deadline" ] || fail "cannot add @MEMBER@ to the etcd cluster: $added"
+    sleep 3
+  done
+  initial=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<<"$added")
+  [ -n "$initial" ] || fail "member add printed no initial cluster: $added"
+  echo "ETCD_JOIN_INITIAL_CLUSTER=$initial" > @JOIN_ENV@
+  install -d -m 0755 "$(dirname @JOIN_DROP_IN@)"
+  cat > @JOIN_DROP_IN@ <<'DROPIN'
+@DROP_IN@
+DROPIN
+  timeout 60 systemctl daemon-reload
+elif systemctl is-active --quiet etcd; then
+  # Never take this member down while another is: the cluster must have all its members before a restart.
+  wait_healthy "the etcd cluster (before restarting @MEMBER@)" --endpoints "$self,$peers" --cluster
+fi
+timeout 120 systemctl restart etcd || fail "etcd did not (re)start within 120s on $(hostname)"
+wait_healthy "etcd member @MEMBER@" --endpoints "$self"
+wait_healthy "the etcd cluster" --endpoints "$self" --cluster
+if [ -e @JOIN_DROP_IN@ ]; then
+  rm -f @JOIN_DROP_IN@ @JOIN_ENV@
+  timeout 60 systemctl daemon-reload
+fi
+echo "$want" > "$stamp"
+echo "etcd member @MEMBER@ is healthy on $(hostname), and so is every member"
