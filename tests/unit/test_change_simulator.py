@@ -376,6 +376,19 @@ def test_a_cluster_name_change_or_a_name_another_stack_holds_is_refused(case_id,
         plan_case(case_id)
 
 
+@pytest.mark.parametrize("case_id, says", [
+    # D13: a stopped and started instance has a new public address: every step on it runs again
+    ("instance-type", "45 steps run again over a new address"),
+    # D2, as the engine plays it until it is fixed: routes gone until the new worker is back
+    ("replace-worker", "deleted before the replaced node goes and created again only after it is back: 3 Route"),
+    ("workers-down", "3 × `remove-worker-N` on controller-0 acts on the node it names: old machine"),
+    ("worker-lost", "`remove-worker-N` on controller-0 acts on the node it names: new machine"),
+    ("stack-rename", "etcd starts empty on new machines with no member to join"),
+])
+def test_the_readme_names_what_the_preview_does_not_show(case_id, says):
+    assert says in summarize(plan_case(case_id))["hidden"]
+
+
 # --- the README -------------------------------------------------------------------------------------------------
 def test_readme_changing_a_running_cluster_is_the_simulators_table():
     section = README_SECTION + README.read_text().split(README_SECTION, 1)[1].split("\n## ", 1)[0]
