@@ -17,6 +17,7 @@ from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
 from infra.backup_bucket import BackupBucket, BackupBucketArgs
 from infra.certs import CA_SPECS, KUBERNETES_CA, Host, cluster_cert_specs
+from infra.aws_facts import STACK_TAG
 from infra.guards import refuse_unsafe_changes
 from infra.network import Network, NetworkArgs
 from infra.nodes import Nodes, NodesArgs
@@ -24,16 +25,18 @@ from infra.pki import Pki, PkiArgs
 from infra.settings import read_stack_settings
 
 settings = read_stack_settings()
-running_nodes = refuse_unsafe_changes(settings)   # changes the running nodes cannot take stop here, before anything
-tags = {"cluster": settings.cluster_name, "project": "k8s-from-scratch"}
+existing = refuse_unsafe_changes(settings)   # what AWS holds that the settings cannot take stops here, before anything
+# Every resource names the stack that made it: that is how a later run finds its nodes, and nobody else's.
+tags = {"cluster": settings.cluster_name, "project": "k8s-from-scratch", STACK_TAG: existing.stack}
 
 # 1. Network: VPC, subnets, gateways, route tables, security groups.
-network = Network(settings.cluster_name, NetworkArgs(settings=settings, tags=tags))
+network = Network(settings.cluster_name, NetworkArgs(settings=settings, tags=tags, zone_names=existing.zones))
 
 # 2. Nodes: etcd members, controllers, workers (and a bastion in the private topology); with etcd snapshots in S3,
 #    their bucket and the role that lets etcd members (and no other node) upload to it.
 backup_bucket = BackupBucket(f"{settings.cluster_name}-etcd-snapshots", BackupBucketArgs(
-    cluster_name=settings.cluster_name, tags=tags)) if settings.etcd_snapshots.s3 else None
+    cluster_name=settings.cluster_name, tags=tags, keep_days=settings.etcd_snapshots.s3_keep_days,
+    noncurrent_days=settings.etcd_snapshots.s3_noncurrent_days)) if settings.etcd_snapshots.s3 else None
 nodes = Nodes(settings.cluster_name, NodesArgs(
     settings=settings,
     subnet_ids=network.node_subnet_ids,
@@ -71,7 +74,7 @@ ssh = Ssh(user=settings.ssh_user, private_key=nodes.ssh_private_key,
 artifacts = resolve_artifacts(settings.versions, settings.architecture, settings.download_base_url)
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
     cluster_name=settings.cluster_name, members=nodes.etcd, addresses=nodes.ssh_addresses(nodes.etcd), ssh=ssh,
-    pki=pki, artifacts=artifacts, running_members=running_nodes.names("etcd"),
+    pki=pki, artifacts=artifacts, running_members=existing.names("etcd"),
 ))
 etcd_backups = EtcdBackups(f"{settings.cluster_name}-etcd-backups", EtcdBackupsArgs(
     cluster_name=settings.cluster_name, etcd=etcd, schedule=settings.etcd_snapshots,
@@ -80,7 +83,7 @@ control_plane = ControlPlane(f"{settings.cluster_name}-control-plane", ControlPl
     cluster_name=settings.cluster_name, controllers=nodes.controllers,
     addresses=nodes.ssh_addresses(nodes.controllers), ssh=ssh, pki=pki, etcd_client_urls=etcd.client_urls, etcd_healthy=etcd.healthy,
     service_cidr=settings.service_cidr, pod_cidr=settings.pod_cidr, pod_cidr_mask_size=settings.pod_cidr_mask_size,
-    artifacts=artifacts, running_controllers=running_nodes.names("controllers"),
+    artifacts=artifacts, running_controllers=existing.names("controllers"),
 ))
 workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     cluster_name=settings.cluster_name, workers=nodes.workers, addresses=nodes.ssh_addresses(nodes.workers),
@@ -89,7 +92,7 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     cluster_host=control_plane.first_host, artifacts=artifacts, image_registry_mirror=settings.image_registry_mirror,
     # Running workers restart after the whole control plane, in batches (the version skew order).
     control_plane_rolled=[*control_plane.rolled, control_plane.rbac],
-    running_workers=running_nodes.names("workers"),
+    running_workers=existing.names("workers"),
     rollout_batch_size=settings.workers.rollout_batch_size,
     host=NodeHost(settings.workers.allow_cgroup_v1, settings.workers.system_container),
 ))

@@ -120,6 +120,9 @@ REPLACE_RULES: tuple[ReplaceRule, ...] = (
                 ("bucket", "expectedBucketOwner"),
                 f"{TF_AWS} internal/service/s3/bucket_server_side_encryption_configuration.go: bucket, "
                 "expected_bucket_owner ForceNew"),
+    ReplaceRule("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", ("bucket", "expectedBucketOwner"),
+                f"{TF_AWS} internal/service/s3/bucket_lifecycle_configuration.go: bucket, expected_bucket_owner "
+                "RequiresReplace; the rules are put again in place"),
     ReplaceRule("aws:iam/role:Role", ("name", "namePrefix", "path"),
                 f"{TF_AWS} internal/service/iam/role.go: name, name_prefix, path ForceNew; the trust policy is updated "
                 "in place", autoname=("name", 64), new_on_create=("arn", "name", "uniqueId")),

@@ -4,19 +4,23 @@ gateway, route tables, and one security group per role built from infra/security
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from infra import addressing
 from infra.security_rules import groups_in_use, ingress_rules
-from infra.settings import Settings, SettingsError
+from infra.settings import Settings
 
 
 @dataclass
 class NetworkArgs:
     settings: Settings
     tags: dict[str, str]
+    # The region's availability zones, sorted (infra/aws_facts.py reads them before anything is declared); the
+    # first `zones` of them are used.
+    zone_names: Sequence[str] = ()
 
 
 class Network(pulumi.ComponentResource):
@@ -40,17 +44,7 @@ class Network(pulumi.ComponentResource):
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{settings.cluster_name}-{suffix}"}
 
-        # Asked once, up front: a region with fewer zones than `zones` stops the run before anything is created.
-        # Only real Availability Zones (no Local or Wavelength zones, which lack the instance types and NLBs), and
-        # no state filter: a zone that is briefly impaired must not shift the list and move every subnet.
-        available = sorted(aws.get_availability_zones(
-            all_availability_zones=False,
-            filters=[aws.GetAvailabilityZonesFilterArgs(name="zone-type", values=["availability-zone"])],
-            opts=pulumi.InvokeOptions(parent=self)).names)
-        if len(available) < settings.zones:
-            raise SettingsError(f"setting 'zones' = {settings.zones} is invalid: this region has only {len(available)} "
-                                f"availability zones ({', '.join(available)})")
-        self.zone_names = list(available[: settings.zones])
+        self.zone_names: list[str] = list(args.zone_names[: settings.zones])
 
         self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
                                enable_dns_hostnames=True, tags=tags("vpc"), opts=child)

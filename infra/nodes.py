@@ -12,13 +12,11 @@ import pulumi_tls as tls
 
 from infra import addressing
 from infra.addressing import NodePlan
-from infra.guards import ARCHITECTURE_TAG, CLUSTER_TAG, ROLE_TAG
-from infra.settings import Settings, key_pair_resource_name
+from infra.aws_facts import ARCHITECTURE_TAG, CANONICAL_OWNER_ID, CLUSTER_TAG, EC2_ARCH, ROLE_TAG, SSH_KEY_TAG
+from infra.settings import Settings, key_pair_former_name, key_pair_resource_name, ssh_key_identity
 from infra.user_data import render_user_data
 
-CANONICAL_OWNER_ID = "099720109477"
 AMI_ARCH = {"amd64": "amd64", "arm64": "arm64"}
-EC2_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
 
 
 @dataclass
@@ -89,10 +87,14 @@ class Nodes(pulumi.ComponentResource):
             public_key = generated.public_key_openssh
             self.ssh_private_key = pulumi.Output.secret(generated.private_key_openssh)
         # AWS may read the public key back in another form (pulumi-aws 7.x reads it, where 6.x did not): such a
-        # refresh must not turn into a new key pair and with it new nodes. A key the user changes has a new name.
+        # refresh must not turn into a new key pair and with it new nodes. A key the user changes has a new name;
+        # a new comment on the same key is the same key pair. The tag tells infra/guards.py which key it holds.
+        former = key_pair_former_name(name, settings.ssh_public_key)
         key_pair = aws.ec2.KeyPair(key_pair_resource_name(name, settings.ssh_public_key), public_key=public_key,
-                                   tags={**args.tags, "Name": f"{settings.cluster_name}-ssh"},
-                                   opts=pulumi.ResourceOptions(parent=self, ignore_changes=["publicKey"]))
+                                   tags={**args.tags, "Name": f"{settings.cluster_name}-ssh",
+                                         SSH_KEY_TAG: ssh_key_identity(settings.ssh_public_key)},
+                                   opts=pulumi.ResourceOptions(parent=self, ignore_changes=["publicKey"],
+                                                               aliases=[pulumi.Alias(name=former)] if former else None))
         self.key_name = key_pair.key_name
 
         ami = ubuntu_ami(settings.architecture, self)
@@ -124,7 +126,10 @@ class Nodes(pulumi.ComponentResource):
                 volume_tags={**args.tags, "Name": f"{settings.cluster_name}-{plan.name}"},
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    # A newer Ubuntu image must not replace running nodes on an unrelated `pulumi up`.
+                    # A newer Ubuntu image must not replace running nodes on an unrelated `pulumi up`: a node keeps
+                    # its image for its lifetime, and a replacement launches that image again (the engine feeds
+                    # ignored inputs their old values, step_generator.go 1264-1268). infra/guards.py warns when the
+                    # image is gone; docs/recovery.md says what to do then.
                     ignore_changes=["ami"],
                     # The node's address is fixed: its replacement can only start once the old one has gone.
                     delete_before_replace=True),

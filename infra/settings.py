@@ -58,6 +58,10 @@ class EtcdSnapshotSettings:
     interval_minutes: int = 60
     keep: int = 24
     s3: bool = False
+    # The bucket's lifecycle: snapshots expire this many days after upload, and a version that was overwritten or
+    # expired is kept this many days more (the window in which a deleted snapshot can still be restored).
+    s3_keep_days: int = 30
+    s3_noncurrent_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,13 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
     # AWS's global STS endpoint: a public name with A records that every VPC resolver answers, internet or not.
     SettingSpec("dnsCheckName", "sts.amazonaws.com", "ec2.eu-west-1.amazonaws.com",
                 "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver)."),
-    SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "s3": False},
-                '{"intervalMinutes": 30, "keep": 48, "s3": true}',
+    SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "s3": False, "s3KeepDays": 30,
+                                  "s3NoncurrentDays": 7},
+                '{"intervalMinutes": 30, "keep": 48, "s3": true, "s3KeepDays": 90}',
                 "Snapshots every etcd member takes of itself: how often, how many it keeps on disk, and whether each "
-                "is also uploaded to an S3 bucket the program creates."),
+                "is also uploaded to an S3 bucket the program creates, where snapshots expire after `s3KeepDays` "
+                "and overwritten or expired versions `s3NoncurrentDays` later. The bucket is kept when `s3` is "
+                "turned off or the stack destroyed (docs/recovery.md says how to delete it)."),
 )
 
 KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
@@ -193,12 +200,39 @@ def aws_names(cluster_name: str) -> dict[str, str]:
     return {"load balancer": f"{cluster_name}-api", "target group": f"{cluster_name}-api"}
 
 
+# The key types EC2 ImportKeyPair accepts (EC2 User Guide, "Create a key pair using a third-party tool": RSA and
+# ED25519; ECDSA is refused).
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")
+
+
+def ssh_key_material(ssh_public_key: str) -> str:
+    """The key itself, without its comment: "ssh-ed25519 AAAA..."."""
+    return " ".join(ssh_public_key.split()[:2])
+
+
+def ssh_key_identity(ssh_public_key: str | None) -> str:
+    """What the key pair's tag says of the key: "generated", or a fingerprint of the user's key (its comment left
+    out, so that a new comment is the same key)."""
+    if not ssh_public_key:
+        return "generated"
+    return hashlib.sha256(ssh_key_material(ssh_public_key).encode()).hexdigest()[:16]
+
+
 def key_pair_resource_name(cluster_name: str, ssh_public_key: str | None) -> str:
     """The Pulumi name of the nodes' key pair: one per key (AWS names it this plus '-' and 7 random characters), so
-    another key is another key pair, never an in-place change."""
+    another key is another key pair, never an in-place change. The comment is not part of the key."""
     if not ssh_public_key:
         return f"{cluster_name}-ssh"
-    return f"{cluster_name}-ssh-{hashlib.sha256(ssh_public_key.encode()).hexdigest()[:8]}"
+    return f"{cluster_name}-ssh-{hashlib.sha256(ssh_key_material(ssh_public_key).encode()).hexdigest()[:8]}"
+
+
+def key_pair_former_name(cluster_name: str, ssh_public_key: str | None) -> str | None:
+    """The name the key pair had when the comment was part of it: an alias, so that no key pair made then is
+    replaced now (None where both names are the same)."""
+    if not ssh_public_key:
+        return None
+    former = f"{cluster_name}-ssh-{hashlib.sha256(ssh_public_key.encode()).hexdigest()[:8]}"
+    return former if former != key_pair_resource_name(cluster_name, ssh_public_key) else None
 
 
 MAX_CLUSTER_NAME = min(limit - (len(aws_names("")[kind])) for kind, limit in AWS_NAME_LIMITS.items())
@@ -275,7 +309,10 @@ def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSetting
     keep = _int(f"{key}.keep", merged["keep"], 1, 1000)
     if not isinstance(merged["s3"], bool):
         raise _fail(f"{key}.s3", merged["s3"], "expected true or false")
-    return EtcdSnapshotSettings(interval_minutes=interval, keep=keep, s3=merged["s3"])
+    keep_days = _int(f"{key}.s3KeepDays", merged["s3KeepDays"], 1, 3650)
+    noncurrent_days = _int(f"{key}.s3NoncurrentDays", merged["s3NoncurrentDays"], 1, 3650)
+    return EtcdSnapshotSettings(interval_minutes=interval, keep=keep, s3=merged["s3"], s3_keep_days=keep_days,
+                                s3_noncurrent_days=noncurrent_days)
 
 
 def role_offsets(etcd: int, controllers: int, workers: int) -> dict[str, int]:
@@ -329,6 +366,11 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         raise _fail("clusterName", cluster_name,
                     f"expected 1-{MAX_CLUSTER_NAME} characters: lowercase letters, digits and '-', starting with a "
                     "letter and not ending with '-'")
+    if cluster_name.startswith("internal-"):
+        # ELBv2 reserves the prefix for the DNS names of internal load balancers (terraform-provider-aws
+        # elbv2/validate.go validName: "cannot begin with 'internal-'").
+        raise _fail("clusterName", cluster_name, "the load balancer is named after it, and ELBv2 refuses names "
+                    "that begin with 'internal-'")
     if len(cluster_name) > MAX_CLUSTER_NAME:
         longest = max(aws_names(cluster_name).items(), key=lambda kv: len(kv[1]))
         raise _fail("clusterName", cluster_name,
@@ -343,8 +385,11 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
     workers = _workers(values["workers"], _DEFAULTS["workers"], 1000)
 
     vpc = _network("vpcCidr", values["vpcCidr"])
-    if not 16 <= vpc.prefixlen <= 24:
-        raise _fail("vpcCidr", values["vpcCidr"], "AWS VPCs here must be from /16 to /24")
+    # Node subnets are sixteenths of the VPC and nodes sit from the 10th address of their lower half: from /23 on,
+    # that half (8 or 16 addresses) holds no worker, so such a VPC could never be used.
+    if not 16 <= vpc.prefixlen <= 22:
+        raise _fail("vpcCidr", values["vpcCidr"], "expected /16 to /22: smaller VPCs leave no room for the nodes' "
+                    "addresses in the lower half of each node subnet")
     pod = _network("podCidr", values["podCidr"])
     service = _network("serviceCidr", values["serviceCidr"])
     if service.prefixlen > 28:
@@ -396,8 +441,12 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
 
     ssh_key = values["sshPublicKey"]
     if ssh_key is not None and (not isinstance(ssh_key, str) or not re.match(
-            r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$", ssh_key.strip())):
-        raise _fail("sshPublicKey", ssh_key, "expected an OpenSSH public key line such as 'ssh-ed25519 AAAA... me'")
+            rf"^({'|'.join(SSH_KEY_TYPES)}) [A-Za-z0-9+/=]+( .*)?$", ssh_key.strip())):
+        kind = ssh_key.split()[0] if isinstance(ssh_key, str) and ssh_key.split() else ""
+        refused = f"EC2 key pairs take {' and '.join(SSH_KEY_TYPES)} keys only, not {kind}; " if kind.startswith(
+            ("ecdsa-", "sk-", "ssh-dss")) else ""
+        raise _fail("sshPublicKey", ssh_key, f"{refused}expected an OpenSSH public key line such as "
+                    "'ssh-ed25519 AAAA... me'")
     ssh_user = values["sshUser"]
     if not isinstance(ssh_user, str) or not re.match(r"^[a-z_][a-z0-9_-]*$", ssh_user):
         raise _fail("sshUser", ssh_user, "expected a Unix user name")

@@ -45,10 +45,12 @@ def lab_config(*, versions: dict, arch: str, etcd: int = 3, controllers: int = 3
     checksums of what the lab built (`versions`, as a mirror's own build would be given), and images from the
     registry in the deployer namespace. The machines only have cgroup v1 and share this host's kernel, which the
     two worker settings say (README, "Local lab")."""
+    # Instance types of the architecture: the program checks them against it before anything, lab or not.
+    small, medium = {"amd64": ("t3.small", "t3.medium"), "arm64": ("t4g.small", "t4g.medium")}[arch]
     return {
         "adminCidrs": ["10.43.0.0/20"], "clusterName": "lab", "architecture": arch, "podRouting": "host",
-        "etcd": {"count": etcd}, "controllers": {"count": controllers},
-        "workers": {"count": workers, "allowCgroupV1": True, "systemContainer": True},
+        "etcd": {"count": etcd, "instanceType": small}, "controllers": {"count": controllers, "instanceType": medium},
+        "workers": {"count": workers, "instanceType": medium, "allowCgroupV1": True, "systemContainer": True},
         "downloadBaseUrl": MIRROR_URL, "versions": versions, "imageRegistryMirror": REGISTRY_URL,
     }
 

@@ -355,6 +355,13 @@ class AwsReplay:
         if "sourceDestCheck" in paths:
             self.ec2.modify_instance_attribute(InstanceId=h["id"],
                                                SourceDestCheck={"Value": bool(n["sourceDestCheck"])})
+        if "iamInstanceProfile" in paths:
+            for association in self.ec2.describe_iam_instance_profile_associations(Filters=[
+                    {"Name": "instance-id", "Values": [h["id"]]}])["IamInstanceProfileAssociations"]:
+                self.ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
+            if n.get("iamInstanceProfile"):
+                self.ec2.associate_iam_instance_profile(InstanceId=h["id"], IamInstanceProfile={
+                    "Name": self.ref(n["iamInstanceProfile"])})
 
     # --- load balancer -----------------------------------------------------------------------------------------
     def _LoadBalancer(self, r, i):
@@ -446,6 +453,34 @@ class AwsReplay:
         self.s3.put_bucket_encryption(Bucket=self.ref(i["bucket"]),
                                       ServerSideEncryptionConfiguration={"Rules": rules})
 
+    def _BucketLifecycleConfiguration(self, r, i):
+        rules = [{"ID": rule["id"], "Status": rule["status"], "Filter": {"Prefix": rule["filter"]["prefix"]},
+                  "Expiration": {"Days": _int(rule["expiration"]["days"])},
+                  "NoncurrentVersionExpiration": {
+                      "NoncurrentDays": _int(rule["noncurrentVersionExpiration"]["noncurrentDays"])},
+                  "AbortIncompleteMultipartUpload": {
+                      "DaysAfterInitiation": _int(rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"])}}
+                 for rule in i["rules"]]
+        self.s3.put_bucket_lifecycle_configuration(Bucket=self.ref(i["bucket"]),
+                                                   LifecycleConfiguration={"Rules": rules})
+
+    def _delete_BucketLifecycleConfiguration(self, r, h):
+        self.s3.delete_bucket_lifecycle(Bucket=self.ref(r.inputs["bucket"]))
+
+    def _delete_BucketPublicAccessBlock(self, r, h):
+        self.s3.delete_public_access_block(Bucket=self.ref(r.inputs["bucket"]))
+
+    def _delete_BucketVersioning(self, r, h):
+        # The provider suspends versioning: a bucket that was versioned cannot go back to unversioned.
+        self.s3.put_bucket_versioning(Bucket=self.ref(r.inputs["bucket"]),
+                                      VersioningConfiguration={"Status": "Suspended"})
+
+    def _delete_BucketServerSideEncryptionConfiguration(self, r, h):
+        self.s3.delete_bucket_encryption(Bucket=self.ref(r.inputs["bucket"]))
+
+    def _delete_Bucket(self, r, h):
+        self.s3.delete_bucket(Bucket=h["name"])
+
     def _Role(self, r, i):
         name = self._name(r, i)
         self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=i["assumeRolePolicy"])
@@ -457,7 +492,9 @@ class AwsReplay:
         for mock_arn, arn in self.ids.items():     # the bucket's ARN as moto made it
             if mock_arn.startswith("arn:aws:s3:::"):
                 policy = policy.replace(mock_arn, arn)
-        self.iam.put_role_policy(RoleName=self.ref(i["role"]), PolicyName=self._name(r, i), PolicyDocument=policy)
+        role, name = self.ref(i["role"]), self._name(r, i)
+        self.iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=policy)
+        return {"role": role, "name": name}
 
     def _InstanceProfile(self, r, i):
         name = self._name(r, i)
@@ -465,3 +502,14 @@ class AwsReplay:
         self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=self.ref(i["role"]))
         self.ids[r.outputs["name"]] = name
         return {"name": name}
+
+    def _delete_InstanceProfile(self, r, h):
+        for role in self.iam.get_instance_profile(InstanceProfileName=h["name"])["InstanceProfile"]["Roles"]:
+            self.iam.remove_role_from_instance_profile(InstanceProfileName=h["name"], RoleName=role["RoleName"])
+        self.iam.delete_instance_profile(InstanceProfileName=h["name"])
+
+    def _delete_RolePolicy(self, r, h):
+        self.iam.delete_role_policy(RoleName=h["role"], PolicyName=h["name"])
+
+    def _delete_Role(self, r, h):
+        self.iam.delete_role(RoleName=h["name"])

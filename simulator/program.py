@@ -26,11 +26,14 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
 from cluster.render import podcidrs
+from infra.lifecycle import RULES
 from simulator.realistic_tls import TLS_OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ROOT / "__main__.py"
 PROJECT = "k8s-from-scratch"
+# What the CLI names the organization of a stack in a file backend (Pulumi Cloud gives the real one).
+ORGANIZATION = "organization"
 REGION = "eu-west-1"
 ZONES = [f"{REGION}{z}" for z in "abcdef"]
 
@@ -80,6 +83,7 @@ class Resource:
     delete_before_replace: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)   # alias URNs and specs, as recorded
+    retain_on_delete: bool = False
 
     def edges(self) -> set[str]:
         """What this resource waits for: its explicit dependencies and the resources its inputs come from."""
@@ -157,6 +161,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges), custom=request.custom,
             delete_before_replace=request.deleteBeforeReplace, replace_on_changes=list(request.replaceOnChanges),
             aliases=[*request.aliasURNs, *(str(a).strip() for a in request.aliases)],
+            retain_on_delete=request.retainOnDelete,
         ))
         return response
 
@@ -167,30 +172,71 @@ def _stable_hex(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
+# EC2 instance types the mocks know (DescribeInstanceTypes: supported architectures, default vCPUs); any other is
+# answered as EC2 answers a type it does not have.
+INSTANCE_TYPES = {
+    **{f"t3.{size}": (("x86_64",), 2) for size in ("nano", "micro", "small", "medium", "large")},
+    **{f"t3a.{size}": (("x86_64",), 2) for size in ("micro", "small", "medium", "large")},
+    **{f"t4g.{size}": (("arm64",), 2) for size in ("nano", "micro", "small", "medium", "large")},
+    "t3.xlarge": (("x86_64",), 4), "t3.2xlarge": (("x86_64",), 8), "t4g.xlarge": (("arm64",), 4),
+    "m5.large": (("x86_64",), 2), "m5.xlarge": (("x86_64",), 4), "m6g.large": (("arm64",), 2),
+    "c5.xlarge": (("x86_64",), 4), "g5.xlarge": (("x86_64",), 4),
+}
+AMIS = {"arm64": "ami-0fedcba9876543210", "x86_64": "ami-0abcdef1234567890"}
+# Service Quotas: Standard vCPUs as in an account whose quota was raised for clusters (new accounts start at 5 to
+# 64: tests that check the refusal pass their own), and AWS's default of 5 Elastic IPs per region.
+QUOTAS = {"L-1216C47A": 1024.0, "L-0263D0A3": 5.0}
+# What the provider says when a singular lookup finds nothing (terraform-provider-aws).
+NO_LOAD_BALANCER = "Search returned 0 results, please revise so only one is returned"
+NO_KEY_PAIR = "no matching EC2 Key Pair found"
+NO_AMI = "Your query returned no results. Please change your search criteria and try again."
+
+
+class ProviderError(Exception):
+    """An error the provider answers a lookup with."""
+
+
 class ClusterMocks(pulumi.runtime.Mocks):
-    """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources."""
+    """Consistent ids and addresses for AWS resources; real key material for pulumi-tls resources; EC2, ELBv2 and
+    Service Quotas lookups answered from what AWS holds (the previous run's resources and any others given)."""
 
     def __init__(self, extra_outputs: Callable[[pulumi.runtime.MockResourceArgs], dict] | None = None,
                  key_material: dict | None = None, pod_cidrs: dict[str, str | None] | None = None,
-                 existing: "ProgramRun | None" = None, existing_instances: list[dict] | None = None):
+                 existing: "ProgramRun | None" = None, existing_instances: list[dict] | None = None,
+                 quotas: dict[str, float] | None = None, not_offered: set[tuple[str, str]] | None = None,
+                 load_balancers: list[dict] | None = None, eips: list[dict] | None = None,
+                 gone_images: set[str] | None = None):
         """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
         so that two runs differ only where the program's inputs differ.
-        `existing`: the run of this stack's previous `pulumi up`; EC2 lookups (getInstances, getInstance) answer
-        with its instances, as AWS would answer with what that update created. None: a new stack, no instances.
+        `existing`: what AWS holds before this run (the resources of this stack's previous `pulumi up`, or of
+        another stack): instances, load balancers, target groups, key pairs and Elastic IPs are looked up there,
+        and a remote step declared with the inputs it had there keeps its outputs (the engine does not run it).
+        None: a new stack in an empty account.
         `pod_cidrs`: what the API answers for node.spec.podCIDR (node name -> range, None for not yet assigned);
         by default worker-N gets 10.200.N.0/24.
-        `existing_instances`: the cluster's instances AWS reports before this run (a stack already deployed), each
-        {"id", "tags", "rootVolumeGb"}; by default none (a first `pulumi up`)."""
+        `existing_instances`: more instances AWS reports, each {"id", "tags", "rootVolumeGb"} and optionally
+        "privateIp", "keyName", "instanceType", "architecture" (x86_64 or arm64), "ami".
+        `quotas`: Service Quotas values by code (QUOTAS by default). `not_offered`: (instance type, zone) pairs EC2
+        does not offer. `load_balancers`: more load balancers and target groups, each {"name", "tags", "kind":
+        "load balancer" | "target group"}. `eips`: more Elastic IPs, each {"tags"}. `gone_images`: AMIs
+        deregistered since."""
         self.existing_instances = existing_instances or []
         self.calls: list[tuple[str, dict]] = []
+        self.declared: list[tuple[str, str]] = []      # (type, name) of every resource the program registered
         self.pod_cidrs = pod_cidrs
         self.node_ips: dict[str, str] = {}
         self._public_ips = 0
         self.extra_outputs = extra_outputs
         self.key_material = key_material
         self.existing = existing
+        self.quotas = {**QUOTAS, **(quotas or {})}
+        self.not_offered = not_offered or set()
+        self.load_balancers = load_balancers or []
+        self.eips = eips or []
+        self.gone_images = gone_images or set()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.declared.append((args.typ, args.name))
         inputs, _ = unwrap_secrets(args.inputs)
         outputs = dict(inputs)
         # Unique per type: a subnet and its route table association may share a name.
@@ -206,6 +252,9 @@ class ClusterMocks(pulumi.runtime.Mocks):
         elif args.typ == "random:index/randomBytes:RandomBytes":
             outputs["base64"] = base64.b64encode(hashlib.sha256(args.name.encode()).digest()).decode()
             outputs["hex"] = hashlib.sha256(args.name.encode()).hexdigest()
+        elif args.typ == "command:remote:Command" and (kept := self._unchanged_step(args.name, inputs)):
+            # Same inputs as in state: the engine runs nothing and the step keeps what it answered then.
+            return kept.id, {**outputs, **{k: v for k, v in kept.outputs.items() if k in ("stdout", "stderr")}}
         elif args.typ == "command:remote:Command" and args.name.endswith("-read-pod-cidrs"):
             outputs["stdout"] = self._read_pod_cidrs(inputs["stdin"])
             outputs["stderr"] = ""
@@ -226,12 +275,23 @@ class ClusterMocks(pulumi.runtime.Mocks):
             outputs["arn"] = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:loadbalancer/net/{args.name}/1"
         elif args.typ == "aws:lb/targetGroup:TargetGroup":
             outputs["arn"] = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:targetgroup/{args.name}/1"
-        elif args.typ == "aws:ec2/keyPair:KeyPair":
+        elif args.typ == "aws:s3/bucket:Bucket" and not inputs.get("bucket"):
+            # S3's name: the prefix and 26 unique characters (here derived, so stable).
+            outputs["bucket"] = inputs.get("bucketPrefix", "") + hashlib.sha256(args.name.encode()).hexdigest()[:26]
+            outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
+        if args.typ in RULES and RULES[args.typ].autoname and not inputs.get(RULES[args.typ].autoname[0]):
             # As the provider names it: the Pulumi name, '-' and 7 random characters (here derived, so stable).
-            outputs["keyName"] = f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
+            outputs[RULES[args.typ].autoname[0]] = f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
         if self.extra_outputs:
             outputs.update(self.extra_outputs(args) or {})
         return resource_id, outputs
+
+    def _unchanged_step(self, name: str, inputs: dict) -> "Resource | None":
+        if self.existing is None:
+            return None
+        before = [r for r in self.existing.of_type("command:remote:Command") if r.name == name]
+        return before[0] if len(before) == 1 and before[0].inputs == inputs and before[0].outputs.get("stdout") \
+            is not None else None
 
     def _public_ip(self, instance_name: str) -> str:
         """An instance keeps the public address it had in the previous run (instances register in whatever order
@@ -267,55 +327,139 @@ class ClusterMocks(pulumi.runtime.Mocks):
                                              sleep=lambda _: None)
         return podcidrs.RESULT_PREFIX + json.dumps([dataclasses.asdict(r) for r in ranges]) + "\n"
 
+    # --- lookups (invokes), answered as AWS would ----------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append((args.token, dict(args.args)))
-        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": ZONES[:3], "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": REGION}
-        if args.token == "aws:ec2/getAmi:getAmi":
-            wanted = [v for f in args.args.get("filters") or [] if f.get("name") == "architecture"
-                      for v in f.get("values") or []]
-            if "arm64" in wanted:
-                return {"id": "ami-0fedcba9876543210", "architecture": "arm64", "name": "ubuntu-noble-24.04-arm64"}
-            return {"id": "ami-0abcdef1234567890", "architecture": "x86_64", "name": "ubuntu-noble-24.04"}
-        if args.token == "aws:ec2/getInstances:getInstances":
-            found = self._existing_instances(args.args)
-            return {"id": REGION, "ids": [d["id"] for d in found], "privateIps": [d["privateIp"] for d in found],
-                    "publicIps": [d["publicIp"] for d in found], "ipv6Addresses": []}
-        if args.token == "aws:ec2/getInstance:getInstance":
-            wanted_id = args.args.get("instanceId")
-            found = [d for d in self._existing_instances(args.args) if wanted_id in (None, "", d["id"])]
-            if len(found) != 1:
-                # What the provider says when the lookup does not match exactly one instance.
-                raise AssertionError(f"Your query returned {'no' if not found else 'more than one'} results")
-            return found[0]
-        raise AssertionError(f"unexpected invoke {args.token}")
+        handler = getattr(self, f"_call_{args.token.split(':')[-1]}", None)
+        if handler is None:
+            raise AssertionError(f"unexpected invoke {args.token}")
+        try:
+            return handler(args.args)
+        except ProviderError as err:
+            # As the engine returns a provider's error: the program gets "invoke of <token> failed: <message>".
+            return {}, [("", str(err))]
+
+    def _held(self, type_: str) -> list[Resource]:
+        return self.existing.of_type(type_) if self.existing is not None else []
+
+    def _call_getAvailabilityZones(self, a):
+        return {"names": ZONES[:3], "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": REGION}
+
+    def _call_getAmi(self, a):
+        filters = {f.get("name"): f.get("values") or [] for f in a.get("filters") or []}
+        if "image-id" in filters:
+            wanted = filters["image-id"][0]
+            if wanted in self.gone_images or wanted not in AMIS.values():
+                raise ProviderError(NO_AMI)
+            arch = next(k for k, v in AMIS.items() if v == wanted)
+            return {"id": wanted, "architecture": arch, "name": "ubuntu-noble-24.04"}
+        if "arm64" in filters.get("architecture", []):
+            return {"id": AMIS["arm64"], "architecture": "arm64", "name": "ubuntu-noble-24.04-arm64"}
+        return {"id": AMIS["x86_64"], "architecture": "x86_64", "name": "ubuntu-noble-24.04"}
+
+    def _call_getInstances(self, a):
+        found = self._existing_instances(a)
+        return {"id": REGION, "ids": [d["id"] for d in found], "privateIps": [d["privateIp"] for d in found],
+                "publicIps": [d["publicIp"] for d in found], "ipv6Addresses": []}
+
+    def _call_getInstance(self, a):
+        wanted_id = a.get("instanceId")
+        found = [d for d in self._existing_instances(a) if wanted_id in (None, "", d["id"])]
+        if len(found) != 1:
+            # What the provider says when the lookup does not match exactly one instance.
+            raise ProviderError(f"Your query returned {'no' if not found else 'more than one'} results")
+        return found[0]
+
+    def _call_getInstanceType(self, a):
+        wanted = a.get("instanceType")
+        if wanted not in INSTANCE_TYPES:
+            raise ProviderError(f"reading EC2 Instance Type ({wanted}): operation error EC2: DescribeInstanceTypes, "
+                                 "api error InvalidInstanceType: The following supplied instance types do not exist: "
+                                 f"[{wanted}]")
+        archs, vcpus = INSTANCE_TYPES[wanted]
+        return {"id": wanted, "instanceType": wanted, "supportedArchitectures": list(archs), "defaultVcpus": vcpus}
+
+    def _call_getInstanceTypeOfferings(self, a):
+        filters = {f.get("name"): f.get("values") or [] for f in a.get("filters") or []}
+        pairs = [(t, z) for t in filters.get("instance-type", []) if t in INSTANCE_TYPES
+                 for z in filters.get("location", ZONES[:3]) if z in ZONES[:3] and (t, z) not in self.not_offered]
+        return {"id": REGION, "instanceTypes": [t for t, _ in pairs], "locations": [z for _, z in pairs],
+                "locationTypes": ["availability-zone"] * len(pairs)}
+
+    def _call_getServiceQuota(self, a):
+        code = a.get("quotaCode")
+        if code not in self.quotas:
+            raise AssertionError(f"unexpected quota {code}")
+        return {"id": f"{a.get('serviceCode')}/{code}", "quotaCode": code, "serviceCode": a.get("serviceCode"),
+                "value": self.quotas[code]}
+
+    def _call_getEips(self, a):
+        held = [{"id": r.id, "tags": r.inputs.get("tags") or {}} for r in self._held("aws:ec2/eip:Eip")]
+        held += [{"id": f"eipalloc-extra{i}", "tags": e.get("tags") or {}} for i, e in enumerate(self.eips)]
+        wanted = a.get("tags") or {}
+        found = [e for e in held if all(e["tags"].get(k) == v for k, v in wanted.items())]
+        return {"id": REGION, "allocationIds": [e["id"] for e in found], "publicIps": ["" for _ in found]}
+
+    def _named(self, kind: str, name: str) -> dict:
+        type_ = {"load balancer": "aws:lb/loadBalancer:LoadBalancer", "target group": "aws:lb/targetGroup:TargetGroup"}
+        held = [{"name": r.inputs.get("name"), "arn": r.outputs.get("arn"), "tags": r.inputs.get("tags") or {}}
+                for r in self._held(type_[kind])]
+        held += [{"name": lb["name"], "arn": f"arn:{lb['name']}", "tags": lb.get("tags") or {}}
+                 for lb in self.load_balancers if lb.get("kind", "load balancer") == kind]
+        found = [h for h in held if h["name"] == name]
+        if not found:
+            raise ProviderError(NO_LOAD_BALANCER)
+        return {"id": found[0]["arn"], **found[0]}
+
+    def _call_getLoadBalancer(self, a):
+        return self._named("load balancer", a.get("name"))
+
+    def _call_getTargetGroup(self, a):
+        return self._named("target group", a.get("name"))
+
+    def _call_getKeyPair(self, a):
+        for r in self._held("aws:ec2/keyPair:KeyPair"):
+            if r.outputs.get("keyName") == a.get("keyName"):
+                return {"id": r.id, "keyName": r.outputs["keyName"], "keyPairId": r.id,
+                        "publicKey": r.inputs.get("publicKey"), "tags": r.inputs.get("tags") or {}}
+        raise ProviderError(NO_KEY_PAIR)
 
     def _existing_instances(self, query: dict) -> list[dict]:
-        """The instances AWS holds before this run (`existing_instances`, and the previous run's), as
-        getInstance describes them, matching an EC2 lookup's tag filters (`instanceTags`, `tag:K` filters); every
-        one is running. Other filters are answered as matching."""
+        """The instances AWS holds before this run (`existing_instances`, and `existing`'s), as getInstance
+        describes them, matching an EC2 lookup's tags (`instanceTags`, `tag:K` and `tag-key` filters) and its
+        `architecture`, `instance-type` and `key-name` filters; every one is running."""
         described = [self._describe_instance(i) for i in self.existing_instances]
-        if self.existing is not None:
-            described += [self._describe_run_instance(r) for r in self.existing.of_type("aws:ec2/instance:Instance")]
-        tags = dict(query.get("instanceTags") or {})
+        described += [self._describe_run_instance(r) for r in self._held("aws:ec2/instance:Instance")]
+        tags = {k: [v] for k, v in (query.get("instanceTags") or {}).items()}
+        attributes = {"architecture": "architecture", "instance-type": "instanceType", "key-name": "keyName"}
+        wanted = {}
         for f in query.get("filters") or []:
-            if f.get("name", "").startswith("tag:"):
-                tags[f["name"][4:]] = f.get("values") or []
+            name, values = f.get("name", ""), f.get("values") or []
+            if name.startswith("tag:"):
+                tags[name[4:]] = values
+            else:
+                wanted[name] = values
         return [d for d in described
-                if all(d["tags"].get(k) in (v if isinstance(v, list) else [v]) for k, v in tags.items())]
+                if all(d["tags"].get(k) in v for k, v in tags.items())
+                and all(k in d["tags"] for k in wanted.get("tag-key", []))
+                and all(d.get(field) in wanted[f] for f, field in attributes.items() if f in wanted)]
 
     @staticmethod
     def _describe_instance(i: dict) -> dict:
+        arch = i.get("architecture") or {"arm64": "arm64"}.get(i["tags"].get("architecture"), "x86_64")
         return {"id": i["id"], "instanceId": i["id"], "tags": i["tags"], "instanceTags": i["tags"],
                 "instanceState": "running", "privateIp": i.get("privateIp", ""), "publicIp": "",
-                "keyName": i.get("keyName", ""),
+                "keyName": i.get("keyName", ""), "instanceType": i.get("instanceType", "t3.medium"),
+                "architecture": arch, "ami": i.get("ami", AMIS[arch]),
                 "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": i["rootVolumeGb"]}]}
 
     @staticmethod
     def _describe_run_instance(r: Resource) -> dict:
         root = r.inputs.get("rootBlockDevice") or {}
+        ami = r.inputs.get("ami")
         return {
-            "id": r.id, "instanceId": r.id, "arn": r.outputs.get("arn", ""), "ami": r.inputs.get("ami"),
+            "id": r.id, "instanceId": r.id, "arn": r.outputs.get("arn", ""), "ami": ami,
+            "architecture": next((k for k, v in AMIS.items() if v == ami), "x86_64"),
             "instanceType": r.inputs.get("instanceType"), "instanceState": "running",
             "keyName": r.inputs.get("keyName"), "subnetId": r.inputs.get("subnetId"),
             "privateIp": r.outputs.get("privateIp") or "", "publicIp": r.outputs.get("publicIp") or "",
@@ -356,14 +500,15 @@ async def _resolve(value: Any, path: str, secrets: set[str]) -> Any:
 
 
 def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, Any] | None = None,
-               stack: str = "dev", mocks: ClusterMocks | None = None, secret_keys: tuple[str, ...] = ()
-               ) -> ProgramRun:
+               stack: str = "dev", mocks: ClusterMocks | None = None, secret_keys: tuple[str, ...] = (),
+               organization: str = ORGANIZATION) -> ProgramRun:
     """Run `build` as a Pulumi program under fresh mocks; resolve what it returns (or, if it returns None, the
     stack's exports). Raises what the program raises and fails on any unknown value."""
     mocks = mocks or ClusterMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor,
+                             organization=organization)
     pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _config_value(v) for k, v in (config or {}).items()},
                                   [f"{PROJECT}:{k}" for k in secret_keys])
     resolved: dict[str, Any] = {}
@@ -384,10 +529,11 @@ def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, 
 
 
 def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None,
-                secret_keys: tuple[str, ...] = ()) -> ProgramRun:
+                secret_keys: tuple[str, ...] = (), organization: str = ORGANIZATION) -> ProgramRun:
     """Run __main__.py with this project config (keys without the project prefix; `secret_keys` are marked secret
     as `pulumi config set --secret` would); raise what the program raises."""
     def main() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    return run_pulumi(main, config=config, stack=stack, mocks=mocks, secret_keys=secret_keys)
+    return run_pulumi(main, config=config, stack=stack, mocks=mocks, secret_keys=secret_keys,
+                      organization=organization)

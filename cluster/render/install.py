@@ -28,7 +28,9 @@ def install_artifact_script(artifact: Artifact) -> str:
         '    --retry 5 --retry-delay 3 --retry-all-errors --output "$file.part" "$url"',
         '  got=$(sum "$file.part")',
         '  if [ "$got" != "$want" ]; then',
-        f'    echo "checksum mismatch for {artifact.filename} ($url): expected {artifact.algorithm} $want, got $got" >&2',
+        # The file name only: the URL may hold a mirror's credentials, and pulumi-command puts a failed step's
+        # output into its error, logging off or not (commandOutputs.go).
+        f'    echo "checksum mismatch for {artifact.filename}: expected {artifact.algorithm} $want, got $got" >&2',
         '    rm -f "$file.part"',
         "    exit 1",
         "  fi",

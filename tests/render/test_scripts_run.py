@@ -75,6 +75,8 @@ def test_a_checksum_mismatch_stops_the_step_naming_file_and_both_sums(tmp_path):
     assert f"checksum mismatch for {artifact.filename}" in result.stderr
     assert f"expected sha256 {wrong}, got {digest}" in result.stderr
     assert "--- installed:" not in result.stdout
+    # D18: the URL may carry a mirror's credentials, and a failed step's output reaches the error and the logs
+    assert artifact.url not in result.stderr and str(mirror_file.parent) not in result.stderr
 
 
 def test_write_files_writes_modes_and_reports_only_what_changed(tmp_path):

@@ -9,8 +9,8 @@ changed. Changes the program cannot apply are refused before anything is created
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
+import re
 from pathlib import Path
 
 import pytest
@@ -19,13 +19,16 @@ from moto import mock_aws
 from infra.lifecycle import REPLACE_RULES
 from infra.settings import SettingsError
 from simulator.aws_replay import AwsRefused, AwsReplay
+from infra.aws_facts import STACK_TAG
 from simulator.change_sim import (ADMIN_CIDRS, CASES_BY_ID, CREATED, DELETED, REPLACED, UNCHANGED, UPDATED,
-                                      README_SECTION, ChangePlan, order_operations, plan_case,
-                                      _node_name, deployed, render_readme_section, replay_operations, simulate,
-                                      summarize)
+                                  README_SECTION, ChangePlan, aws_refusal, deployed, plan_case, render_readme_section,
+                                  replay_operations, simulate, summarize, write_readme_section)
+from simulator.engine import NO_COMMAND, RUNS, SKIPPED
+from simulator.engine import node_name as _node_name
 from simulator.program import ProgramRun, run_program
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+RECOVERY = Path(__file__).resolve().parents[2] / "docs" / "recovery.md"
 INSTANCE = "aws:ec2/instance:Instance"
 
 
@@ -116,7 +119,7 @@ def test_setting_an_ssh_public_key_would_rebuild_every_node_so_it_is_refused(mon
     with pytest.raises(SettingsError, match="setting 'sshPublicKey' cannot be changed on a running cluster"):
         plan_case("ssh-key")
     from infra import guards
-    monkeypatch.setattr(guards, "unsafe_changes", lambda settings, existing: [])
+    monkeypatch.setattr(guards, "unsafe_changes", lambda settings, facts: [])
     plan = simulate(deployed(CASES_BY_ID["ssh-key"].before), CASES_BY_ID["ssh-key"].after)
     assert_safe(plan)
     instances = plan.of_kind(REPLACED, INSTANCE)
@@ -218,16 +221,14 @@ def test_a_worker_replaced_at_the_same_address_is_installed_again():
     # the other workers are left alone
     for other in ("worker-0", "worker-2"):
         assert {c.kind for c in plan.steps(host=other)} == {UNCHANGED}, other
-    # its pod route follows the new interface in place
-    assert plan.named("k8s-dev-pod-network-table0-worker-1").kind == UPDATED
 
 
 def test_the_replay_catches_a_create_first_replacement_at_a_fixed_address():
     """The simulator can fail: the same replacement played create-first collides with the old instance."""
-    plan = plan_case("replace-worker")
-    changes = {urn: dataclasses.replace(c, delete_first=False) for urn, c in plan.changes.items()}
-    create_first = dataclasses.replace(plan, changes=changes,
-                                       operations=order_operations(plan.before, plan.after, changes))
+    case = CASES_BY_ID["replace-worker"]
+    create_first = simulate(deployed(case.before), case.after, force_replace=case.force_replace, target=True,
+                            deletes_first=lambda r: False)
+    assert create_first.named("k8s-dev-worker-1").kind == REPLACED
     with pytest.raises(Exception, match="IP already in use"):
         replay(create_first)
 
@@ -285,7 +286,118 @@ def test_a_change_that_cannot_be_applied_is_refused_naming_the_setting(case_id, 
         plan_case(case_id)
 
 
+# --- replacing, losing, retrying: the engine's own rules -----------------------------------------------------------
+def acted_on(plan: ChangePlan) -> list[tuple[str, str, str]]:
+    """(step, node, machine) of every delete command that ran."""
+    return [(op.name, node, machine) for op in plan.delete_commands(RUNS) for node, machine in op.command.acts_on]
+
+
+def test_a_replaced_worker_is_drained_on_its_old_machine_before_that_machine_goes():
+    plan = plan_case("replace-worker")
+    assert acted_on(plan) == [("controller-0-remove-worker-1", "worker-1", "old machine")]
+    assert plan.position("controller-0-remove-worker-1", "delete") < plan.position("k8s-dev-worker-1", "delete")
+    # its own steps go with it: their deletes dial nothing
+    assert {op.command.outcome for op in plan.operations if op.action == "delete" and op.change.host == "worker-1"} \
+        == {NO_COMMAND}
+
+
+def test_replacing_controller_0_skips_the_drains_of_the_steps_that_go_with_it():
+    plan = plan_case("replace-controller")
+    assert acted_on(plan) == []
+    skipped = {op.name for op in plan.delete_commands(SKIPPED)}
+    assert skipped == {f"controller-0-remove-worker-{i}" for i in range(3)}
+    assert plan.replaced_nodes() == ["controller-0"] and plan.failure is None
+
+
+def test_replacing_etcd_0_removes_no_member_and_it_rejoins():
+    plan = plan_case("replace-etcd-0")
+    assert acted_on(plan) == []
+    assert {op.name for op in plan.delete_commands(SKIPPED)} == {"etcd-0-membership-etcd-1", "etcd-0-membership-etcd-2"}
+    assert plan.named("etcd-0-start-etcd").kind == REPLACED
+    assert "cluster_view" in plan.named("etcd-0-start-etcd").after.inputs["stdin"]
+
+
+def test_replacing_the_only_etcd_member_starts_an_empty_cluster_and_the_docs_say_so():
+    """D20: nothing to rejoin; the recovery guide says not to, and how to restore instead."""
+    plan = plan_case("replace-only-etcd")
+    assert plan.replaced_nodes() == ["etcd-0"] and plan.named("etcd-0-start-etcd").kind == REPLACED
+    recovery = RECOVERY.read_text()
+    assert "etcd.count = 1" in recovery and "--replace" in recovery and "restore" in recovery
+
+
+def test_a_worker_lost_and_refreshed_is_created_and_installed_again():
+    plan = plan_case("worker-lost")
+    assert plan.commands == ("pulumi refresh", "pulumi up")
+    assert plan.created_nodes() == ["worker-1"] and plan.failure is None
+    assert {c.kind for c in plan.steps(host="worker-1")} <= {REPLACED, CREATED}
+    assert plan.named("k8s-dev-pod-network-table0-worker-1").kind == UPDATED    # the new interface, in place
+    assert len(replay(plan)) == 5
+
+
+def test_destroy_dials_no_machine():
+    plan = plan_case("destroy")
+    assert plan.failure is None and acted_on(plan) == []
+    assert {op.command.outcome for op in plan.delete_commands()} == {SKIPPED}
+    assert {c.kind for c in plan.changes.values()} == {DELETED}
+
+
+def test_an_interrupted_first_up_leaves_what_the_retry_collides_with():
+    """D8: the pending creates stay pending and are created again; AWS refuses the names and addresses taken."""
+    plan = plan_case("interrupted")
+    assert plan.warnings and "interrupted while creating" in plan.warnings[0]
+    assert len(plan.of_kind(CREATED, INSTANCE)) == 5
+    assert aws_refusal(plan) is not None
+    recovery = RECOVERY.read_text()
+    assert "pulumi refresh --import-pending-creates" in recovery and STACK_TAG in recovery
+
+
+def test_importing_the_pending_creates_lets_the_retry_through():
+    plan = plan_case("interrupted-imported")
+    assert plan.of_kind(CREATED, INSTANCE) == [] and not plan.warnings
+    assert aws_refusal(plan) is None
+
+
+def test_a_stack_rename_with_the_default_cluster_name_builds_a_new_cluster_and_the_docs_say_so():
+    """D5 for a rename: nothing in AWS names the renamed stack yet, so nothing refuses it; the docs say to pin
+    clusterName first."""
+    plan = plan_case("stack-rename")
+    assert len(plan.of_kind(CREATED, INSTANCE)) == 5 and len(plan.of_kind(DELETED, INSTANCE)) == 5
+    assert plan.position("k8s-staging-etcd-0", "create") < plan.position("k8s-dev-etcd-0", "delete")
+    assert "pulumi config set clusterName" in RECOVERY.read_text()
+
+
+@pytest.mark.parametrize("case_id, says", [
+    ("cluster-name", "setting 'clusterName' = 'renamed' cannot be applied: this stack's nodes run as cluster 'k8s-dev'"),
+    ("second-stack", "setting 'clusterName' = 'k8s-dev' cannot be used: nodes of cluster 'k8s-dev' in this account "
+                     "and region belong to stack 'organization/k8s-from-scratch/dev'"),
+])
+def test_a_cluster_name_change_or_a_name_another_stack_holds_is_refused(case_id, says):
+    with pytest.raises(SettingsError, match=re.escape(says)):
+        plan_case(case_id)
+
+
+@pytest.mark.parametrize("case_id, says", [
+    # D13: a stopped and started instance has a new public address: every step on it runs again
+    ("instance-type", "45 steps run again over a new address"),
+    # D2, as the engine plays it until it is fixed: routes gone until the new worker is back
+    ("replace-worker", "deleted before the replaced node goes and created again only after it is back: 3 Route"),
+    ("workers-down", "3 × `remove-worker-N` on controller-0 acts on the node it names: old machine"),
+    ("worker-lost", "`remove-worker-N` on controller-0 acts on the node it names: new machine"),
+    ("stack-rename", "etcd starts empty on new machines with no member to join"),
+])
+def test_the_readme_names_what_the_preview_does_not_show(case_id, says):
+    assert says in summarize(plan_case(case_id))["hidden"]
+
+
 # --- the README -------------------------------------------------------------------------------------------------
 def test_readme_changing_a_running_cluster_is_the_simulators_table():
     section = README_SECTION + README.read_text().split(README_SECTION, 1)[1].split("\n## ", 1)[0]
     assert section == render_readme_section(), "rewrite it: python -m simulator.change_sim --readme"
+
+
+def test_the_section_can_be_written_into_another_file(tmp_path):
+    target = tmp_path / "operations.md"
+    target.write_text("# Operations\n\n## Changing a running cluster\n\nold\n\n## Next\n\nkept\n")
+    write_readme_section(str(target))
+    text = target.read_text()
+    assert text.startswith("# Operations\n\n" + render_readme_section()) and text.endswith("\n## Next\n\nkept\n")

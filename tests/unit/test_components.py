@@ -9,6 +9,7 @@ from infra.settings import parse_settings
 from simulator.program import run_pulumi
 
 TAGS = {"cluster": "t"}
+ZONES = ("eu-west-1a", "eu-west-1b", "eu-west-1c")
 
 
 def settings(**overrides):
@@ -17,7 +18,7 @@ def settings(**overrides):
 
 def test_network_private_topology_gives_each_zone_its_nat_and_route_table():
     def build():
-        n = Network("t", NetworkArgs(settings(topology="private", zones=2), TAGS))
+        n = Network("t", NetworkArgs(settings(topology="private", zones=2), TAGS, ZONES))
         return {"tables": n.node_route_table_ids, "subnets": n.node_subnet_ids, "groups": n.security_group_ids,
                 "zones": n.zone_names}
     run = run_pulumi(build)
@@ -30,13 +31,13 @@ def test_network_private_topology_gives_each_zone_its_nat_and_route_table():
     assert len(nat_routes) == 2
 
 
-def test_network_refuses_more_zones_than_the_region_has():
+def test_more_zones_than_the_region_has_are_refused_before_the_network():
     import pytest
-    from simulator.program import ClusterMocks
+    from simulator.program import ClusterMocks, run_program, stack_config
     mocks = ClusterMocks()
     with pytest.raises(Exception, match="setting 'zones' = 4 is invalid: this region has only 3"):
-        run_pulumi(lambda: {"zones": Network("t", NetworkArgs(settings(zones=4), TAGS)).zone_names}, mocks=mocks)
-    assert [token for token, _ in mocks.calls] == ["aws:index/getAvailabilityZones:getAvailabilityZones"]
+        run_program(stack_config(1, 1, 4, zones=4), mocks=mocks)
+    assert mocks.declared == []
 
 
 def test_pki_issues_one_certificate_per_spec_and_keeps_keys_secret():

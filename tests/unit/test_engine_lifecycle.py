@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from infra.aws_facts import STACK_TAG
 from infra.settings import SettingsError, aws_names
 from simulator.program import ClusterMocks, run_program, stack_config
 
@@ -139,19 +140,32 @@ def test_service_starts_restart_only_on_new_inputs_and_name_their_bound(run):
     assert "stdin" not in start.secret_inputs and start.inputs["logging"] != "none"
 
 
-def existing(role, index, architecture="amd64", volume=20):
-    return {"id": f"i-{role}{index}", "rootVolumeGb": volume,
-            "tags": {"cluster": "k8s-dev", "role": role, "architecture": architecture}}
+THIS_STACK = "organization/k8s-from-scratch/dev"     # the stack tag of stack dev in a file backend
+
+
+def existing(role, index, architecture="amd64", volume=20, stack=THIS_STACK):
+    return {"id": f"i-{role}{index}", "rootVolumeGb": volume, "architecture": {"amd64": "x86_64"}.get(architecture,
+                                                                                                     architecture),
+            "tags": {"cluster": "k8s-dev", "role": role, "architecture": architecture, STACK_TAG: stack}}
+
+
+ARM64 = {"architecture": "arm64", "etcd": {"count": 1, "instanceType": "t4g.small"},
+         "controllers": {"count": 1, "instanceType": "t4g.medium"}, "workers": {"count": 1, "instanceType": "t4g.medium"}}
 
 
 def test_changing_the_architecture_of_a_running_cluster_is_refused_before_anything_is_created():
     mocks = ClusterMocks(existing_instances=[existing("etcd", 0), existing("workers", 0)])
-    with pytest.raises(SettingsError, match="setting 'architecture' = 'arm64' cannot be applied: the cluster's nodes "
-                                            "run amd64"):
-        run_program({**config(1, 1, 1), "architecture": "arm64", "workers": {"count": 1, "instanceType": "t4g.medium"}},
-                    mocks=mocks)
-    assert not [t for t, _ in mocks.calls if t == "aws:index/getAvailabilityZones:getAvailabilityZones"], \
-        "the refusal must come before the first resource"
+    with pytest.raises(SettingsError, match="setting 'architecture' = 'arm64' cannot be applied: 2 of the cluster's "
+                                            "nodes run another architecture"):
+        run_program({**config(1, 1, 1), **ARM64}, mocks=mocks)
+    assert mocks.declared == [], "the refusal must come before the first resource"
+
+
+def test_nodes_made_before_the_architecture_tag_are_judged_by_what_ec2_says():
+    untagged = existing("etcd", 0)
+    del untagged["tags"]["architecture"]
+    with pytest.raises(SettingsError, match="setting 'architecture' = 'arm64' cannot be applied"):
+        run_program({**config(1, 1, 1), **ARM64}, mocks=ClusterMocks(existing_instances=[untagged]))
 
 
 def test_lowering_a_root_volume_is_refused_and_raising_it_is_not():
@@ -167,7 +181,7 @@ def test_lowering_a_root_volume_is_refused_and_raising_it_is_not():
 
 
 def test_another_clusters_instances_hold_nothing_back():
-    other = existing("workers", 0, architecture="arm64")
+    other = existing("workers", 0, architecture="arm64", stack="organization/k8s-from-scratch/other")
     other["tags"]["cluster"] = "k8s-other"
     run = run_program(config(1, 1, 1), mocks=ClusterMocks(existing_instances=[other]))
     assert run.of_type(INSTANCE)
@@ -246,18 +260,16 @@ def test_etcd_members_staying_where_they_are_is_no_change():
 
 def test_another_ssh_key_on_a_running_cluster_is_refused_before_every_node_is_replaced():
     before = run_program(config(1, 1, 1))
-    launched = [{"id": r.id, "rootVolumeGb": 20, "privateIp": r.inputs["privateIp"], "tags": r.inputs["tags"]}
-                for r in before.of_type(INSTANCE)]
     key_name = before.of_type("aws:ec2/keyPair:KeyPair")[0].outputs["keyName"]
     assert re.fullmatch(r"k8s-dev-ssh-[0-9a-f]{7}", key_name)
-    for node in launched:
-        node["keyName"] = key_name
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBp8eZyWQ0kUrJ6h2jk7vYk3Yq8j5m3n9lJ8bY0zQ1aB me@host"
+    mocks = ClusterMocks(existing=before)
     with pytest.raises(SettingsError, match="setting 'sshPublicKey' cannot be changed on a running cluster: .* all 3 "
                                             "nodes would be replaced at once and etcd would start empty"):
-        run_program(config(1, 1, 1, sshPublicKey=key), mocks=ClusterMocks(existing_instances=launched))
+        run_program(config(1, 1, 1, sshPublicKey=key), mocks=mocks)
+    assert mocks.declared == []
     # the same key as before is no change at all
-    assert run_program(config(1, 1, 1), mocks=ClusterMocks(existing_instances=launched)).of_type(INSTANCE)
+    assert run_program(config(1, 1, 1), mocks=ClusterMocks(existing=before)).of_type(INSTANCE)
 
 
 def test_cluster_level_steps_sit_under_the_component_they_belong_to_and_keep_their_identity(run):

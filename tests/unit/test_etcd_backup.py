@@ -66,10 +66,19 @@ def test_by_default_nothing_is_uploaded_and_no_node_has_a_role(local_only):
         assert "s3." not in step.inputs["stdin"] and "169.254.169.254" not in step.inputs["stdin"]
 
 
-def test_the_bucket_is_versioned_encrypted_closed_and_destroyable(with_s3):
+def test_the_bucket_is_versioned_encrypted_closed_expiring_and_outlives_the_stack(with_s3):
     [bucket] = with_s3.of_type("aws:s3/bucket:Bucket")
-    assert bucket.inputs["forceDestroy"] is True
+    # D10: `etcdSnapshots.s3` turned off, a destroy or a new cluster name leave the bucket and its versions
+    assert bucket.retain_on_delete is True and bucket.inputs["forceDestroy"] is False
+    children = [r for r in with_s3.resources if r.type.startswith("aws:s3/")]
+    assert len(children) == 5 and all(r.retain_on_delete for r in children)
     assert bucket.inputs["bucketPrefix"] == "k8s-dev-etcd-"
+    # N10: snapshots expire, and so do the versions an expiry or an overwrite leaves behind
+    [lifecycle] = with_s3.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    [rule] = lifecycle.inputs["rules"]
+    assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": f"{S3_PREFIX}/"}
+    assert rule["expiration"] == {"days": 30} and rule["noncurrentVersionExpiration"] == {"noncurrentDays": 7}
+    assert lifecycle.inputs["bucket"] == bucket.id
     [block] = with_s3.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert all(block.inputs[k] is True for k in
                ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
@@ -122,7 +131,8 @@ def test_members_upload_to_the_bucket_with_the_settings_schedule(with_s3):
     ({"keep": 0}, "setting 'etcdSnapshots.keep' = 0 is invalid: expected a whole number from 1 to 1000"),
     ({"s3": "yes"}, "setting 'etcdSnapshots.s3' = 'yes' is invalid: expected true or false"),
     ({"bucket": "mine"}, "setting 'etcdSnapshots.bucket' = 'mine' is invalid: unknown key; allowed keys are "
-                         "intervalMinutes, keep, s3"),
+                         "intervalMinutes, keep, s3, s3KeepDays, s3NoncurrentDays"),
+    ({"s3KeepDays": 0}, "setting 'etcdSnapshots.s3KeepDays' = 0 is invalid: expected a whole number from 1 to 3650"),
 ])
 def test_bad_snapshot_settings_are_refused_naming_key_value_and_what_is_allowed(value, message):
     with pytest.raises(SettingsError) as err:
@@ -132,7 +142,26 @@ def test_bad_snapshot_settings_are_refused_naming_key_value_and_what_is_allowed(
 
 def test_partial_snapshot_settings_keep_the_other_defaults():
     s = parse_settings({"adminCidrs": ADMIN, "etcdSnapshots": {"s3": True}}).etcd_snapshots
-    assert (s.interval_minutes, s.keep, s.s3) == (60, 24, True)
+    assert (s.interval_minutes, s.keep, s.s3, s.s3_keep_days, s.s3_noncurrent_days) == (60, 24, True, 30, 7)
+
+
+def test_turning_uploads_off_leaves_the_bucket_and_its_snapshots_in_aws():
+    """D10: the engine drops a retained resource from the stack without deleting it (step.go DeleteStep.Apply)."""
+    from moto import mock_aws
+
+    from simulator.change_sim import plan_case, replay_operations
+    plan = plan_case("snapshots-off")
+    [bucket] = [op for op in plan.ops("k8s-dev-etcd-snapshots", "delete") if op.change.type == "aws:s3/bucket:Bucket"]
+    assert bucket.status == "retained"
+    with mock_aws():
+        aws = replay_operations(plan)
+        [kept] = aws.s3.list_buckets()["Buckets"]
+        assert kept["Name"].startswith("k8s-dev-etcd-")
+        # still closed, versioned, encrypted and expiring: what configures it is kept with it
+        assert aws.s3.get_bucket_versioning(Bucket=kept["Name"])["Status"] == "Enabled"
+        assert aws.s3.get_bucket_lifecycle_configuration(Bucket=kept["Name"])["Rules"]
+        assert aws.s3.get_public_access_block(Bucket=kept["Name"])["PublicAccessBlockConfiguration"]
+        assert not aws.iam.list_instance_profiles()["InstanceProfiles"] and not aws.iam.list_roles()["Roles"]
 
 
 def test_aws_accepts_the_bucket_the_role_and_etcd_instances_carrying_its_profile(with_s3):
@@ -151,6 +180,8 @@ def test_aws_accepts_the_bucket_the_role_and_etcd_instances_carrying_its_profile
         name = bucket["Name"]
         assert name.startswith("k8s-dev-etcd-") and len(name) <= 63
         assert aws.s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+        [rule] = aws.s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+        assert rule["Expiration"] == {"Days": 30} and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
         assert aws.s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
         [profile] = aws.iam.list_instance_profiles()["InstanceProfiles"]
         [role] = profile["Roles"]

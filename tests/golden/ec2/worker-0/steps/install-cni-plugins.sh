@@ -11,7 +11,7 @@ if [ ! -f "$file" ] || [ "$(sum "$file")" != "$want" ]; then
     --retry 5 --retry-delay 3 --retry-all-errors --output "$file.part" "$url"
   got=$(sum "$file.part")
   if [ "$got" != "$want" ]; then
-    echo "checksum mismatch for cni-plugins-linux-amd64-v1.9.1.tgz ($url): expected sha256 $want, got $got" >&2
+    echo "checksum mismatch for cni-plugins-linux-amd64-v1.9.1.tgz: expected sha256 $want, got $got" >&2
     rm -f "$file.part"
     exit 1
   fi

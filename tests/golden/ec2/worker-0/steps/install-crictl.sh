@@ -11,7 +11,7 @@ if [ ! -f "$file" ] || [ "$(sum "$file")" != "$want" ]; then
     --retry 5 --retry-delay 3 --retry-all-errors --output "$file.part" "$url"
   got=$(sum "$file.part")
   if [ "$got" != "$want" ]; then
-    echo "checksum mismatch for crictl-v1.37.0-linux-amd64.tar.gz ($url): expected sha512 $want, got $got" >&2
+    echo "checksum mismatch for crictl-v1.37.0-linux-amd64.tar.gz: expected sha512 $want, got $got" >&2
     rm -f "$file.part"
     exit 1
   fi
