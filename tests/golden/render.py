@@ -111,13 +111,22 @@ def reference_stacks() -> dict[str, tuple[str, dict]]:
     return {"ec2": ("dev", stack_config()), "lab": ("lab", lab_config(versions={}, arch="amd64"))}
 
 
+def public_address_by_private_one(args) -> dict:
+    """A public address that follows the node's private one: the mocks otherwise hand them out in the order the
+    instances register, which varies from run to run."""
+    if args.typ == "aws:ec2/instance:Instance" and args.inputs.get("associatePublicIpAddress"):
+        return {"publicIp": "203.0.113." + args.inputs["privateIp"].rsplit(".", 1)[1]}
+    return {}
+
+
 def render_all() -> dict[str, str]:
     from simulator.program import ClusterMocks, run_program
 
     out = {}
     for name, (stack, config) in reference_stacks().items():
-        first = run_program(config, stack=stack)
-        running = run_program(config, stack=stack, mocks=ClusterMocks(existing=first))
+        first = run_program(config, stack=stack, mocks=ClusterMocks(extra_outputs=public_address_by_private_one))
+        running = run_program(config, stack=stack, mocks=ClusterMocks(extra_outputs=public_address_by_private_one,
+                                                                      existing=first))
         tree = node_tree(first)
         tree["wiring-first-up.txt"] = wiring(first)
         tree["wiring-running.txt"] = wiring(running)
