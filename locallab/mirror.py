@@ -91,3 +91,11 @@ def publish(mirror: Path, built: dict[str, dict], binaries: dict[str, Path], arc
             setting[key] = {"version": pinned["version"], **only}
     return setting
 
+
+
+def forget(mirror: Path, paths: list[str]) -> None:
+    """Drop what the index records for these paths (another file was put there), so publish() writes them again."""
+    index_file = mirror / ".lab-index.json"
+    if index_file.exists():
+        index = json.loads(index_file.read_text())
+        index_file.write_text(json.dumps({k: v for k, v in index.items() if k not in paths}, indent=2))
