@@ -20,7 +20,7 @@ from pathlib import Path
 from cluster import versions
 
 
-def _digest(path: Path, algorithm: str) -> str:
+def file_digest(path: Path, algorithm: str) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -77,7 +77,7 @@ def publish(mirror: Path, built: dict[str, dict], binaries: dict[str, Path], arc
                 shutil.copyfile(members[0][1], target)
             else:
                 _pack(target, members)
-            entry = {"made_from": made_from, "digest": _digest(target, component.algorithm)}
+            entry = {"made_from": made_from, "digest": file_digest(target, component.algorithm)}
             index[path] = entry
             index_file.write_text(json.dumps(index, indent=2))
         pinned = setting.setdefault(component.version_key, {"version": version})

@@ -14,7 +14,6 @@ either way: the program pins its image, not a binary, so the lab has no publishe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ from typing import Callable
 
 from cluster import versions
 from locallab import build as go_build
-from locallab.mirror import forget, publish
+from locallab.mirror import file_digest, forget, publish
 from locallab.rootfs import CACHE
 
 RELEASES_ROOT = CACHE / "releases"
@@ -60,14 +59,6 @@ def release_url(base: str, path: str) -> str:
     return f"https://{path}" if base == "https://" else f"{base.rstrip('/')}/{path}"
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _verified(path: Path, artifact: versions.Artifact) -> bool:
     """Whether path is the pinned file. A verified file keeps a note of its size and time beside it, so a warm
     `./lab up` does not hash hundreds of megabytes again."""
@@ -77,7 +68,7 @@ def _verified(path: Path, artifact: versions.Artifact) -> bool:
     stamp = f"{artifact.algorithm} {artifact.digest} {path.stat().st_size} {path.stat().st_mtime_ns}"
     if note.exists() and note.read_text() == stamp:
         return True
-    if _digest(path, artifact.algorithm) != artifact.digest:
+    if file_digest(path, artifact.algorithm) != artifact.digest:
         return False
     note.write_text(stamp)
     return True
@@ -101,7 +92,7 @@ def fetch(artifact: versions.Artifact, path: str, root: Path, log=print) -> Path
         partial.unlink(missing_ok=True)
         status = f"HTTP {error.code} " if isinstance(error, urllib.error.HTTPError) else ""
         raise Unavailable(f"{artifact.url}: {status}{getattr(error, 'reason', error)}") from error
-    actual = _digest(partial, artifact.algorithm)
+    actual = file_digest(partial, artifact.algorithm)
     if actual != artifact.digest:
         partial.unlink()
         raise ChecksumMismatch(
