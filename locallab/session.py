@@ -43,7 +43,7 @@ def lab_config(*, versions: dict, arch: str, etcd: int = 3, controllers: int = 3
     """The lab stack: the stack's own addresses, host routing, artifacts from the lab's mirror, pinned by the
     checksums of what the lab built (`versions`, as a mirror's own build would be given), and images from the
     registry in the deployer namespace. The machines only have cgroup v1 and share this host's kernel, which the
-    two worker settings say (README, "Local lab")."""
+    two worker settings say (docs/lab.md)."""
     return {
         "adminCidrs": ["10.43.0.0/20"], "clusterName": "lab", "architecture": arch, "podRouting": "host",
         "etcd": {"count": etcd}, "controllers": {"count": controllers},

@@ -489,6 +489,6 @@ if __name__ == "__main__":
     from pathlib import Path
 
     if sys.argv[1:] == ["--readme"]:
-        write_readme_section(str(Path(__file__).resolve().parents[1] / "README.md"))
+        write_readme_section(str(Path(__file__).resolve().parents[1] / "docs" / "operations.md"))
     else:
         print(render_readme_section())

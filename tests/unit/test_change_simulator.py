@@ -25,7 +25,7 @@ from simulator.change_sim import (ADMIN_CIDRS, CASES_BY_ID, CREATED, DELETED, RE
                                       summarize)
 from simulator.program import ProgramRun, run_program
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "operations.md"   # where the section lives
 INSTANCE = "aws:ec2/instance:Instance"
 
 
