@@ -367,6 +367,7 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
             log(f"lab: bringing the lab up failed; consoles and logs in {state_dir} until `./lab down`")
             made["session"].save()
         raise
+    made["session"].save()      # with every phase's time, for `./lab status`
     return made["session"]
 
 
