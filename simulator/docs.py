@@ -72,7 +72,8 @@ aws iam attach-user-policy --user-name <you> --policy-arn arn:aws:iam::<account>
 It is derived, not guessed: the program runs under mocks for each stack shape whose resources differ, every
 resource type and invoke it declares is looked up in one table (`infra/deployer_policy.py`: the IAM actions
 pulumi-aws calls to create, read, update, delete and tag that type, with where each list comes from), and
-`tests/unit/test_deployer_policy.py` fails when the program declares a type or invoke the table does not map. The shapes:
+`tests/unit/test_deployer_policy.py` fails when the program declares a type or invoke the table does not map. The
+shapes:
 
 {shapes}
 
