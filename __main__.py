@@ -124,11 +124,10 @@ pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
 pulumi.export("kubeconfig", kubeconfig)
 pulumi.export("superAdminKubeconfig", super_admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
 
-ssh_identity_file = f"~/.ssh/{settings.cluster_name}"
 ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))
 pulumi.export("sshConfig", pulumi.Output.all(hosts=ssh_targets, bastion=ssh.bastion).apply(
-    lambda v: render_ssh_config(user=settings.ssh_user, identity_file=ssh_identity_file,
-                                hosts=v["hosts"], bastion=v["bastion"])))
+    lambda v: render_ssh_config(user=settings.ssh_user, hosts=v["hosts"], bastion=v["bastion"],
+                                generated_key=nodes.ssh_private_key is not None)))
 pulumi.export("nginxUrls", smoke.urls)
 if nodes.ssh_private_key is not None:
     pulumi.export("sshPrivateKey", nodes.ssh_private_key)

@@ -100,7 +100,7 @@ SOURCES: dict[str, Source] = {
         "infra/apilb.py",
         "This program's target group: HTTPS /readyz every 10 s, healthy after 2 checks."),
     "lab-readme": Source(
-        "README.md, 'Local lab' (bench/lab_bench.py on a 3/3/3 stack, 34 steps replayed)",
+        "bench/lab_bench.py on a 3/3/3 stack, 34 steps replayed (the README's 'Local lab' then, docs/lab.md now)",
         "replay etcd 12.9 s summed over hosts (16 steps), controller 7.3 s (9 steps), worker 7.5 s (9 steps)."),
 }
 

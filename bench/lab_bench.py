@@ -4,7 +4,7 @@ cache was filled; warm: this run's cache hit), how long booting took, the wall t
 `./lab up` to the smoke test passing (the replay ends with the smoke test's fetch from every worker), the real time
 of every replayed step, and each worker step's time across the workers (the figures bench/apply_model.py uses).
 
-Needs root and the lab's tools (see README, "Local lab"). Usage, as root: .venv/bin/python bench/lab_bench.py
+Needs root and the lab's tools (docs/lab.md). Usage, as root: .venv/bin/python bench/lab_bench.py
 """
 
 from __future__ import annotations
@@ -37,10 +37,13 @@ def main() -> None:
             for name, seconds in manifest["seconds"].items():
                 print(f"    {name:<24} {seconds:7.1f} s")
         print(f"build, warm          {warm:7.1f} s (cache hit)")
-        print(f"rootfs ready         {session.timings['rootfs']:7.1f} s (0 when cached)")
-        print(f"mirror archives      {session.timings['mirror']:7.1f} s (0 when cached)")
-        print(f"boot 9 machines      {session.timings['boot']:7.1f} s (until each answers SSH)")
+        print(f"binaries             {session.timings['build']:7.1f} s (release archives or the Go build, and "
+              "the mirror's archives; cached)")
+        print(f"network, images      {session.timings['network'] + session.timings['images']:7.1f} s")
+        print(f"boot 9 machines      {session.timings['boot']:7.1f} s (the rootfs when cached, then until each "
+              "answers SSH)")
         print(f"replay, wall time    {session.timings['replay']:7.1f} s")
+        print(f"checks               {session.timings['checks']:7.1f} s (Ready nodes, nginx on every worker)")
         per_role: dict[str, float] = defaultdict(float)
         for row in report.by_status("replayed"):
             per_role[row.step.split("-", 1)[0]] += row.seconds

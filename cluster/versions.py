@@ -9,7 +9,7 @@ Checksums come from the publishers, never from a download of our own:
   (cluster/gce/gci/configure.sh in k8s.io/kubernetes v1.38.0-beta.0).
 - etcd, containerd, runc and CNI plugins: etcd's SHA256SUMS and the `.sha256`/`.sha256sum` files next to the
   release assets, as collected in kubespray's checksums.yml (2026-08-21). Newer releases of these four had no
-  publisher sums we could obtain, so they stay at the newest release that has them (see the README).
+  publisher sums we could obtain, so they stay at the newest release that has them (see docs/architecture.md).
 A node verifies each file before it installs anything from it.
 
 Paths below a mirror keep the upstream host as their first directory (`dl.k8s.io/...`, `github.com/...`), the layout
@@ -185,7 +185,8 @@ def resolve_versions(overrides: Mapping[str, Any]) -> dict[str, PinnedRelease]:
                     raise VersionError(
                         f"setting 'versions.{key}' = {value!r} is invalid: no checksums are pinned for {c.name} "
                         f"{value}; pinned versions are {', '.join(sorted(c.checksums))}. Add them to "
-                        f"cluster/versions.py or give them in the override (see the README)")
+                        f"cluster/versions.py or give them in the override "
+                        f"(docs/architecture.md#components-and-versions)")
                 sums[c.name] = (c.algorithm, dict(c.checksums[value]))
             resolved[key] = PinnedRelease(value, sums)
         elif isinstance(value, Mapping) and isinstance(value.get("version"), str):

@@ -1,9 +1,9 @@
 """How the Pulumi engine and the providers change what this program declares: one table of the input properties
 that force a replacement, per resource type the program uses, each row with its source. Pure data, no pulumi import.
 
-The change simulator (simulator/change_sim.py) classifies every resource of a setting change with this table,
-and the README's "Changing a running cluster" section is rendered from the simulator's results; neither keeps a
-list of its own.
+The change simulator (simulator/change_sim.py) classifies every resource of a setting change with this table, and
+the "Changing a running cluster" section of docs/operations.md is rendered from the simulator's results; neither
+keeps a list of its own.
 
 Property names are the camelCase input names the engine (and the mocks) see. A path `a.b` is field `b` of the
 object input `a`. `*` means every input: the provider has no update for that type, so any change replaces it.

@@ -1,7 +1,7 @@
 """Ingress rules of every security group, as a flat table. Pure: settings in, rules out.
 
 One group per role. Everything not listed here is refused; egress is open (nodes download their binaries and
-images). The README's "Security groups" section is this table in prose.
+images). The "Security groups" section of docs/architecture.md is this table in prose.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """One typed, validated settings tree, read from stack config.
 
-Every user-facing key lives in ``SETTINGS_REFERENCE`` with its default and an example; the README's configuration
-reference is checked against that table by a test. ``parse_settings`` is pure (plain dict in, frozen dataclass out)
-so that every validation rule runs, and is tested, before any resource is declared.
+Every user-facing key lives in ``SETTINGS_REFERENCE`` with its default and an example; docs/configuration.md's
+reference table is rendered from it (simulator/docs.py). ``parse_settings`` is pure (plain dict in, frozen dataclass
+out) so that every validation rule runs, and is tested, before any resource is declared.
 """
 
 from __future__ import annotations
@@ -113,69 +113,95 @@ class SettingSpec:
     key: str
     default: Any
     example: str
-    description: str
+    description: str          # Markdown: docs/configuration.md's table is rendered from these (reference_table)
+    shown_default: str = ""   # how the reference shows a default that is not a plain value
 
 
 _REQUIRED = object()
 WORKER_HOST_KEYS = ("allowCgroupV1", "systemContainer")
 
-# The one place every user-facing key is defined. Order = README order.
+# The one place every user-facing key is defined. Order = the order of docs/configuration.md.
 SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
     SettingSpec("adminCidrs", _REQUIRED, '["<your address>/32"]',
-                "Required. Networks allowed to reach SSH, the Kubernetes API and NodePorts. No open default."),
+                "Networks allowed to reach SSH, the Kubernetes API and NodePorts. No open default.", "(required)"),
     SettingSpec("clusterName", None, "lab",
-                "Name used in tags and AWS names. Default: k8s-<stack name>."),
+                "Name used in tags and AWS names (at most 28 characters: the load balancer is "
+                "`<clusterName>-api`).", "`k8s-<stack>`"),
     SettingSpec("etcd", {"count": 3, "instanceType": "t3.small", "rootVolumeGb": 20},
-                '{"count": 3, "instanceType": "t3.small"}', "etcd members: an odd count from 1 to 9."),
+                '{"count": 5}', "etcd members: an odd count from 1 to 9."),
     SettingSpec("controllers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 20},
-                '{"count": 3, "instanceType": "t3.medium"}', "Control plane nodes (API server, controller-manager, scheduler)."),
+                '{"count": 1}', "Control plane nodes (API server, controller-manager, scheduler)."),
     SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30, "rolloutBatchSize": 1,
                             "allowCgroupV1": False, "systemContainer": False},
-                '{"count": 3, "instanceType": "t3.medium", "rolloutBatchSize": 2}',
-                "Worker nodes (containerd, kubelet, kube-proxy). `rolloutBatchSize`: how many running workers a "
-                "change restarts at once (each drained first when containerd or the kubelet restart), from 1 to "
-                "the count. `allowCgroupV1`: run the kubelet on a host that only has cgroup v1 (kubelet "
-                "`failCgroupV1: false`; prepare-os accepts v1) instead of refusing. `systemContainer`: the nodes are "
-                "system containers sharing their host's kernel (systemd-nspawn, LXC): kube-proxy leaves the "
-                "kernel-wide conntrack table size alone (`conntrack.maxPerCore: 0`) and containerd does not lower "
-                "containers' OOM score (`restrict_oom_score_adj`), neither of which a container may change. Both "
-                "false on the EC2 nodes; the local lab sets both."),
-    SettingSpec("vpcCidr", "10.43.0.0/16", "10.43.0.0/16", "The VPC range. Node subnets are carved from it."),
+                '{"count": 10, "rolloutBatchSize": 2}',
+                "Worker nodes (containerd, kubelet, kube-proxy). `rolloutBatchSize` (1 to `count`): how many running "
+                "workers a change restarts at once, each drained first when containerd or the kubelet restart "
+                "([rolling restarts](operations.md#rolling-restarts-of-controllers-and-workers)). `allowCgroupV1`: "
+                "the hosts only have cgroup v1, which kubelet 1.35+ refuses unless told (`failCgroupV1: false`; "
+                "`prepare-os` then accepts v1 instead of stopping). `systemContainer`: the nodes are system "
+                "containers sharing their host's kernel (systemd-nspawn, LXC), which may neither size the "
+                "kernel-wide conntrack table (kube-proxy `conntrack.maxPerCore: 0` leaves it alone) nor lower a "
+                "process's OOM score (containerd `restrict_oom_score_adj = true`). Both false for EC2 nodes, whose "
+                "files do not change; the local lab sets both."),
+    SettingSpec("vpcCidr", "10.43.0.0/16", "10.43.0.0/16",
+                "The VPC range, /16 to /24. Node subnets are sixteenths of it."),
     SettingSpec("podCidr", "10.200.0.0/16", "10.200.0.0/16",
                 "The cluster pod range; the controller-manager gives each node one slice of it."),
     SettingSpec("podCidrMaskSize", 24, "24", "Prefix length of each node's pod range (a /24 holds 254 pods)."),
     SettingSpec("serviceCidr", "10.32.0.0/24", "10.32.0.0/24",
-                "Service ClusterIP range; its first address is the `kubernetes` Service, its tenth CoreDNS."),
+                "Service range; its first address is the `kubernetes` Service, its tenth CoreDNS."),
     SettingSpec("podRouting", "vpc", "host",
                 "`vpc`: one VPC route per worker pod range. `host`: routes on every worker (the tutorial's way)."),
-    SettingSpec("routesQuota", 50, "50",
+    SettingSpec("routesQuota", 50, "500",
                 "Routes per VPC route table your account allows (AWS quota L-93826ACB); checked in `vpc` mode."),
     SettingSpec("topology", "public", "private",
-                "`public`: nodes have public IPs. `private`: nodes in private subnets behind NAT, SSH through a bastion."),
+                "`public`: nodes have public IPs. `private`: nodes in private subnets behind NAT, SSH through a "
+                "bastion."),
     SettingSpec("zones", 1, "3", f"How many availability zones to spread nodes over (1 to {MAX_ZONES})."),
-    SettingSpec("architecture", "amd64", "arm64", "CPU architecture of every node; pick matching instance types."),
+    SettingSpec("architecture", "amd64", "arm64",
+                "CPU architecture of every node; pick matching instance types (t4g, m7g...)."),
     SettingSpec("sshPublicKey", None, "ssh-ed25519 AAAA... you@host",
-                "Public key to install on nodes. Default: a key pair is generated; its private key is a secret output."),
+                "Public key to install on nodes. Otherwise a key pair is generated; its private key is the secret "
+                "output `sshPrivateKey`.", "generated"),
     SettingSpec("sshUser", "ubuntu", "ubuntu", "Login user of the AMI."),
     SettingSpec("bastionInstanceType", "t3.micro", "t3.micro", "Instance type of the bastion (private topology only)."),
-    SettingSpec("versions", {}, '{"kubernetes": "1.36.0"}',
-                "Override pinned component versions (see cluster/versions.py); each needs its checksums there."),
+    SettingSpec("versions", {}, '{"etcd": "3.6.14"}',
+                "Override pinned component versions; each version needs its checksums in `cluster/versions.py` "
+                "([upgrading](operations.md#upgrading-kubernetes))."),
     SettingSpec("downloadBaseUrl", None, "https://mirror.example.internal",
-                "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it)."),
+                "Fetch every artifact from this mirror instead of the upstream hosts (same paths below it).",
+                "upstream"),
     SettingSpec("imageRegistryMirror", None, "https://registry.example.internal:5000",
-                "Workers pull docker.io and registry.k8s.io images through this registry (scheme, host and port; "
-                "it serves the same repository paths), falling back to the upstream registry."),
+                "Workers pull docker.io and registry.k8s.io images through this registry first (containerd "
+                "`hosts.toml`; it serves the same repository paths, like a pull-through cache or a registry you "
+                "filled with `skopeo sync`), then from the registry itself. For mirrored and air-gapped installs.",
+                "none"),
     # AWS's global STS endpoint: a public name with A records that every VPC resolver answers, internet or not.
     SettingSpec("dnsCheckName", "sts.amazonaws.com", "ec2.eu-west-1.amazonaws.com",
-                "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver)."),
+                "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver). The "
+                "default is AWS's global STS endpoint: a public name every VPC resolver answers, with or without "
+                "internet access."),
     SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "s3": False, "s3KeepDays": 30,
                                   "s3NoncurrentDays": 7},
                 '{"intervalMinutes": 30, "keep": 48, "s3": true, "s3KeepDays": 90}',
-                "Snapshots every etcd member takes of itself: how often, how many it keeps on disk, and whether each "
-                "is also uploaded to an S3 bucket the program creates, where snapshots expire after `s3KeepDays` "
-                "and overwritten or expired versions `s3NoncurrentDays` later. The bucket is kept when `s3` is "
-                "turned off or the stack destroyed (docs/recovery.md says how to delete it)."),
+                "Snapshots every etcd member takes of itself: every `intervalMinutes` (5 to 10080), the newest "
+                "`keep` (1 to 1000) kept on its disk, and with `s3` each also uploaded to a bucket the program "
+                "creates, where snapshots expire after `s3KeepDays` and overwritten or expired versions "
+                "`s3NoncurrentDays` later. The bucket is kept when `s3` is turned off or the stack destroyed "
+                "([backups and restore](operations.md#backups-and-restore); [recovery](recovery.md) says how to "
+                "delete it)."),
 )
+
+
+def reference_table() -> str:
+    """The configuration reference as a Markdown table, one row per key (docs/configuration.md)."""
+    rows = ["| key | default | example | meaning |", "|---|---|---|---|"]
+    for spec in SETTINGS_REFERENCE:
+        plain = json.dumps(spec.default) if isinstance(spec.default, (dict, list)) else spec.default
+        shown = spec.shown_default or f"`{plain}`"
+        rows.append(f"| `{spec.key}` | {shown} | `{spec.example}` | {spec.description} |")
+    return "\n".join(rows) + "\n"
+
 
 KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
 _DEFAULTS = {spec.key: spec.default for spec in SETTINGS_REFERENCE}

@@ -377,16 +377,19 @@ def _ensure_group(group: str, version: str, go: str, arch: str, log, builder=Non
     return directory, manifest
 
 
-def ensure_build(versions: BuildVersions | None = None, log=print) -> Build:
+def ensure_build(versions: BuildVersions | None = None, log=print, groups: tuple[str, ...] = tuple(BUILDERS)) -> Build:
     """The cached builds of these versions (default: the program's pins), each group built first if missing.
     Each group (kubernetes, etcd, containerd, runc, cni-plugins, crictl, coredns) is cached on its own: a new etcd
-    patch release rebuilds nothing else."""
+    patch release rebuilds nothing else. `groups`: only these (the lab builds only CoreDNS when it downloaded the
+    rest)."""
     versions = versions or BuildVersions.pinned()
+    if shutil.which("go") is None:
+        raise BuildError(f"building {', '.join(groups)} from Go modules needs Go 1.26 on PATH (https://go.dev/dl/)")
     go, arch = go_version(), go_arch()
-    groups, manifests = {}, {}
-    for group in BUILDERS:
-        groups[group], manifests[group] = _ensure_group(group, versions.of(group), go, arch, log)
-    return Build(versions, groups, manifests)
+    built, manifests = {}, {}
+    for group in groups:
+        built[group], manifests[group] = _ensure_group(group, versions.of(group), go, arch, log)
+    return Build(versions, built, manifests)
 
 
 def main(argv: list[str] | None = None) -> int:

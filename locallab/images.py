@@ -26,7 +26,7 @@ from typing import Callable
 
 from cluster.render.addons import COREDNS_USER
 from cluster.versions import IMAGES
-from locallab.mirror import _digest
+from locallab.mirror import file_digest
 from locallab.rootfs import CACHE, RECIPE as ROOTFS_RECIPE
 
 IMAGES_ROOT = CACHE / "images"
@@ -112,7 +112,7 @@ class Recipe:
 
 
 def sha256_file(path: Path) -> str:
-    return _digest(path, "sha256")
+    return file_digest(path, "sha256")
 
 
 def blob_path(layout: Path, digest: str) -> Path:

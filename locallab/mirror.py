@@ -20,7 +20,7 @@ from pathlib import Path
 from cluster import versions
 
 
-def _digest(path: Path, algorithm: str) -> str:
+def file_digest(path: Path, algorithm: str) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -77,7 +77,7 @@ def publish(mirror: Path, built: dict[str, dict], binaries: dict[str, Path], arc
                 shutil.copyfile(members[0][1], target)
             else:
                 _pack(target, members)
-            entry = {"made_from": made_from, "digest": _digest(target, component.algorithm)}
+            entry = {"made_from": made_from, "digest": file_digest(target, component.algorithm)}
             index[path] = entry
             index_file.write_text(json.dumps(index, indent=2))
         pinned = setting.setdefault(component.version_key, {"version": version})
@@ -91,3 +91,11 @@ def publish(mirror: Path, built: dict[str, dict], binaries: dict[str, Path], arc
             setting[key] = {"version": pinned["version"], **only}
     return setting
 
+
+
+def forget(mirror: Path, paths: list[str]) -> None:
+    """Drop what the index records for these paths (another file was put there), so publish() writes them again."""
+    index_file = mirror / ".lab-index.json"
+    if index_file.exists():
+        index = json.loads(index_file.read_text())
+        index_file.write_text(json.dumps({k: v for k, v in index.items() if k not in paths}, indent=2))

@@ -24,8 +24,8 @@ RECIPE = {
                 "ca-certificates", "iputils-ping", "procps", "kmod", "passwd", "libnss-myhostname",
                 # Ubuntu's images have python3; the program's read-pod-cidrs step runs its reader with it.
                 "python3",
-                # What a worker's prepare-os installs: prepare-os itself cannot be replayed (kernel modules), so the
-                # image carries its packages, haproxy for the node-local API proxy among them.
+                # What a worker's prepare-os installs: the machines reach no package mirror, so the image carries
+                # its packages (prepare-os finds them installed), haproxy for the node-local API proxy among them.
                 *WORKER_PACKAGES],
 }
 

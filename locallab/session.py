@@ -21,20 +21,19 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlparse
 
 from locallab import build as go_build
-from locallab import images, registry
+from locallab import images, registry, releases
 from cluster.render import podcidrs
 from infra.settings import parse_settings
 from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_URL, SSH_OPTIONS, Machines, lab_architecture, prepare_host_sysctls,
                                remove_abandoned_copies, remove_abandoned_propagation_dirs, remove_machine_cgroups,
                                restore_host_sysctls, stop_processes)
-from locallab.mirror import publish
 from locallab.netns import Lab, remove_stale, sh
 from locallab.replay import Replayer, Report, Row, Step, collect
-from locallab.rootfs import CACHE, LAB_USER, ensure_rootfs
+from locallab.rootfs import CACHE, LAB_USER, ensure_rootfs, rootfs_path
 from simulator.program import ClusterMocks, ProgramRun, run_program
 
 STATE_ROOT = Path(os.environ.get("K8S_FROM_SCRATCH_LAB_STATE", "/run/k8s-from-scratch-lab"))
@@ -44,7 +43,7 @@ def lab_config(*, versions: dict, arch: str, etcd: int = 3, controllers: int = 3
     """The lab stack: the stack's own addresses, host routing, artifacts from the lab's mirror, pinned by the
     checksums of what the lab built (`versions`, as a mirror's own build would be given), and images from the
     registry in the deployer namespace. The machines only have cgroup v1 and share this host's kernel, which the
-    two worker settings say (README, "Local lab")."""
+    two worker settings say (docs/lab.md)."""
     # Instance types of the architecture: the program checks them against it before anything, lab or not.
     small, medium = {"amd64": ("t3.small", "t3.medium"), "arm64": ("t4g.small", "t4g.medium")}[arch]
     return {
@@ -285,77 +284,132 @@ def attach(tag: str = "lab") -> LabSession:
                       existing=existing)
 
 
+@dataclass
+class Phase:
+    """One named part of `./lab up`, timed and announced as it runs (kind's create lists its actions the same way).
+    `timing`: the key of its figure in the lab's timings."""
+    name: str
+    timing: str
+    action: Callable[[], None]
+
+
+def run_phases(phases: list[Phase], timings: dict[str, float], log=print) -> None:
+    for number, phase in enumerate(phases, 1):
+        log(f"[{number}/{len(phases)}] {phase.name}")
+        started = time.monotonic()
+        phase.action()
+        timings[phase.timing] = time.monotonic() - started
+        log(f"[{number}/{len(phases)}] {phase.name}: {timings[phase.timing]:.0f}s")
+
+
 def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = None, workers: int | None = None,
        log=print) -> LabSession:
     """Build what is missing, boot the lab and replay the program; a lab already running is replayed again
     (only what changed runs), with another worker count when `workers` differs from its own. A count left out
     is 3 for a new lab and the running lab's own otherwise."""
     if running(tag):
-        session = attach(tag)
-        shape = {role: session.config[role]["count"] for role in ("etcd", "controllers", "workers")}
-        for role, wanted in (("etcd", etcd), ("controllers", controllers)):
-            if wanted is not None and wanted != shape[role]:
-                raise SystemExit(f"lab {tag} runs {shape[role]} {role}; the lab changes only the worker count of a "
-                                 f"running lab: `./lab down` first for {wanted} {role}")
-        started = time.monotonic()
-        if workers is not None and workers != shape["workers"]:
-            session.first_report = session.resize(workers, log=log)
-        else:
-            session.first_report = replay_program(session)
-        session.timings["replay"] = time.monotonic() - started
-        save_report(session.state_dir, session.first_report)
-        session.save()
-        return session
+        return _update(tag, etcd, controllers, workers, log)
     etcd, controllers, workers = etcd or 3, controllers or 3, workers or 3
     down(tag)   # whatever a lab of this tag left behind
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-    build = go_build.ensure_build(log=log)
-    timings["build"] = time.monotonic() - started
-    started = time.monotonic()
-    rootfs = ensure_rootfs(log=log)
-    timings["rootfs"] = time.monotonic() - started
-
+    state_dir = _state_dir(tag)
     arch = lab_architecture()
     mirror = go_build.BUILD_ROOT / "mirror"
-    started = time.monotonic()
-    versions = publish(mirror, build.versions.program_versions(), build.binaries, arch)
-    timings["mirror"] = time.monotonic() - started
-    config = lab_config(versions=versions, arch=arch, etcd=etcd, controllers=controllers, workers=workers)
-    key_material: dict = {}
-    run = run_lab_program(config, key_material)
+    timings: dict[str, float] = {}
+    made: dict = {}
 
-    state_dir = _state_dir(tag)
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lab = Lab(tag).__enter__()
-    machines = Machines(lab, rootfs, state_dir)
-    served = {c for key in versions for c in _components_of(key)}
-    session = LabSession(tag, state_dir, config, run, machines, Replayer(machines.ssh, local=machines.local, served=served), key_material,
-                         build, timings)
-    try:
+    def binaries() -> None:
+        made["binaries"] = releases.lab_binaries(arch, mirror, log=log)
+        log(f"binaries: {made['binaries'].source}")
+
+    def network() -> None:
+        config = lab_config(versions=made["binaries"].versions_setting, arch=arch, etcd=etcd,
+                            controllers=controllers, workers=workers)
+        key_material: dict = {}
+        run = run_lab_program(config, key_material)
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        machines = Machines(Lab(tag).__enter__(), rootfs_path(), state_dir)   # built in `machines`
+        replayer = Replayer(machines.ssh, local=machines.local, served=set(made["binaries"].served))
+        made["session"] = session = LabSession(tag, state_dir, config, run, machines, replayer, key_material,
+                                               made["binaries"].build, timings)
         hold_host_sysctls(tag)
         machines.start_deployer(mirror)
         machines.start_resolver({parse_settings(config).dns_check_name: DEPLOYER_IP})
-        started = time.monotonic()
-        serve_images(machines, build, state_dir, log)
-        timings["images"] = time.monotonic() - started
-        public_key = run.of_type("aws:ec2/keyPair:KeyPair")[0].inputs["publicKey"]
-        ssh_dir = machines.authorize(public_key)
         _write_deployer_files(session)
-        started = time.monotonic()
-        machines.boot_all(session.nodes, ssh_dir, session.private_key, LAB_USER)
-        timings["boot"] = time.monotonic() - started
+
+    def images() -> None:
+        session = made["session"]
+        serve_images(session.machines, session.build, state_dir, log)
+
+    def machines() -> None:
+        session = made["session"]
+        ensure_rootfs(log=log)
+        public_key = session.run.of_type("aws:ec2/keyPair:KeyPair")[0].inputs["publicKey"]
+        ssh_dir = session.machines.authorize(public_key)
+        session.machines.boot_all(session.nodes, ssh_dir, session.private_key, LAB_USER)
         session.save()
-        started = time.monotonic()
+
+    def replay() -> None:
+        session = made["session"]
         session.first_report = replay_program(session)
-        timings["replay"] = time.monotonic() - started
         save_report(state_dir, session.first_report)
         session.save()
+
+    phases = [Phase("binaries: the publishers' release archives, or a build from Go modules", "build", binaries),
+              Phase("network: namespaces, the deployer's mirror and the VPC resolver's stand-in", "network", network),
+              Phase("images: pause, CoreDNS, nginx, busybox in the deployer's registry", "images", images),
+              Phase(f"machines: the Debian image, then {etcd} etcd, {controllers} controllers, {workers} workers "
+                    "booted", "boot", machines),
+              Phase("replay: the program's remote steps, as one pulumi up", "replay", replay),
+              Phase("checks: every worker a Ready node, nginx on every worker's NodePort", "checks",
+                    lambda: check(made["session"], log))]
+    try:
+        run_phases(phases, timings, log)
     except BaseException:
-        log(f"lab: bringing the lab up failed; consoles and logs in {state_dir} until `./lab down`")
-        session.save()
+        if "session" in made:
+            log(f"lab: bringing the lab up failed; consoles and logs in {state_dir} until `./lab down`")
+            made["session"].save()
         raise
+    made["session"].save()      # with every phase's time, for `./lab status`
+    return made["session"]
+
+
+def _update(tag: str, etcd: int | None, controllers: int | None, workers: int | None, log) -> LabSession:
+    """`./lab up` on a running lab: another `pulumi up` (a resize when the worker count changes)."""
+    session = attach(tag)
+    shape = {role: session.config[role]["count"] for role in ("etcd", "controllers", "workers")}
+    for role, wanted in (("etcd", etcd), ("controllers", controllers)):
+        if wanted is not None and wanted != shape[role]:
+            raise SystemExit(f"lab {tag} runs {shape[role]} {role}; the lab changes only the worker count of a "
+                             f"running lab: `./lab down` first for {wanted} {role}")
+    resize = workers is not None and workers != shape["workers"]
+
+    def replay() -> None:
+        session.first_report = session.resize(workers, log=log) if resize else replay_program(session)
+        save_report(session.state_dir, session.first_report)
+        session.save()
+
+    name = f"replay: resize to {workers} workers" if resize else "replay: the program again, only what changed runs"
+    run_phases([Phase(name, "replay", replay),
+                Phase("checks: every worker a Ready node, nginx on every worker's NodePort", "checks",
+                      lambda: check(session, log))], session.timings, log)
+    session.save()
     return session
+
+
+def check(session: LabSession, log=print) -> None:
+    """What a person would look at first: every worker a Ready node, and nginx answering on every worker's
+    NodePort from the deployer (the smoke test's page, fetched again now)."""
+    nodes = json.loads(session.kubectl("get", "nodes", "-o", "json").stdout or "{}").get("items", [])
+    ready = {n["metadata"]["name"] for n in nodes
+             if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))}
+    workers = {name: ip for name, ip in session.nodes.items() if name.startswith("worker-")}
+    if set(workers) - ready:
+        raise RuntimeError(f"lab check: not Ready: {', '.join(sorted(set(workers) - ready))}")
+    for name, ip in workers.items():
+        page = session.machines.lab.exec("deployer", "curl", "-s", "-m", "10", f"http://{ip}:30080/", check=False)
+        if "Welcome to nginx!" not in page.stdout:
+            raise RuntimeError(f"lab check: {name} did not answer \"Welcome to nginx!\" on {ip}:30080")
+    log(f"checks: {len(workers)} workers Ready, nginx answered on each")
 
 
 def serve_images(machines: Machines, build: go_build.Build, state_dir: Path, log=print) -> None:
@@ -403,11 +457,6 @@ def _waiting_for(step: Step, steps: list[Step]) -> set[str]:
                 waiting.add(s.urn)
                 grew = True
     return waiting
-
-
-def _components_of(version_key: str) -> list[str]:
-    from cluster.versions import COMPONENTS
-    return [c.name for c in COMPONENTS.values() if c.version_key == version_key]
 
 
 def down(tag: str = "lab", log=lambda message: None) -> None:

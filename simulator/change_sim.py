@@ -600,7 +600,7 @@ if __name__ == "__main__":
 
     args = sys.argv[1:]
     if args[:1] == ["--readme"]:
-        target = args[1] if len(args) > 1 else str(Path(__file__).resolve().parents[1] / "README.md")
+        target = args[1] if len(args) > 1 else str(Path(__file__).resolve().parents[1] / "docs" / "operations.md")
         write_readme_section(target)
     else:
         print(render_readme_section())

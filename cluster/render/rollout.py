@@ -28,7 +28,7 @@ HEARTBEAT_AT_DRAIN = f"{ANNOTATION_PREFIX}/heartbeat-at-drain"
 
 DRAIN_TIMEOUT_SECONDS = 300
 READY_TIMEOUT_SECONDS = 600
-# What `kubectl drain` is told, here and in the README: skip DaemonSet pods (they would be recreated at once), allow
+# What `kubectl drain` is told, here and in docs/operations.md: skip DaemonSet pods (they would be recreated at once), allow
 # deleting emptyDir data (it goes with the pod anyway), and evict through the Eviction API, which refuses an
 # eviction a PodDisruptionBudget forbids; drain retries it until its timeout.
 DRAIN_FLAGS = ("--ignore-daemonsets", "--delete-emptydir-data")

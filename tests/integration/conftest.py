@@ -3,7 +3,9 @@ once per pytest session, on first use, and removed at the end.
 
 K8S_FROM_SCRATCH_LAB_ATTACH=<tag> runs the tests against a lab that is already up (`./lab --tag <tag> up`) instead,
 and leaves it running: for working on the tests themselves. Some tests stop and start services on it.
-K8S_FROM_SCRATCH_LAB_TEST_TAG names the lab the tests boot (default "test"), so that two runs can share a host."""
+K8S_FROM_SCRATCH_LAB_TEST_TAG names the lab the tests boot (default "test"), so that two runs can share a host.
+The tests' lab runs the Go build the other integration tests need anyway (tests/support/binaries.py), unless
+K8S_FROM_SCRATCH_LAB_RELEASES names where to download the release archives from (`https://`: the publishers)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def lab():
     missing = missing_tools()
     if missing:
         pytest.skip(f"the lab needs {', '.join(missing)}")
-    from locallab import session
+    from locallab import releases, session
+    os.environ.setdefault(releases.RELEASES_SETTING, "off")
     attach = os.environ.get("K8S_FROM_SCRATCH_LAB_ATTACH")
     if attach:
         yield session.attach(attach)

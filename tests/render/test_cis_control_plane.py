@@ -4,7 +4,7 @@ cluster (tests/render/sample.py), so that a regression names the item.
 Benchmark: CIS Kubernetes Benchmark v1.12 as kube-bench encodes it in `cfg/cis-1.12` (the newest kube-bench has;
 its `version_mapping` stops at Kubernetes 1.34, so a 1.37 cluster is checked with `--benchmark cis-1.12`).
 Flags are read the way kube-bench reads them from `ps -ef`: the first `--flag[=value]` in the command line, a bare
-`--flag` meaning true. Items that stay FAIL or manual are listed in the README's "Security benchmark" section.
+`--flag` meaning true. Items that stay FAIL or manual are listed in docs/security.md.
 """
 
 from __future__ import annotations

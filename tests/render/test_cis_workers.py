@@ -3,8 +3,8 @@ row each over the files every worker of the 3/3/3 sample receives, so that a reg
 
 Item numbers are those of CIS Kubernetes Benchmark v1.12 as kube-bench encodes it (cfg/cis-1.12/node.yaml and
 policies.yaml); kube-bench finds these files at the paths it searches (/var/lib/kubelet/config.yaml,
-/etc/systemd/system/kubelet.service, /var/lib/kubelet/kubeconfig). The items that stay FAIL are in the README's
-"Security benchmark" table. The Pod Security and config-schema checks at the end ask the Kubernetes libraries of
+/etc/systemd/system/kubelet.service, /var/lib/kubelet/kubeconfig). The items that stay FAIL are in docs/security.md's
+"Workers" table. The Pod Security and config-schema checks at the end ask the Kubernetes libraries of
 the release the cluster runs (tests/render/kubecheck).
 """
 
@@ -130,7 +130,7 @@ WORKER_CLAIMS = [
           ("/var/lib/kubelet/kubelet.crt", "/var/lib/kubelet/kubelet.key")),
     Claim("4.2.9 (the files exist)", kubelet_render.KUBELET_CONFIG, "tls files are delivered",
           lambda f: {kubelet("tlsCertFile")(f), kubelet("tlsPrivateKeyFile")(f)} <= set(f), True),
-    # The benchmark's test passes on "not set to false"; the kubelet does not rotate (no CSR signer): README.
+    # The benchmark's test passes on "not set to false"; the kubelet does not rotate (no CSR signer): docs/security.md.
     Claim("4.2.10", kubelet_render.KUBELET_CONFIG, "rotateCertificates not set to false", kubelet("rotateCertificates"),
           ABSENT),
     Claim("4.2.11", kubelet_render.KUBELET_CONFIG, "no featureGates (RotateKubeletServerCertificate not false)",

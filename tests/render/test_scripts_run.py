@@ -16,6 +16,8 @@ from cluster.render.common import NodeFile, write_files_script
 from cluster.render.install import install_artifact_script
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private mount namespace")
+# The file-writing script gives each file to its owner (root by default), as on a node.
+needs_root_to_chown = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the script chowns files to root")
 
 
 def run_isolated(script: str, tmp_path: Path, name: str) -> subprocess.CompletedProcess:
@@ -79,6 +81,7 @@ def test_a_checksum_mismatch_stops_the_step_naming_file_and_both_sums(tmp_path):
     assert artifact.url not in result.stderr and str(mirror_file.parent) not in result.stderr
 
 
+@needs_root_to_chown
 def test_write_files_writes_modes_and_reports_only_what_changed(tmp_path):
     files = [NodeFile(str(tmp_path / "etc/a.conf"), "alpha\n"),
              NodeFile(str(tmp_path / "keys/b.key"), "-----BEGIN PRIVATE KEY-----\nxyz\n", "0600", secret=True)]

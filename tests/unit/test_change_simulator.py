@@ -27,7 +27,7 @@ from simulator.engine import NO_COMMAND, RUNS, SKIPPED
 from simulator.engine import node_name as _node_name
 from simulator.program import ProgramRun, run_program
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "operations.md"   # where the section lives
 RECOVERY = Path(__file__).resolve().parents[2] / "docs" / "recovery.md"
 INSTANCE = "aws:ec2/instance:Instance"
 

@@ -1,5 +1,5 @@
 """The pinned releases: every default has publisher sums for both architectures, overrides still work, and the
-README's versions table states what cluster/versions.py pins."""
+versions table of docs/architecture.md states what cluster/versions.py pins."""
 
 import re
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 from cluster import versions
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ARCHITECTURE_DOC = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
 ARCHITECTURES = ("amd64", "arm64")
 
 
@@ -50,7 +50,7 @@ def test_an_unpinned_release_is_refused_naming_the_pinned_ones():
 
 
 def test_the_readme_versions_table_states_the_pinned_defaults():
-    section = README.split("### Components and versions", 1)[1].split("\n### ", 1)[0]
+    section = ARCHITECTURE_DOC.split("## Components and versions", 1)[1].split("\n## ", 1)[0]
     rows = {row[0].split(" (")[0]: row[1] for row in
             (re.split(r" \| ", line.strip("| ")) for line in section.splitlines() if line.startswith("| "))}
     stated = {"kubernetes": rows["Kubernetes"], "etcd": rows["etcd"], "containerd": rows["containerd"],
