@@ -26,17 +26,8 @@ wait_healthy() {
   done
   echo "$out"
 }
-install -d -m 0755 @STARTED_DIR@
-if [ -e @JOIN_DROP_IN@ ] && [ -d @DATA_DIR@/member ]; then
-  rm -f @JOIN_DROP_IN@ @JOIN_ENV@
-fi
-timeout 60 systemctl daemon-reload
-systemctl enable --quiet etcd
-if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-  echo "etcd: inputs unchanged since it was started, not restarting"
-  exit 0
-fi
-rm -f "$stamp"
+has_data() { [ -d @DATA_DIR@/member ]; }
+
 # How the running cluster sees this member, for a member without data: `none` (no cluster answers: a first
 # creation, or peers still forming one), `unstarted` (listed by name or address without client addresses: a first
 # creation in progress), `started` (listed with client addresses: this machine replaces a member that ran) or
@@ -45,19 +36,22 @@ rm -f "$stamp"
 cluster_view() {
   local members
   # Short bounds: on a first creation nothing answers yet, and this check must not slow the start down.
-  members=$(timeout 5 @BIN_DIR@/etcdctl --dial-timeout 1s --command-timeout 2s "${tls[@]}" --endpoints "$peers"     member list 2>/dev/null) || { echo none; return; }
+  members=$(timeout 5 @BIN_DIR@/etcdctl --dial-timeout 1s --command-timeout 2s "${tls[@]}" --endpoints "$peers" member list 2>/dev/null) || { echo none; return; }
   awk -F', ' -v url=@PEER_URL@ '$4 == url {view = ($5 == "" ? "unstarted" : "started")}
     END {print (view == "" ? "absent" : view)}' <<<"$members"
 }
-view=none
-[ -d @DATA_DIR@/member ] || view=$(cluster_view)
-if [ ! -d @DATA_DIR@/member ] && [ "$new_member_of_running_cluster" = no ] &&     { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
+
+# First creation (no cluster ran before, no data here): start without waiting; etcd-health checks the cluster.
+first_start() {
   echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
   timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
   echo "$want" > "$stamp"
-  exit 0
-fi
-if [ ! -d @DATA_DIR@/member ]; then
+}
+
+# A new member of a running cluster: replace whatever is registered at this peer address, `member add` this one,
+# and start it with the initial cluster that printed (the join drop-in).
+join_running_cluster() {
+  local deadline members old out added initial
   echo "etcd on $(hostname): joining the running cluster"
   # A member list answers only with a quorum (it is linearizable), so it is the check that the cluster runs.
   deadline=$((SECONDS + @TIMEOUT_SECONDS@))
@@ -89,16 +83,46 @@ if [ ! -d @DATA_DIR@/member ]; then
 @DROP_IN@
 DROPIN
   timeout 60 systemctl daemon-reload
-elif systemctl is-active --quiet etcd; then
-  # Never take this member down while another is: the cluster must have all its members before a restart.
-  wait_healthy "the etcd cluster (before restarting @MEMBER@)" --endpoints "$self,$peers" --cluster
-fi
-timeout 120 systemctl restart etcd || fail "etcd did not (re)start within 120s on $(hostname)"
-wait_healthy "etcd member @MEMBER@" --endpoints "$self"
-wait_healthy "the etcd cluster" --endpoints "$self" --cluster
-if [ -e @JOIN_DROP_IN@ ]; then
+  start_and_wait
+}
+
+# A member with data whose inputs changed: never take it down while another member is, then restart it.
+rolling_restart() {
+  if systemctl is-active --quiet etcd; then
+    wait_healthy "the etcd cluster (before restarting @MEMBER@)" --endpoints "$self,$peers" --cluster
+  fi
+  start_and_wait
+}
+
+# (Re)start etcd and wait, within the bound, for this member and every member to be healthy.
+start_and_wait() {
+  timeout 120 systemctl restart etcd || fail "etcd did not (re)start within 120s on $(hostname)"
+  wait_healthy "etcd member @MEMBER@" --endpoints "$self"
+  wait_healthy "the etcd cluster" --endpoints "$self" --cluster
+  if [ -e @JOIN_DROP_IN@ ]; then
+    rm -f @JOIN_DROP_IN@ @JOIN_ENV@
+    timeout 60 systemctl daemon-reload
+  fi
+  echo "$want" > "$stamp"
+  echo "etcd member @MEMBER@ is healthy on $(hostname), and so is every member"
+}
+
+install -d -m 0755 @STARTED_DIR@
+if [ -e @JOIN_DROP_IN@ ] && has_data; then
   rm -f @JOIN_DROP_IN@ @JOIN_ENV@
-  timeout 60 systemctl daemon-reload
 fi
-echo "$want" > "$stamp"
-echo "etcd member @MEMBER@ is healthy on $(hostname), and so is every member"
+timeout 60 systemctl daemon-reload
+systemctl enable --quiet etcd
+if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  echo "etcd: inputs unchanged since it was started, not restarting"
+  exit 0
+fi
+rm -f "$stamp"
+if has_data; then
+  rolling_restart
+elif view=$(cluster_view) && [ "$new_member_of_running_cluster" = no ] &&
+    { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
+  first_start
+else
+  join_running_cluster
+fi

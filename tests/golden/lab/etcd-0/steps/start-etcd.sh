@@ -26,17 +26,8 @@ wait_healthy() {
   done
   echo "$out"
 }
-install -d -m 0755 /var/lib/k8s-from-scratch/started
-if [ -e /etc/systemd/system/etcd.service.d/join.conf ] && [ -d /var/lib/etcd/member ]; then
-  rm -f /etc/systemd/system/etcd.service.d/join.conf /etc/etcd/join.env
-fi
-timeout 60 systemctl daemon-reload
-systemctl enable --quiet etcd
-if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-  echo "etcd: inputs unchanged since it was started, not restarting"
-  exit 0
-fi
-rm -f "$stamp"
+has_data() { [ -d /var/lib/etcd/member ]; }
+
 # How the running cluster sees this member, for a member without data: `none` (no cluster answers: a first
 # creation, or peers still forming one), `unstarted` (listed by name or address without client addresses: a first
 # creation in progress), `started` (listed with client addresses: this machine replaces a member that ran) or
@@ -45,19 +36,22 @@ rm -f "$stamp"
 cluster_view() {
   local members
   # Short bounds: on a first creation nothing answers yet, and this check must not slow the start down.
-  members=$(timeout 5 /usr/local/bin/etcdctl --dial-timeout 1s --command-timeout 2s "${tls[@]}" --endpoints "$peers"     member list 2>/dev/null) || { echo none; return; }
+  members=$(timeout 5 /usr/local/bin/etcdctl --dial-timeout 1s --command-timeout 2s "${tls[@]}" --endpoints "$peers" member list 2>/dev/null) || { echo none; return; }
   awk -F', ' -v url=https://10.43.0.10:2380 '$4 == url {view = ($5 == "" ? "unstarted" : "started")}
     END {print (view == "" ? "absent" : view)}' <<<"$members"
 }
-view=none
-[ -d /var/lib/etcd/member ] || view=$(cluster_view)
-if [ ! -d /var/lib/etcd/member ] && [ "$new_member_of_running_cluster" = no ] &&     { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
+
+# First creation (no cluster ran before, no data here): start without waiting; etcd-health checks the cluster.
+first_start() {
   echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
   timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
   echo "$want" > "$stamp"
-  exit 0
-fi
-if [ ! -d /var/lib/etcd/member ]; then
+}
+
+# A new member of a running cluster: replace whatever is registered at this peer address, `member add` this one,
+# and start it with the initial cluster that printed (the join drop-in).
+join_running_cluster() {
+  local deadline members old out added initial
   echo "etcd on $(hostname): joining the running cluster"
   # A member list answers only with a quorum (it is linearizable), so it is the check that the cluster runs.
   deadline=$((SECONDS + 300))
@@ -92,16 +86,46 @@ ExecStart=
 ExecStart=/usr/local/bin/etcd --name=etcd-0 --data-dir=/var/lib/etcd --listen-client-urls=https://10.43.0.10:2379,https://127.0.0.1:2379 --advertise-client-urls=https://10.43.0.10:2379 --listen-peer-urls=https://10.43.0.10:2380 --initial-advertise-peer-urls=https://10.43.0.10:2380 --initial-cluster=${ETCD_JOIN_INITIAL_CLUSTER} --initial-cluster-token=lab --initial-cluster-state=existing --client-cert-auth --trusted-ca-file=/etc/etcd/pki/ca.crt --cert-file=/etc/etcd/pki/server.crt --key-file=/etc/etcd/pki/server.key --peer-client-cert-auth --peer-trusted-ca-file=/etc/etcd/pki/ca.crt --peer-cert-file=/etc/etcd/pki/peer.crt --peer-key-file=/etc/etcd/pki/peer.key --listen-metrics-urls=http://127.0.0.1:2381 --strict-reconfig-check --feature-gates=InitialCorruptCheck=true --watch-progress-notify-interval=5s
 DROPIN
   timeout 60 systemctl daemon-reload
-elif systemctl is-active --quiet etcd; then
-  # Never take this member down while another is: the cluster must have all its members before a restart.
-  wait_healthy "the etcd cluster (before restarting etcd-0)" --endpoints "$self,$peers" --cluster
-fi
-timeout 120 systemctl restart etcd || fail "etcd did not (re)start within 120s on $(hostname)"
-wait_healthy "etcd member etcd-0" --endpoints "$self"
-wait_healthy "the etcd cluster" --endpoints "$self" --cluster
-if [ -e /etc/systemd/system/etcd.service.d/join.conf ]; then
+  start_and_wait
+}
+
+# A member with data whose inputs changed: never take it down while another member is, then restart it.
+rolling_restart() {
+  if systemctl is-active --quiet etcd; then
+    wait_healthy "the etcd cluster (before restarting etcd-0)" --endpoints "$self,$peers" --cluster
+  fi
+  start_and_wait
+}
+
+# (Re)start etcd and wait, within the bound, for this member and every member to be healthy.
+start_and_wait() {
+  timeout 120 systemctl restart etcd || fail "etcd did not (re)start within 120s on $(hostname)"
+  wait_healthy "etcd member etcd-0" --endpoints "$self"
+  wait_healthy "the etcd cluster" --endpoints "$self" --cluster
+  if [ -e /etc/systemd/system/etcd.service.d/join.conf ]; then
+    rm -f /etc/systemd/system/etcd.service.d/join.conf /etc/etcd/join.env
+    timeout 60 systemctl daemon-reload
+  fi
+  echo "$want" > "$stamp"
+  echo "etcd member etcd-0 is healthy on $(hostname), and so is every member"
+}
+
+install -d -m 0755 /var/lib/k8s-from-scratch/started
+if [ -e /etc/systemd/system/etcd.service.d/join.conf ] && has_data; then
   rm -f /etc/systemd/system/etcd.service.d/join.conf /etc/etcd/join.env
-  timeout 60 systemctl daemon-reload
 fi
-echo "$want" > "$stamp"
-echo "etcd member etcd-0 is healthy on $(hostname), and so is every member"
+timeout 60 systemctl daemon-reload
+systemctl enable --quiet etcd
+if systemctl is-active --quiet etcd && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  echo "etcd: inputs unchanged since it was started, not restarting"
+  exit 0
+fi
+rm -f "$stamp"
+if has_data; then
+  rolling_restart
+elif view=$(cluster_view) && [ "$new_member_of_running_cluster" = no ] &&
+    { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
+  first_start
+else
+  join_running_cluster
+fi
