@@ -18,8 +18,9 @@ Binaries are stamped with `-X` as the release scripts do (hack/lib/version.sh fo
 Output: CACHE/build/<group>-<version>-<key>/bin/<binary> per group (kubernetes, etcd, containerd, runc, cni-plugins,
 crictl, coredns), where key is a hash of the group's version, its recipe below, the Go version and the architecture.
 A finished group leaves manifest.json (sha256 and build time per binary); a warm run reads it and returns in well
-under a second. A group's build of another version or recipe is removed once the new one is done. GOMODCACHE and
-GOCACHE are Go's own (default locations), so a changed recipe rebuilds from the compiler cache.
+under a second. A group's build of the same version with another recipe is removed once the new one is done; builds
+of other versions stay (an upgrade lab needs two Kubernetes releases at once, and labs of other branches share this
+cache). GOMODCACHE and GOCACHE are Go's own (default locations), so a changed recipe rebuilds from the compiler cache.
 """
 
 from __future__ import annotations
@@ -360,9 +361,9 @@ def _ensure_group(group: str, version: str, go: str, arch: str, log) -> tuple[Pa
     manifest_file.write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     say(f"done in {total:.0f}s")
-    for old in BUILD_ROOT.glob(f"{group}-*"):
+    for old in BUILD_ROOT.glob(f"{group}-{version}-*"):
         if old != directory and (old / "manifest.json").exists():
-            log(f"removing the {group} build of another version or recipe: {old}")
+            log(f"removing the {group} {version} build of another recipe: {old}")
             shutil.rmtree(old, ignore_errors=True)
     return directory, manifest
 
