@@ -136,7 +136,6 @@ def controller_manager_flags(inputs: ControlPlaneInputs) -> list[tuple[str, str 
         ("allocate-node-cidrs", "true"),
         ("cluster-cidr", inputs.pod_cidr),
         ("node-cidr-mask-size", str(inputs.pod_cidr_mask_size)),
-        ("configure-cloud-routes", "false"),
         ("service-cluster-ip-range", inputs.service_cidr),
         ("root-ca-file", CA_CERT),
         ("service-account-private-key-file", SERVICE_ACCOUNT_KEY),
