@@ -64,8 +64,8 @@ class PodNetwork(pulumi.ComponentResource):
                         network_interface_id=worker.instance.primary_network_interface_id,
                         opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
 
-        # Every worker masquerades pod traffic leaving the cluster and VPC ranges, and pod DNS queries to the VPC
-        # resolver; in host mode, workers and controllers also get a route to every other worker's pod range.
+        # Every worker masquerades pod traffic leaving the cluster (cluster/render/podnet.py: which VPC traffic too);
+        # in host mode, workers and controllers also get a route to every other worker's pod range.
         hosts = [(args.worker_hosts[w.name], w.private_ip, True) for w in args.workers]
         if args.pod_routing == "host":
             hosts += [(args.controller_hosts[c.name], c.private_ip, False) for c in args.controllers]
@@ -74,7 +74,8 @@ class PodNetwork(pulumi.ComponentResource):
             if args.pod_routing == "host":
                 apply = self.ranges.apply(lambda rs, ip=ip, w=is_worker: podnet.apply_script(
                     routes=podnet.routes_for(ip, [(r.ip, r.pod_cidr) for r in rs]),
-                    cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr, dns_resolver=resolver, masquerade=w))
+                    cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr, dns_resolver=resolver, masquerade=w,
+                    vpc_routes_pods=False))
             else:
                 apply = podnet.apply_script(routes=[], cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr,
                                             dns_resolver=resolver, masquerade=True)

@@ -135,7 +135,7 @@ def pod_network_apply() -> str:
     ranges = [(w.ip, f"10.200.{i}.0/24") for i, w in enumerate(WORKERS)]
     return podnet.apply_script(routes=podnet.routes_for(WORKERS[0].ip, ranges), cluster_pod_cidr="10.200.0.0/16",
                                vpc_cidr="10.43.0.0/16", dns_resolver=podnet.vpc_resolver("10.43.0.0/16"),
-                               masquerade=True)
+                               masquerade=True, vpc_routes_pods=False)
 
 
 def coredns() -> str:
