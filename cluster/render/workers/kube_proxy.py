@@ -36,6 +36,9 @@ def kube_proxy_config(inputs: WorkerInputs) -> str:
         "clientConnection": {"kubeconfig": KUBE_PROXY_KUBECONFIG},
         "mode": "iptables",
         "clusterCIDR": inputs.pod_cidr,
+        # NodePorts on the node's own address only: not on 127.0.0.1 (where they would set route_localnet=1) nor on
+        # any other address the node holds (the pod bridge's gateway).
+        "nodePortAddresses": ["primary"],
     }
     if inputs.host.system_container:
         # nf_conntrack_max is the host's (and read-only from a child network namespace): leave it as it is.
