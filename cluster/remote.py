@@ -161,11 +161,12 @@ class RemoteHost:
             lambda v: pulumi.Output.secret(v) if self._carries_secret(v) else v)
 
     def start_services(self, units: Sequence[str], *, triggers: Sequence[pulumi.Input],
-                       depends_on: Sequence[pulumi.Resource] = (), step_name: str | None = None
-                       ) -> command.remote.Command:
+                       depends_on: Sequence[pulumi.Resource] = (), step_name: str | None = None,
+                       reload: bool = False) -> command.remote.Command:
         """(Re)start units whose inputs are `triggers`. The script restarts them only when the node last started
-        them with other inputs, so re-running it after a connection change restarts nothing."""
-        script = fingerprint(triggers).apply(lambda f: restart_services_script(list(units), f))
+        them with other inputs, so re-running it after a connection change restarts nothing. `reload`: a running
+        unit reloads instead of restarting."""
+        script = fingerprint(triggers).apply(lambda f: restart_services_script(list(units), f, reload=reload))
         return self.step(step_name or f"start-{'-'.join(units)}", script, triggers=triggers, depends_on=depends_on)
 
 

@@ -129,7 +129,7 @@ class Workers(pulumi.ComponentResource):
                 after += args.control_plane_rolled
             needs = [installed[c] for c in (*service.artifacts, *service.uses)]
             started[service.name] = host.start_services([service.name], triggers=restart_inputs[service.name],
-                                                        depends_on=[written, *needs, *after])
+                                                        depends_on=[written, *needs, *after], reload=service.reloads)
 
         check = render.node_ready_script(node.name)
         # After the services no other one starts after (then every service runs); again whenever the kubelet

@@ -3,9 +3,11 @@ show. The findings the lab or a namespace can run are tested there (tests/integr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from cluster.render import control_plane
+from cluster.render import control_plane, steps
+from cluster.render.workers import haproxy, kube_proxy, kubelet
 from tests.render import sample
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -21,3 +23,22 @@ def test_n18_the_readme_says_which_instances_hold_an_iam_role():
     instances = README.split("### Instances", 1)[1].split("\n#", 1)[0]
     assert "No instance has an IAM role" not in instances
     assert "etcdSnapshots.s3" in instances
+
+
+def test_n14_node_ports_answer_on_the_nodes_primary_address_only():
+    config = json.loads(kube_proxy.kube_proxy_config(sample.worker_inputs()))
+    assert config["nodePortAddresses"] == ["primary"]
+
+
+def test_n13_haproxy_drops_the_sessions_of_a_server_it_marks_down():
+    config = haproxy.haproxy_config(["10.43.0.20", "10.43.0.21"])
+    default_server = next(line for line in config.splitlines() if line.strip().startswith("default-server"))
+    assert "on-marked-down shutdown-sessions" in default_server
+
+
+def test_n13_a_new_haproxy_config_is_reloaded_and_the_kubelet_still_restarts():
+    assert haproxy.SERVICE.reloads and not kubelet.SERVICE.reloads
+    reload = steps.restart_services_script(["haproxy"], "0" * 32, reload=True)
+    restart = steps.restart_services_script(["kubelet"], "0" * 32)
+    assert 'systemctl reload-or-restart "$unit"' in reload and 'systemctl restart "$unit"' not in reload
+    assert 'systemctl restart "$unit"' in restart

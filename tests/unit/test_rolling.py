@@ -280,3 +280,10 @@ def test_the_lab_knows_which_steps_run_again_when_another_is_replaced(first):
     assert refs("worker-0-node-ready") == {"worker-0-start-kubelet"}
     assert refs("etcd-0-etcd-health") == {f"etcd-{i}-start-etcd" for i in range(3)}
     assert all(s.id_refs <= s.dependencies for s in steps.values())
+
+
+def test_n13_every_workers_haproxy_reloads_its_config_and_the_other_services_restart():
+    run = run_program(stack_config(1, 1, 2))
+    for worker in ("worker-0", "worker-1"):
+        assert "systemctl reload-or-restart" in run.named(f"{worker}-start-haproxy").inputs["stdin"]
+        assert "systemctl reload-or-restart" not in run.named(f"{worker}-start-kubelet").inputs["stdin"]

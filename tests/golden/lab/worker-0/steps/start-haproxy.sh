@@ -12,8 +12,8 @@ for unit in haproxy; do
     continue
   fi
   rm -f "$stamp"
-  if ! timeout 120 systemctl restart "$unit"; then
-    echo "$unit did not restart within 120s on $(hostname):" >&2
+  if ! timeout 120 systemctl reload-or-restart "$unit"; then
+    echo "$unit did not reload-or-restart within 120s on $(hostname):" >&2
     systemctl status "$unit" --no-pager -l >&2 || true
     journalctl -u "$unit" --no-pager -n 30 >&2 || true
     exit 1
