@@ -76,7 +76,9 @@ WORKER_RECIPES = {
                   "github.com/containerd/containerd/v2/version.Revision": "{commit}",
                   "github.com/containerd/containerd/v2/version.Package": "github.com/containerd/containerd/v2"}},
     # Makefile `static` as script/release_build.sh runs it: cgo with libseccomp, a static PIE (amd64 and arm64, the
-    # architectures the program pins), gitCommit as `git describe --long` prints it; the version is embedded.
+    # architectures the program pins), gitCommit as `git describe --long` prints it; the version is embedded. Since
+    # 1.5 the release also links libpathrs (a Rust library, not packaged here): the lab builds without it, as the
+    # Makefile allows (RUNC_BUILDTAGS=-libpathrs), and runc uses its Go path resolution instead.
     "runc": {
         "revision": 1, "module": "github.com/opencontainers/runc", "cgo": "1",
         "commands": {"runc": "github.com/opencontainers/runc"},
@@ -109,7 +111,7 @@ RECIPES.update(WORKER_RECIPES)
 # proxy does not record it for these modules. A version missing here builds without its commit stamp.
 RELEASE_COMMITS = {
     "containerd": {"2.3.4": "db8809540e1a7a9da5d518876894933ff55692ab"},
-    "runc": {"1.4.3": "bb14dabeb7185bb72c8c86735d090dcb20f36587"},
+    "runc": {"1.4.3": "bb14dabeb7185bb72c8c86735d090dcb20f36587", "1.5.1": "8f2685a471d3347a686ad3909783d8aafc6bb208"},
     "coredns": {"1.14.6": "424d125775cd70fa90dfc80bf0e52cc9a9aeb574"},
 }
 

@@ -1,9 +1,9 @@
 #!/bin/bash
-# Install runc 1.4.3 from https://github.com/opencontainers/runc/releases/download/v1.4.3/runc.amd64
+# Install runc 1.5.1 from https://github.com/opencontainers/runc/releases/download/v1.5.1/runc.amd64
 set -euo pipefail
-url=https://github.com/opencontainers/runc/releases/download/v1.4.3/runc.amd64
+url=https://github.com/opencontainers/runc/releases/download/v1.5.1/runc.amd64
 file=/var/cache/k8s-from-scratch/runc.amd64
-want=f6ae8efc0fa40079e1475e97cbe9d1bd3f106a28d6af78a11d9f1bd565515e60
+want=177df879d50c913eb205e898d5c1c05a18f574053c0ce5524c471208eaf06f6f
 install -d -m 0755 /var/cache/k8s-from-scratch
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 if [ ! -f "$file" ] || [ "$(sum "$file")" != "$want" ]; then
