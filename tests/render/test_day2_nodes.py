@@ -42,3 +42,14 @@ def test_n13_a_new_haproxy_config_is_reloaded_and_the_kubelet_still_restarts():
     restart = steps.restart_services_script(["kubelet"], "0" * 32)
     assert 'systemctl reload-or-restart "$unit"' in reload and 'systemctl restart "$unit"' not in reload
     assert 'systemctl restart "$unit"' in restart
+
+
+def test_n8_no_drain_evicts_every_coredns_replica():
+    items = {i["kind"]: i for i in json.loads(sample.coredns())["items"]}
+    budget, deployment = items["PodDisruptionBudget"], items["Deployment"]
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    assert budget["metadata"]["namespace"] == "kube-system"
+    assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": labels}}
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["requiredDuringSchedulingIgnoredDuringExecution"] == [
+        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": labels}}]

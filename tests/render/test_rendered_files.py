@@ -83,7 +83,8 @@ def test_yaml_and_json_configs_parse_into_the_expected_kinds():
 
 def test_manifests_parse_into_the_expected_objects():
     kinds = [item["kind"] for item in yaml.safe_load(sample.coredns())["items"]]
-    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Service"]
+    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment",
+                     "PodDisruptionBudget", "Service"]
     service = yaml.safe_load(sample.coredns())["items"][-1]
     assert service["spec"]["clusterIP"] == "10.32.0.10"
     nginx = yaml.safe_load(sample.nginx())["items"]

@@ -122,18 +122,20 @@ set -euo pipefail
                 "type": "RuntimeDefault"
               }
             },
-            "topologySpreadConstraints": [
-              {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {
-                  "matchLabels": {
-                    "k8s-app": "kube-dns"
+            "affinity": {
+              "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                  {
+                    "topologyKey": "kubernetes.io/hostname",
+                    "labelSelector": {
+                      "matchLabels": {
+                        "k8s-app": "kube-dns"
+                      }
+                    }
                   }
-                }
+                ]
               }
-            ],
+            },
             "containers": [
               {
                 "name": "coredns",
@@ -210,6 +212,22 @@ set -euo pipefail
                 }
               }
             ]
+          }
+        }
+      }
+    },
+    {
+      "apiVersion": "policy/v1",
+      "kind": "PodDisruptionBudget",
+      "metadata": {
+        "name": "coredns",
+        "namespace": "kube-system"
+      },
+      "spec": {
+        "maxUnavailable": 1,
+        "selector": {
+          "matchLabels": {
+            "k8s-app": "kube-dns"
           }
         }
       }
