@@ -43,6 +43,7 @@ nodes = Nodes(settings.cluster_name, NodesArgs(
     egress_ready_by_zone=network.egress_ready_by_zone,
     egress_rules=network.egress_rules,
     etcd_instance_profile=backup_bucket.instance_profile_name if backup_bucket else None,
+    instance_types=running_nodes.staged_instance_types(settings),
 ))
 
 # 3. API load balancer in front of the controllers.

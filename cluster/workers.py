@@ -164,7 +164,8 @@ class Workers(pulumi.ComponentResource):
         ).apply(lambda pems: WorkerInputs(
             cluster_name=args.cluster_name, node_name=node.name, node_ip=node.private_ip,
             controller_ips=list(args.controller_ips), pod_cidr=args.pod_cidr, cluster_dns_ip=args.cluster_dns_ip,
-            pause_image=IMAGES["pause"], registry_mirror=args.image_registry_mirror, host=args.host, **pems))
+            pause_image=IMAGES["pause"], registry_mirror=args.image_registry_mirror, host=args.host,
+            instance_type=node.instance_type, **pems))
 
     def _drain(self, node: Node, pod_runtime: pulumi.Output[str], after: Sequence[pulumi.Resource]
                ) -> pulumi.Resource:

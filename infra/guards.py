@@ -37,6 +37,7 @@ class ExistingNode:
     name: str = ""                 # the node name (etcd-0, ...), from the Name tag
     private_ip: str = ""
     key_name: str = ""             # the EC2 key pair it was launched with
+    instance_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,35 @@ class RunningNodes:
     def names(self, role: str) -> list[str]:
         """The node names of one role (etcd, controllers, workers) that run."""
         return [n.name for n in self.nodes if n.role == role]
+
+    def staged_instance_types(self, settings: Settings) -> dict[str, str]:
+        """The instance type each planned node gets in this update (see staged_instance_types)."""
+        types: dict[str, str] = {}
+        for role, per_update in (("etcd", 1), ("controllers", 1), ("workers", settings.workers.rollout_batch_size)):
+            running = {n.name: n.instance_type for n in self.nodes if n.role == role and n.instance_type}
+            planned = [p.name for p in addressing.plan_nodes(settings, role)]
+            types.update(staged_instance_types(getattr(settings, role).instance_type, planned, running, per_update))
+        return types
+
+
+def staged_instance_types(wanted: str, planned: Sequence[str], running: dict[str, str], per_update: int
+                          ) -> dict[str, str]:
+    """A new instance type reaches a running role a few nodes per update: EC2 applies it by stopping and starting
+    the instance, and the engine would do every node of the role at once (all etcd members: the quorum; every API
+    server; every worker without a drain). So one etcd member or controller per update, and one rollout batch of
+    workers (which are replaced instead, each drained first by its removal step); the others keep their running
+    type until a later `pulumi up`. New nodes and nodes already changed get `wanted`."""
+    types, changing = {}, 0
+    for name in planned:
+        current = running.get(name)
+        if current is None or current == wanted:
+            types[name] = wanted
+        elif changing < per_update:
+            types[name] = wanted
+            changing += 1
+        else:
+            types[name] = current
+    return types
 
 
 def unsafe_changes(settings: Settings, existing: Sequence[ExistingNode]) -> list[str]:
@@ -141,7 +171,8 @@ def refuse_unsafe_changes(settings: Settings) -> RunningNodes:
         existing.append(ExistingNode(instance_id, tags.get(ROLE_TAG, ""), tags.get(ARCHITECTURE_TAG),
                                      int(volumes[0]) if volumes else None,
                                      name=tags.get("Name", "").removeprefix(f"{settings.cluster_name}-"),
-                                     private_ip=found.private_ip or "", key_name=found.key_name or ""))
+                                     private_ip=found.private_ip or "", key_name=found.key_name or "",
+                                     instance_type=found.instance_type or ""))
     problems = unsafe_changes(settings, existing)
     if problems:
         raise SettingsError("; ".join(problems))

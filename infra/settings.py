@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from cluster.versions import VersionError, resolve_versions
+from infra.instance_types import InstanceTypeError, capacity
 
 CONFIG_NAMESPACE = "k8s-from-scratch"
 
@@ -253,6 +254,11 @@ def _role(key: str, raw: Any, default: Mapping[str, Any], max_count: int) -> Rol
 
 def _workers(raw: Any, default: Mapping[str, Any], max_count: int) -> WorkerSettings:
     role = _role("workers", raw, default, max_count)
+    try:
+        capacity(role.instance_type)
+    except InstanceTypeError as err:
+        raise _fail("workers.instanceType", role.instance_type,
+                    f"each worker's kubelet keeps resources back sized for its CPUs and memory, and {err}") from None
     merged = {**default, **raw}
     for key in WORKER_HOST_KEYS:
         if not isinstance(merged[key], bool):

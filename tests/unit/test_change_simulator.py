@@ -143,20 +143,19 @@ def test_workers_5_to_2_removes_three_and_forgets_their_nodes():
     assert plan.named("controller-0-read-pod-cidrs").reruns
 
 
-def test_an_instance_type_change_stops_and_starts_in_place_and_restarts_nothing():
+def test_an_instance_type_change_replaces_one_batch_of_workers_each_drained_before_its_machine_goes():
+    """Review r2 N7: EC2 applies a new type by stopping the instance, which the engine would do to every worker at
+    once, pods and all. One rollout batch per update gets it, as a new machine drained first by its removal step."""
     plan = plan_case("instance-type")
-    assert_safe(plan)
-    assert set(kinds(plan, INSTANCE).values()) == {UPDATED, UNCHANGED}
-    assert plan.replaced_nodes() == []
-    # A stopped and started instance has a new public address: its steps are updated (they dial the new
-    # address), never replaced, and their start scripts skip the restart when the service's inputs are unchanged.
-    for worker in ("worker-0", "worker-1", "worker-2"):
-        steps = plan.steps(host=worker)
-        assert {c.kind for c in steps} == {UPDATED}, worker
-        for c in steps:
-            if c.step.startswith("start-"):
-                assert c.changed == ["connection.host"], (c.name, c.changed)
-                assert "inputs unchanged since it was started, not restarting" in c.after.inputs["stdin"]
+    instances = assert_safe(plan)
+    assert len(instances) == 5
+    assert {n: k for n, k in kinds(plan, INSTANCE).items() if k != UNCHANGED} == {"k8s-dev-worker-0": REPLACED}
+    assert plan.named("k8s-dev-worker-0", INSTANCE).after.inputs["instanceType"] == "t3.large"
+    assert plan.named("k8s-dev-worker-1", INSTANCE).after.inputs["instanceType"] == "t3.medium"
+    assert plan.replaced_nodes() == ["worker-0"]
+    assert _position(plan, "delete", "controller-0-remove-worker-0") < _position(plan, "delete", "k8s-dev-worker-0")
+    for other in ("worker-1", "worker-2"):
+        assert {c.kind for c in plan.steps(host=other)} == {UNCHANGED}, other
 
 
 def test_a_larger_root_volume_grows_in_place():
