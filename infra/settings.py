@@ -7,12 +7,14 @@ so that every validation rule runs, and is tested, before any resource is declar
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from cluster.versions import VersionError, resolve_versions
 from infra.instance_types import InstanceTypeError, capacity
@@ -114,7 +116,11 @@ class SettingSpec:
 
 
 _REQUIRED = object()
+# Facts about the local lab's machines (systemd-nspawn containers on a host with cgroup v1 only), read from
+# `workers` but in no reference: the program takes them only when the lab runs it (locallab sets LAB_MACHINES_ENV,
+# see lab_machines()), so that an EC2 stack cannot be given them by mistake.
 WORKER_HOST_KEYS = ("allowCgroupV1", "systemContainer")
+LAB_MACHINES_ENV = "K8S_FROM_SCRATCH_LAB_MACHINES"
 
 # The one place every user-facing key is defined. Order = README order.
 SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
@@ -126,17 +132,12 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 '{"count": 3, "instanceType": "t3.small"}', "etcd members: an odd count from 1 to 9."),
     SettingSpec("controllers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 20},
                 '{"count": 3, "instanceType": "t3.medium"}', "Control plane nodes (API server, controller-manager, scheduler)."),
-    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30, "rolloutBatchSize": 1,
-                            "allowCgroupV1": False, "systemContainer": False},
+    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30, "rolloutBatchSize": 1},
                 '{"count": 3, "instanceType": "t3.medium", "rolloutBatchSize": 2}',
                 "Worker nodes (containerd, kubelet, kube-proxy). `rolloutBatchSize`: how many running workers a "
                 "change restarts at once (each drained first when containerd or the kubelet restart), from 1 to "
-                "the count. `allowCgroupV1`: run the kubelet on a host that only has cgroup v1 (kubelet "
-                "`failCgroupV1: false`; prepare-os accepts v1) instead of refusing. `systemContainer`: the nodes are "
-                "system containers sharing their host's kernel (systemd-nspawn, LXC): kube-proxy leaves the "
-                "kernel-wide conntrack table size alone (`conntrack.maxPerCore: 0`) and containerd does not lower "
-                "containers' OOM score (`restrict_oom_score_adj`), neither of which a container may change. Both "
-                "false on the EC2 nodes; the local lab sets both."),
+                "the count. The kubelet keeps resources back sized for `instanceType` (a family "
+                "infra/instance_types.py knows)."),
     SettingSpec("vpcCidr", "10.43.0.0/16", "10.43.0.0/16", "The VPC range. Node subnets are carved from it."),
     SettingSpec("podCidr", "10.200.0.0/16", "10.200.0.0/16",
                 "The cluster pod range; the controller-manager gives each node one slice of it."),
@@ -252,20 +253,42 @@ def _role(key: str, raw: Any, default: Mapping[str, Any], max_count: int) -> Rol
     return RoleSettings(count=count, instance_type=instance_type, root_volume_gb=volume, rollout_batch_size=batch)
 
 
-def _workers(raw: Any, default: Mapping[str, Any], max_count: int) -> WorkerSettings:
+def _workers(raw: Any, default: Mapping[str, Any], max_count: int, lab_machines: bool) -> WorkerSettings:
+    host = {k: raw[k] for k in WORKER_HOST_KEYS if k in raw} if isinstance(raw, Mapping) else {}
+    raw = {k: v for k, v in raw.items() if k not in host} if host else raw
+    if host and not lab_machines:
+        key = next(iter(host))
+        raise _fail(f"workers.{key}", host[key],
+                    "it describes the local lab's machines (systemd-nspawn containers on a cgroup v1 host) and only "
+                    "the lab may set it: on an EC2 node it would let the kubelet run without cgroup v2 or leave the "
+                    "kernel's conntrack table and containers' OOM scores unmanaged. Remove it from the stack")
     role = _role("workers", raw, default, max_count)
     try:
         capacity(role.instance_type)
     except InstanceTypeError as err:
         raise _fail("workers.instanceType", role.instance_type,
                     f"each worker's kubelet keeps resources back sized for its CPUs and memory, and {err}") from None
-    merged = {**default, **raw}
-    for key in WORKER_HOST_KEYS:
-        if not isinstance(merged[key], bool):
-            raise _fail(f"workers.{key}", merged[key], "expected true or false")
+    for key, value in host.items():
+        if not isinstance(value, bool):
+            raise _fail(f"workers.{key}", value, "expected true or false")
     return WorkerSettings(count=role.count, instance_type=role.instance_type, root_volume_gb=role.root_volume_gb,
-                          rollout_batch_size=role.rollout_batch_size, allow_cgroup_v1=merged["allowCgroupV1"],
-                          system_container=merged["systemContainer"])
+                          rollout_batch_size=role.rollout_batch_size,
+                          allow_cgroup_v1=host.get("allowCgroupV1", False),
+                          system_container=host.get("systemContainer", False))
+
+
+@contextlib.contextmanager
+def lab_machines() -> Iterator[None]:
+    """While the lab runs the program: the workers' lab-only keys are taken (WORKER_HOST_KEYS)."""
+    previous = os.environ.get(LAB_MACHINES_ENV)
+    os.environ[LAB_MACHINES_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(LAB_MACHINES_ENV, None)
+        else:
+            os.environ[LAB_MACHINES_ENV] = previous
 
 
 def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSettings:
@@ -305,9 +328,10 @@ def node_subnet_prefix(vpc: ipaddress.IPv4Network) -> int:
     return vpc.prefixlen + 4
 
 
-def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: frozenset[str] = frozenset()
-                   ) -> Settings:
-    """Validate raw stack config (keys without the project prefix) and return the settings tree."""
+def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: frozenset[str] = frozenset(),
+                   lab_machines: bool = False) -> Settings:
+    """Validate raw stack config (keys without the project prefix) and return the settings tree. `lab_machines`:
+    the local lab runs the program, and the workers' lab-only keys are taken."""
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
         raise _fail(unknown[0], raw[unknown[0]], "unknown setting; known settings are " + ", ".join(sorted(KNOWN_KEYS)))
@@ -346,7 +370,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
     if etcd.count % 2 == 0:
         raise _fail("etcd.count", etcd.count, "etcd needs an odd number of members (1, 3, 5, 7 or 9) to keep quorum")
     controllers = _role("controllers", values["controllers"], _DEFAULTS["controllers"], 50)
-    workers = _workers(values["workers"], _DEFAULTS["workers"], 1000)
+    workers = _workers(values["workers"], _DEFAULTS["workers"], 1000, lab_machines)
 
     vpc = _network("vpcCidr", values["vpcCidr"])
     if not 16 <= vpc.prefixlen <= 24:
@@ -477,4 +501,5 @@ def read_stack_settings() -> Settings:
             raw[key] = _decode(value)
     secret = frozenset(key for key in raw if runtime.is_config_secret(prefix + key)
                        or prefix + key in runtime.get_config_secret_keys_env())
-    return parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret)
+    return parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret,
+                          lab_machines=os.environ.get(LAB_MACHINES_ENV) == "1")

@@ -65,7 +65,8 @@ def run_lab_program(config: dict, key_material: dict, pod_cidrs: dict[str, str] 
     """`pod_cidrs`: what the read-pod-cidrs step answered on the lab (None: the mocks' own answer). `existing`: the
     run whose machines were running when this update began (what AWS would report; None: a first creation)."""
     return run_program(config, stack="lab", mocks=ClusterMocks(extra_outputs=_lab_addresses, key_material=key_material,
-                                                               pod_cidrs=pod_cidrs, existing=existing))
+                                                               pod_cidrs=pod_cidrs, existing=existing),
+                       lab_machines=True)
 
 
 def _save_keys(key_material: dict) -> list:
@@ -333,7 +334,7 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
     try:
         hold_host_sysctls(tag)
         machines.start_deployer(mirror)
-        machines.start_resolver({parse_settings(config).dns_check_name: DEPLOYER_IP})
+        machines.start_resolver({parse_settings(config, lab_machines=True).dns_check_name: DEPLOYER_IP})
         started = time.monotonic()
         serve_images(machines, build, state_dir, log)
         timings["images"] = time.monotonic() - started

@@ -119,8 +119,9 @@ def render_all() -> dict[str, str]:
 
     out = {}
     for name, (stack, config) in reference_stacks().items():
-        first = run_program(config, stack=stack)
-        running = run_program(config, stack=stack, mocks=ClusterMocks(existing=first))
+        lab = name == "lab"
+        first = run_program(config, stack=stack, lab_machines=lab)
+        running = run_program(config, stack=stack, mocks=ClusterMocks(existing=first), lab_machines=lab)
         tree = node_tree(first)
         tree["wiring-first-up.txt"] = wiring(first)
         tree["wiring-running.txt"] = wiring(running)
