@@ -25,7 +25,8 @@ import pulumi
 import pulumi_command as command
 
 from cluster.render.common import digest
-from cluster.render.steps import GATE_TIMEOUT_SECONDS, readiness_gate_script, restart_services_script
+from cluster.render.steps import (GATE_TIMEOUT_SECONDS, readiness_gate_script, restart_services_script,
+                                  time_sync_script)
 
 if TYPE_CHECKING:
     from infra.nodes import Node
@@ -100,6 +101,9 @@ class RemoteHost:
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{gate_seconds // 60 + 10}m",
                                                       update=f"{gate_seconds // 60 + 10}m")),
         )
+        # Every node's clock on the Amazon Time Sync Service; nothing waits for it (EC2 boots with a set clock).
+        sync = time_sync_script()
+        self.time_sync = self.step("time-sync", sync, triggers=[sync])
 
     def step(self, step_name: str, script: pulumi.Input[str], *, triggers: Sequence[pulumi.Input],
              depends_on: Sequence[pulumi.Resource] = (), secret: bool = False,

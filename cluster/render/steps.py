@@ -29,3 +29,19 @@ def restart_services_script(units: Sequence[str], fingerprint: str, settle_secon
     return shell.render("restart-services.sh", UNIT_LIST=", ".join(units), FINGERPRINT=shlex.quote(fingerprint),
                         STARTED_DIR=STARTED_DIR, UNITS=" ".join(shlex.quote(u) for u in units),
                         SETTLE_SECONDS=settle_seconds, VERB="reload-or-restart" if reload else "restart")
+
+
+# The Amazon Time Sync Service: every EC2 instance reaches it at this link-local address, without any internet route
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/set-time.html). Ubuntu's chrony.conf reads sources.d.
+AMAZON_TIME_SYNC = "169.254.169.123"
+CHRONY_SOURCES_DIR = "/etc/chrony/sources.d"
+
+
+def time_sync_script(timeout_seconds: int = 120) -> str:
+    """chrony on the Amazon Time Sync Service, preferred over any other source, checked selected within a bound.
+    A container (the lab's machines) shares its host's clock and sets nothing."""
+    sources = (f"# The Amazon Time Sync Service (k8s-from-scratch).\n"
+               f"server {AMAZON_TIME_SYNC} prefer iburst minpoll 4 maxpoll 4\n")
+    return shell.render("time-sync.sh", SERVER=AMAZON_TIME_SYNC, SOURCES_DIR=CHRONY_SOURCES_DIR,
+                        SOURCES_FILE=f"{CHRONY_SOURCES_DIR}/amazon-time-sync.sources", SOURCES=sources,
+                        TIMEOUT_SECONDS=timeout_seconds)

@@ -87,6 +87,7 @@ def scripts() -> dict[str, str]:
     resolved = versions.resolve_versions({})
     out = {
         "readiness-gate": steps.readiness_gate_script(),
+        "time-sync": steps.time_sync_script(),
         "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
         "worker-os-prep": prepare_os.os_prep_script(),
         "worker-os-prep-cgroup-v1-system-container": prepare_os.os_prep_script(node.NodeHost(True, True)),

@@ -11,10 +11,10 @@ from simulator.program import ClusterMocks, run_program, stack_config
 
 REMOTE = "command:remote:Command"
 
-ETCD_STEPS = {"ready", "etcd-user", "etcd-files", "install-etcd", "start-etcd", "etcd-snapshots"}
-CONTROLLER_STEPS = {"ready", "control-plane-files", "install-kubernetes-server", "start-kube-apiserver",
+ETCD_STEPS = {"ready", "time-sync", "etcd-user", "etcd-files", "install-etcd", "start-etcd", "etcd-snapshots"}
+CONTROLLER_STEPS = {"ready", "time-sync", "control-plane-files", "install-kubernetes-server", "start-kube-apiserver",
                     "start-kube-controller-manager", "start-kube-scheduler", "apiserver-ready"}
-WORKER_STEPS = {"ready", "prepare-os", "worker-files", "install-containerd", "install-runc", "install-cni-plugins",
+WORKER_STEPS = {"ready", "time-sync", "prepare-os", "worker-files", "install-containerd", "install-runc", "install-cni-plugins",
                 "install-crictl", "install-kubernetes-node", "start-haproxy", "start-containerd", "start-kubelet",
                 "start-kube-proxy", "start-k8s-cni-config", "node-ready", "pod-network"}
 # Cluster-wide steps, run once from the first controller.
