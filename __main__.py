@@ -120,7 +120,8 @@ smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
 pulumi.export("apiEndpoint", api_lb.endpoint)
 pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
 pulumi.export("kubeconfig", kubeconfig)
-pulumi.export("superAdminKubeconfig", super_admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
+if settings.export_super_admin_kubeconfig:
+    pulumi.export("superAdminKubeconfig", super_admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
 
 ssh_identity_file = f"~/.ssh/{settings.cluster_name}"
 ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))
@@ -137,6 +138,8 @@ if backup_bucket is not None:
 
 # --- outputs: debugging -------------------------------------------------------------------------------------------
 pulumi.export("podCidrs", pod_network.ranges.apply(lambda rs: {r.name: r.pod_cidr for r in rs}))
+# When each CA and certificate expires (RFC 3339): leaves are renewed by any `pulumi up` in their last 30 days.
+pulumi.export("certificateExpiry", {name: keys.not_after for name, keys in {**pki.cas, **pki.certs}.items()})
 pulumi.export("nodes", {
     role: {n.name: {"privateIp": n.private_ip, "publicIp": n.instance.public_ip} for n in members}
     for role, members in (("etcd", nodes.etcd), ("controllers", nodes.controllers), ("workers", nodes.workers))

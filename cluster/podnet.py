@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from cluster.remote import RemoteHost
 from cluster.render import podcidrs, podnet
 from cluster.render.common import digest
-from cluster.render.control_plane import ADMIN_KUBECTL
+from cluster.render.control_plane import DEPLOYER_KUBECTL
 from infra.nodes import Node
 
 READ_TIMEOUT_SECONDS = 300
@@ -44,7 +44,7 @@ class PodNetwork(pulumi.ComponentResource):
         super().__init__("k8s-from-scratch:cluster:PodNetwork", name, None, opts)
         expected = [w.name for w in args.workers]
         reader_host = next(iter(args.controller_hosts.values()))
-        script = podcidrs.reader_script(expected, READ_TIMEOUT_SECONDS, list(ADMIN_KUBECTL))
+        script = podcidrs.reader_script(expected, READ_TIMEOUT_SECONDS, list(DEPLOYER_KUBECTL))
         # Re-read whenever the set of workers changed or a worker is a new machine (which registers anew and may get
         # another range). Not when a worker's kubelet merely restarted (a version bump): the ranges stay known, so a
         # preview does not show every pod route replaced for values that will come out the same.

@@ -47,7 +47,7 @@ class WorkersArgs:
     pod_cidr: str
     cluster_dns_ip: str
     control_plane_ready: Sequence[pulumi.Resource]
-    # Where the cluster-level steps run (the first controller, with the admin kubeconfig): drains, uncordons and
+    # Where the cluster-level steps run (the first controller, with the deployer kubeconfig): drains, uncordons and
     # the removal of leaving workers.
     cluster_host: RemoteHost
     artifacts: Artifacts

@@ -87,6 +87,7 @@ class Settings:
     dns_check_name: str = "sts.amazonaws.com"
     image_registry_mirror: str | None = None
     etcd_snapshots: EtcdSnapshotSettings = EtcdSnapshotSettings()
+    export_super_admin_kubeconfig: bool = False
     # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
     secret_keys: frozenset[str] = frozenset()
 
@@ -170,6 +171,9 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 '{"intervalMinutes": 30, "keep": 48, "s3": true}',
                 "Snapshots every etcd member takes of itself: how often, how many it keeps on disk, and whether each "
                 "is also uploaded to an S3 bucket the program creates."),
+    SettingSpec("exportSuperAdminKubeconfig", False, "true",
+                "Also export the break-glass kubeconfig (`system:masters`, valid a week) as the secret output "
+                "`superAdminKubeconfig`. Off: it lives on the first controller only."),
 )
 
 KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
@@ -458,6 +462,9 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
                     "one dot and no trailing dot, such as sts.amazonaws.com")
 
     etcd_snapshots = _etcd_snapshots(values["etcdSnapshots"], _DEFAULTS["etcdSnapshots"])
+    export_super_admin = values["exportSuperAdminKubeconfig"]
+    if not isinstance(export_super_admin, bool):
+        raise _fail("exportSuperAdminKubeconfig", export_super_admin, "expected true or false")
 
     return Settings(
         cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
@@ -467,7 +474,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         bastion_instance_type=bastion_type, versions=dict(versions),
         download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
         dns_check_name=dns_check_name, image_registry_mirror=mirror.rstrip("/") if mirror else None,
-        etcd_snapshots=etcd_snapshots,
+        etcd_snapshots=etcd_snapshots, export_super_admin_kubeconfig=export_super_admin,
     )
 
 

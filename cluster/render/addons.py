@@ -1,4 +1,4 @@
-"""In-cluster objects applied from a controller with the admin identity."""
+"""In-cluster objects applied from a controller with the deployer identity."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 from cluster.render import shell
 from cluster.render.common import kubectl_apply
-from cluster.render.control_plane import ADMIN_KUBECTL
+from cluster.render.control_plane import DEPLOYER_KUBECTL
 from infra.certs import APISERVER_KUBELET_CLIENT_CN
 
-KUBECTL = " ".join(ADMIN_KUBECTL)
+KUBECTL = " ".join(DEPLOYER_KUBECTL)
 
 
 def apiserver_to_kubelet_rbac() -> str:
@@ -29,7 +29,7 @@ def apiserver_to_kubelet_rbac() -> str:
 
 
 def kubectl_apply_script(manifest_name: str, manifest: str) -> str:
-    """Server-side apply of a manifest (idempotent), from a controller with the admin kubeconfig."""
+    """Server-side apply of a manifest (idempotent), from a controller with the deployer kubeconfig."""
     return shell.render("addons/apply.sh", MANIFEST_NAME=manifest_name, APPLY=kubectl_apply(KUBECTL, manifest))
 
 

@@ -55,7 +55,8 @@ def control_plane_inputs(i: int = 0) -> control_plane.ControlPlaneInputs:
         scheduler_cert_pem=p["kube-scheduler"].cert_pem, scheduler_key_pem=p["kube-scheduler"].key_pem,
         admin_cert_pem=p["admin"].cert_pem, admin_key_pem=p["admin"].key_pem,
         super_admin_cert_pem=p["super-admin"].cert_pem, super_admin_key_pem=p["super-admin"].key_pem,
-        encryption_key_b64=base64.b64encode(os.urandom(32)).decode(),
+        deployer_cert_pem=p["deployer"].cert_pem, deployer_key_pem=p["deployer"].key_pem,
+        encryption_key_b64=base64.b64encode(os.urandom(32)).decode(), holds_break_glass=i == 0,
     )
 
 
@@ -110,9 +111,10 @@ def scripts() -> dict[str, str]:
         "remove-worker": rollout.remove_node_script("worker-0"),
         "worker-listed": rollout.node_listed_script("worker-0"),
         "rbac-apply": control_plane.rbac_apply_script({"cluster-admins": access.cluster_admins_rbac(),
+                                                       "deployers": access.deployers_rbac(),
                                                        "kubelet access": addons.apiserver_to_kubelet_rbac()}),
         "write-files": write_files_script(all_files()),
-        "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.ADMIN_KUBECTL)),
+        "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.DEPLOYER_KUBECTL)),
         "pod-network-host-mode": podnet.install_script(pod_network_apply()),
         "pod-network-vpc-mode": podnet.install_script(podnet.apply_script(
             routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", dns_resolver="10.43.0.2",

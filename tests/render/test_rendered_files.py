@@ -135,7 +135,7 @@ def kubeconfigs():
 def test_every_kubeconfig_loads_with_the_kubernetes_client(tmp_path):
     from kubernetes import client, config
     found = kubeconfigs()
-    assert len(found) == 6  # controller-manager, scheduler, admin, super-admin, kubelet, kube-proxy
+    assert len(found) == 7  # controller-manager, scheduler, admin, super-admin, deployer, kubelet, kube-proxy
     for path, text in found.items():
         f = tmp_path / Path(path).name
         f.write_text(text)

@@ -211,7 +211,7 @@ def test_a_leaving_worker_is_drained_and_its_node_deleted_before_its_instance_go
         assert removal.before.depends_on_urn(instances[f"k8s-dev-worker-{i}"].urn)
         assert deleted.index(removal.name) < deleted.index(f"k8s-dev-worker-{i}")
         command = removal.before.inputs["delete"]
-        assert re.search(rf"kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig\)? drain \"\$node\" "
+        assert re.search(rf"kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig\)? drain \"\$node\" "
                          r"--ignore-daemonsets --delete-emptydir-data \\\s+--timeout=300s", command), command
         assert "node=worker-%d" % i in command and 'delete node "$node"' in command
         # `pulumi destroy` drains nothing: the step goes with the controller it runs on
