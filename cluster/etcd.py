@@ -80,8 +80,7 @@ class EtcdCluster(pulumi.ComponentResource):
             triggers = [inputs.apply(lambda i: files_digest(service.files_restarting_it(i))),
                         *(args.artifacts[c].digest for c in service.artifacts)]
             script = fingerprint(triggers).apply(lambda f, m=member: render.etcd_start_script(
-                m, self.members, args.cluster_name, f,
-                joins=bool(args.running_members) and m.name not in args.running_members))
+                m, self.members, args.cluster_name, f, cluster_ran=bool(args.running_members)))
             # After the previous member's start: one member at a time restarts or joins.
             started.append(host.step("start-etcd", script, triggers=triggers,
                                      depends_on=[written, *installed, *started[-1:]]))

@@ -3,8 +3,9 @@
 # member of the cluster answer a health check over mutual TLS.
 set -uo pipefail
 want=<fingerprint>
-# Whether this member is new to a cluster that runs (the program saw the other members' machines, not this one's).
-new_member_of_running_cluster=no
+# Whether the cluster ran before this update (the program saw etcd machines running): then a member without data
+# joins it, and never starts a cluster of its own.
+cluster_ran=no
 stamp=/var/lib/k8s-from-scratch/started/etcd
 self=https://10.43.0.10:2379
 peers=https://10.43.0.11:2379,https://10.43.0.12:2379
@@ -41,22 +42,28 @@ cluster_view() {
     END {print (view == "" ? "absent" : view)}' <<<"$members"
 }
 
-# First creation (no cluster ran before, no data here): start without waiting; etcd-health checks the cluster.
+# First creation (no cluster ran before, no data here, no cluster answers): start without waiting; etcd-health checks
+# the cluster.
 first_start() {
   echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
   timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
   echo "$want" > "$stamp"
 }
 
-# A new member of a running cluster: replace whatever is registered at this peer address, `member add` this one,
-# and start it with the initial cluster that printed (the join drop-in).
+# A new member of a running cluster (a raised count, or a replaced machine): wait, within the bound, for a quorum;
+# replace whatever is registered at this peer address; add this member as a learner (it does not count towards the
+# quorum until it has caught up); start it with the initial cluster that printed (the join drop-in); promote it.
 join_running_cluster() {
-  local deadline members old out added initial
+  local deadline members old out added initial id
   echo "etcd on $(hostname): joining the running cluster"
   # A member list answers only with a quorum (it is linearizable), so it is the check that the cluster runs.
   deadline=$((SECONDS + 300))
   until members=$(ctl --endpoints "$peers" member list 2>&1); do
-    [ "$SECONDS" -lt "$deadline" ] || fail "no etcd cluster answers at $peers after 300s: $members"
+    [ "$SECONDS" -lt "$deadline" ] || fail "no etcd cluster answers at $peers after 300s, so etcd-0 \
+is not started: a member of a cluster that ran never starts a new one (it would take the old member's place with an \
+empty log). Run pulumi up again once a quorum of members runs. If this cluster never formed (no member has data: a \
+first pulumi up stopped before etcd started), start etcd on every member first (systemctl start etcd). Last \
+answer: $members"
     sleep 2
   done
   old=$(awk -F', ' -v url=https://10.43.0.10:2380 '$4 == url {print $1}' <<<"$members")
@@ -71,12 +78,14 @@ join_running_cluster() {
   # etcd (--strict-reconfig-check) refuses a change until every member has been connected for a few seconds (one
   # that has just joined or restarted): retry within the bound.
   deadline=$((SECONDS + 300))
-  until added=$(ctl --endpoints "$peers" member add etcd-0 --peer-urls=https://10.43.0.10:2380 2>&1); do
+  until added=$(ctl --endpoints "$peers" member add etcd-0 --learner --peer-urls=https://10.43.0.10:2380 2>&1); do
     [ "$SECONDS" -lt "$deadline" ] || fail "cannot add etcd-0 to the etcd cluster: $added"
     sleep 3
   done
   initial=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<<"$added")
-  [ -n "$initial" ] || fail "member add printed no initial cluster: $added"
+  id=$(sed -n 's/^Member \([0-9a-f]*\) added.*/\1/p' <<<"$added")
+  [ -n "$initial" ] && [ -n "$id" ] || fail "member add printed no initial cluster or member id: $added"
+  echo "added etcd-0 ($id) as a learner"
   echo "ETCD_JOIN_INITIAL_CLUSTER=$initial" > /etc/etcd/join.env
   install -d -m 0755 "$(dirname /etc/systemd/system/etcd.service.d/join.conf)"
   cat > /etc/systemd/system/etcd.service.d/join.conf <<'DROPIN'
@@ -86,7 +95,15 @@ ExecStart=
 ExecStart=/usr/local/bin/etcd --name=etcd-0 --data-dir=/var/lib/etcd --listen-client-urls=https://10.43.0.10:2379,https://127.0.0.1:2379 --advertise-client-urls=https://10.43.0.10:2379 --listen-peer-urls=https://10.43.0.10:2380 --initial-advertise-peer-urls=https://10.43.0.10:2380 --initial-cluster=${ETCD_JOIN_INITIAL_CLUSTER} --initial-cluster-token=lab --initial-cluster-state=existing --client-cert-auth --trusted-ca-file=/etc/etcd/pki/ca.crt --cert-file=/etc/etcd/pki/server.crt --key-file=/etc/etcd/pki/server.key --peer-client-cert-auth --peer-trusted-ca-file=/etc/etcd/pki/ca.crt --peer-cert-file=/etc/etcd/pki/peer.crt --peer-key-file=/etc/etcd/pki/peer.key --listen-metrics-urls=http://127.0.0.1:2381 --strict-reconfig-check --feature-gates=InitialCorruptCheck=true --watch-progress-notify-interval=5s
 DROPIN
   timeout 60 systemctl daemon-reload
-  start_and_wait
+  timeout 120 systemctl restart etcd || fail "etcd did not start within 120s on $(hostname)"
+  # etcd promotes a learner only once its log has caught up with the leader's: retry within the bound.
+  deadline=$((SECONDS + 300))
+  until out=$(ctl --endpoints "$peers" member promote "$id" 2>&1); do
+    [ "$SECONDS" -lt "$deadline" ] || fail "learner etcd-0 ($id) was not promoted within 300s: $out"
+    sleep 2
+  done
+  echo "promoted etcd-0 ($id) to a voting member"
+  healthy_and_recorded
 }
 
 # A member with data whose inputs changed: never take it down while another member is, then restart it.
@@ -94,12 +111,12 @@ rolling_restart() {
   if systemctl is-active --quiet etcd; then
     wait_healthy "the etcd cluster (before restarting etcd-0)" --endpoints "$self,$peers" --cluster
   fi
-  start_and_wait
+  timeout 120 systemctl restart etcd || fail "etcd did not restart within 120s on $(hostname)"
+  healthy_and_recorded
 }
 
-# (Re)start etcd and wait, within the bound, for this member and every member to be healthy.
-start_and_wait() {
-  timeout 120 systemctl restart etcd || fail "etcd did not (re)start within 120s on $(hostname)"
+# Wait, within the bound, for this member and every member to be healthy; then record what it runs.
+healthy_and_recorded() {
   wait_healthy "etcd member etcd-0" --endpoints "$self"
   wait_healthy "the etcd cluster" --endpoints "$self" --cluster
   if [ -e /etc/systemd/system/etcd.service.d/join.conf ]; then
@@ -123,8 +140,7 @@ fi
 rm -f "$stamp"
 if has_data; then
   rolling_restart
-elif view=$(cluster_view) && [ "$new_member_of_running_cluster" = no ] &&
-    { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
+elif [ "$cluster_ran" = no ] && view=$(cluster_view) && { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
   first_start
 else
   join_running_cluster
