@@ -73,6 +73,7 @@ artifacts = resolve_artifacts(settings.versions, settings.architecture, settings
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
     cluster_name=settings.cluster_name, members=nodes.etcd, addresses=nodes.ssh_addresses(nodes.etcd), ssh=ssh,
     pki=pki, artifacts=artifacts, running_members=running_nodes.names("etcd"),
+    running_instance_ids=running_nodes.instance_ids("etcd"),
 ))
 etcd_backups = EtcdBackups(f"{settings.cluster_name}-etcd-backups", EtcdBackupsArgs(
     cluster_name=settings.cluster_name, etcd=etcd, schedule=settings.etcd_snapshots,

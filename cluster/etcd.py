@@ -41,6 +41,8 @@ class EtcdClusterArgs:
     # Names of the members whose machines ran before this update (infra/guards.py reads them from AWS); empty on a
     # first creation. A member without data joins the running cluster when there is one.
     running_members: Sequence[str] = ()
+    # Their instances: a member whose instance is not one of them is a new machine (a raised count, a replacement).
+    running_instance_ids: Sequence[str] = ()
 
 
 class EtcdCluster(pulumi.ComponentResource):
@@ -79,8 +81,10 @@ class EtcdCluster(pulumi.ComponentResource):
             # release it runs.
             triggers = [inputs.apply(lambda i: files_digest(service.files_restarting_it(i))),
                         *(args.artifacts[c].digest for c in service.artifacts)]
-            script = fingerprint(triggers).apply(lambda f, m=member: render.etcd_start_script(
-                m, self.members, args.cluster_name, f, cluster_ran=bool(args.running_members)))
+            script = pulumi.Output.all(fingerprint(triggers), node.instance.id).apply(
+                lambda v, m=member: render.etcd_start_script(
+                    m, self.members, args.cluster_name, v[0],
+                    new_machine=bool(args.running_instance_ids) and v[1] not in args.running_instance_ids))
             # After the previous member's start: one member at a time restarts or joins.
             started.append(host.step("start-etcd", script, triggers=triggers,
                                      depends_on=[written, *installed, *started[-1:]]))

@@ -49,6 +49,10 @@ class RunningNodes:
         """The node names of one role (etcd, controllers, workers) that run."""
         return [n.name for n in self.nodes if n.role == role]
 
+    def instance_ids(self, role: str) -> list[str]:
+        """The instances of one role that run: a node whose instance is not among them is a new machine."""
+        return [n.instance_id for n in self.nodes if n.role == role]
+
     def staged_instance_types(self, settings: Settings) -> dict[str, str]:
         """The instance type each planned node gets in this update (see staged_instance_types)."""
         types: dict[str, str] = {}

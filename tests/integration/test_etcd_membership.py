@@ -203,14 +203,14 @@ class Nodes:
                              f"{binds} && PATH={self.shims}:$PATH {env} exec bash {path}", check=False,
                              timeout=timeout)
 
-    def start(self, member: render.Member, members: list[render.Member], *, cluster_ran: bool = True,
+    def start(self, member: render.Member, members: list[render.Member], *, new_machine: bool = False,
               timeout_seconds: int = 120, env: str = "", check: bool = True) -> subprocess.CompletedProcess:
-        """The member's etcd-files and start-etcd steps, as cluster/etcd.py renders them. `cluster_ran`: the
-        program saw etcd machines running when the update began (every update after the first)."""
+        """The member's etcd-files and start-etcd steps, as cluster/etcd.py renders them. `new_machine`: the program
+        saw etcd machines running when the update began, not this member's (a raised count, a replacement)."""
         self.write_files(member, members)
         fingerprint = digest(files_digest(render.etcd_restart_files(member, TOKEN, self.tls(member))), BINARY)
         result = self.run(member, _for_this_etcd(render.etcd_start_script(
-            member, members, TOKEN, fingerprint, cluster_ran=cluster_ran, timeout_seconds=timeout_seconds)),
+            member, members, TOKEN, fingerprint, new_machine=new_machine, timeout_seconds=timeout_seconds)),
             env=env)
         if check:
             assert result.returncode == 0, f"start-etcd on {member.name}:\n{result.stdout}\n{result.stderr}"
@@ -306,7 +306,7 @@ def nodes(tmp_path_factory):
         # first creation: each start returns at once (a member cannot be ready before its peers start)
         started = time.monotonic()
         for m in three:
-            assert "first start of a new cluster, not waiting" in nodes.start(m, three, cluster_ran=False).stdout
+            assert "first start of a new cluster, not waiting" in nodes.start(m, three).stdout
         print(f"\nfirst creation: 3 start steps took {time.monotonic() - started:.1f}s")
         health(nodes, three)
         yield nodes
@@ -333,7 +333,7 @@ def test_3_to_5_to_3_members_keeps_every_key_and_quorum(nodes):
             assert "not restarting" in nodes.start(m, five).stdout
         for m in five[3:]:
             nodes.new_machine(m)
-            out = nodes.start(m, five).stdout
+            out = nodes.start(m, five, new_machine=True).stdout
             assert "joining the running cluster" in out
             assert f"added {m.name} (" in out and "as a learner" in out and f"promoted {m.name} (" in out
         health(nodes, five)
@@ -362,7 +362,7 @@ def test_a_replaced_member_rejoins_and_every_key_is_kept(nodes):
         nodes.etcdctl("put", f"/etm/replace/{i:04d}", str(i), members=three)
     nodes.machine_goes(three[1])
     nodes.new_machine(three[1])            # the new machine: no data, no fingerprint, same address
-    out = nodes.start(three[1], three).stdout
+    out = nodes.start(three[1], three, new_machine=True).stdout
     assert "joining the running cluster" in out and "removing member" in out
     health(nodes, three)
     assert nodes.member_names(three) == ["etcd-0", "etcd-1", "etcd-2"]
@@ -404,7 +404,7 @@ def test_a_member_whose_machine_outlived_a_failed_up_joins_instead_of_starting_a
     running cluster does not list it, and joins."""
     three, five = ALL[:3], ALL[:5]
     nodes.new_machine(five[3])
-    out = nodes.start(five[3], five[:4]).stdout
+    out = nodes.start(five[3], five[:4], new_machine=False).stdout
     assert "joining the running cluster" in out and "first start of a new cluster" not in out
     health(nodes, five[:4])
     assert nodes.member_names(five[:4]) == [m.name for m in five[:4]]
@@ -425,7 +425,7 @@ def test_n5_a_replaced_member_without_a_quorum_to_join_waits_and_fails_and_never
     nodes.machine_goes(three[1])
     nodes.new_machine(three[1])
     started = time.monotonic()
-    result = nodes.start(three[1], three, timeout_seconds=15, check=False)
+    result = nodes.start(three[1], three, new_machine=True, timeout_seconds=15, check=False)
     waited = time.monotonic() - started
     assert result.returncode != 0, result.stdout
     assert "no etcd cluster answers" in result.stderr and "first start of a new cluster" not in result.stdout
@@ -435,7 +435,7 @@ def test_n5_a_replaced_member_without_a_quorum_to_join_waits_and_fails_and_never
     # the others come back (their machines restart etcd from their data): the next update's step joins
     for m in (three[0], three[2]):
         assert nodes.run(m, "systemctl start --no-block etcd").returncode == 0
-    out = nodes.start(three[1], three).stdout
+    out = nodes.start(three[1], three, new_machine=True).stdout
     assert "joining the running cluster" in out and "removing member" in out
     health(nodes, three)
     assert nodes.member_names(three) == ["etcd-0", "etcd-1", "etcd-2"]
@@ -446,7 +446,7 @@ def test_n15_a_member_added_but_not_started_does_not_count_towards_the_quorum(no
     down. Added as a voter it would need 3 of 4; as a learner, 2 of 3."""
     three, four = ALL[:3], ALL[:4]
     nodes.new_machine(four[3])
-    result = nodes.start(four[3], four, env="ETM_REFUSE_START=1", check=False)
+    result = nodes.start(four[3], four, new_machine=True, env="ETM_REFUSE_START=1", check=False)
     assert result.returncode != 0, result.stdout + result.stderr
     listed = json.loads(nodes.etcdctl("member", "list", "-w", "json", members=three).stdout)["members"]
     added = [m for m in listed if m.get("peerURLs") == [render.peer_url(four[3])]]

@@ -3,9 +3,9 @@
 # member of the cluster answer a health check over mutual TLS.
 set -uo pipefail
 want=<fingerprint>
-# Whether the cluster ran before this update (the program saw etcd machines running): then a member without data
-# joins it, and never starts a cluster of its own.
-cluster_ran=no
+# Whether this machine is new to a cluster that ran (the program saw etcd machines running, not this one): then it
+# joins, and never starts a cluster of its own.
+new_machine_of_running_cluster=no
 stamp=/var/lib/k8s-from-scratch/started/etcd
 self=https://10.43.0.10:2379
 peers=https://10.43.0.11:2379,https://10.43.0.12:2379
@@ -83,8 +83,11 @@ answer: $members"
     sleep 3
   done
   initial=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<<"$added")
-  id=$(sed -n 's/^Member \([0-9a-f]*\) added.*/\1/p' <<<"$added")
-  [ -n "$initial" ] && [ -n "$id" ] || fail "member add printed no initial cluster or member id: $added"
+  # etcdctl pads the id to 16 characters with spaces: "Member  aae89c4b8869ec4 added as learner ...".
+  id=$(sed -n 's/^Member *\([0-9a-f]*\) added.*/\1/p' <<<"$added")
+  if [ -z "$initial" ] || [ -z "$id" ]; then
+    fail "member add printed no initial cluster or member id: $added"
+  fi
   echo "added etcd-0 ($id) as a learner"
   echo "ETCD_JOIN_INITIAL_CLUSTER=$initial" > /etc/etcd/join.env
   install -d -m 0755 "$(dirname /etc/systemd/system/etcd.service.d/join.conf)"
@@ -140,7 +143,8 @@ fi
 rm -f "$stamp"
 if has_data; then
   rolling_restart
-elif [ "$cluster_ran" = no ] && view=$(cluster_view) && { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
+elif [ "$new_machine_of_running_cluster" = no ] && view=$(cluster_view) &&
+    { [ "$view" = none ] || [ "$view" = unstarted ]; }; then
   first_start
 else
   join_running_cluster
