@@ -245,7 +245,7 @@ def test_raising_the_etcd_count_joins_new_members_and_restarts_none_of_the_runni
         assert start.kind == UPDATED and start.changed == ["stdin"], (start.name, start.kind, start.changed)
     for i in (3, 4):
         assert plan.named(f"etcd-{i}-start-etcd").kind == CREATED
-        assert "new_member_of_running_cluster=yes" in plan.named(f"etcd-{i}-start-etcd").after.inputs["stdin"]
+        assert "new_machine_of_running_cluster=yes" in plan.named(f"etcd-{i}-start-etcd").after.inputs["stdin"]
         assert plan.named(f"etcd-0-membership-etcd-{i}").kind == CREATED
     # the README counts the two new members' first starts, and nothing else of etcd
     assert summarize(plan)["restarted"].startswith("2 etcd,")
