@@ -111,7 +111,9 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
         "etcd", "etcd",
         "github.com/etcd-io/etcd/releases/download/v{version}/etcd-v{version}-linux-{arch}.tar.gz",
         (("etcd-v{version}-linux-{arch}/etcd", "etcd"),
-         ("etcd-v{version}-linux-{arch}/etcdctl", "etcdctl")),
+         ("etcd-v{version}-linux-{arch}/etcdctl", "etcdctl"),
+         # The offline tool that verifies snapshots and restores them (the release tarball carries it since 3.5).
+         ("etcd-v{version}-linux-{arch}/etcdutl", "etcdutl")),
         "sha256",
         {"3.6.14": {"amd64": "ffe840ff9295808e88cce2794a18a5ac87f12a5203c8314d0bf6aa119b41bac5",
                     "arm64": "fa1b80565ee6fc2df1ae6f57a508b221f3ecc7d591c317c581cd8281b0842b3e"}},

@@ -60,6 +60,7 @@ class WorkerSettings(RoleSettings):
 class EtcdSnapshotSettings:
     interval_minutes: int = 60
     keep: int = 24
+    keep_gb: int = 4          # the snapshots kept on a member's disk fit in this many GiB together
     s3: bool = False
 
 
@@ -167,10 +168,10 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
     # AWS's global STS endpoint: a public name with A records that every VPC resolver answers, internet or not.
     SettingSpec("dnsCheckName", "sts.amazonaws.com", "ec2.eu-west-1.amazonaws.com",
                 "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver)."),
-    SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "s3": False},
-                '{"intervalMinutes": 30, "keep": 48, "s3": true}',
-                "Snapshots every etcd member takes of itself: how often, how many it keeps on disk, and whether each "
-                "is also uploaded to an S3 bucket the program creates."),
+    SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "keepGb": 4, "s3": False},
+                '{"intervalMinutes": 30, "keep": 48, "keepGb": 8, "s3": true}',
+                "Snapshots every etcd member takes of itself: how often, how many it keeps on disk and in how many "
+                "GiB together, and whether each is also uploaded to an S3 bucket the program creates."),
     SettingSpec("exportSuperAdminKubeconfig", False, "true",
                 "Also export the break-glass kubeconfig (`system:masters`, valid a week) as the secret output "
                 "`superAdminKubeconfig`. Off: it lives on the first controller only."),
@@ -298,7 +299,8 @@ def lab_machines() -> Iterator[None]:
 def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSettings:
     key = "etcdSnapshots"
     if not isinstance(raw, Mapping):
-        raise _fail(key, raw, 'expected an object such as {"intervalMinutes": 60, "keep": 24, "s3": false}')
+        raise _fail(key, raw, 'expected an object such as {"intervalMinutes": 60, "keep": 24, "keepGb": 4, '
+                    '"s3": false}')
     unknown = sorted(set(raw) - set(default))
     if unknown:
         raise _fail(f"{key}.{unknown[0]}", raw[unknown[0]], "unknown key; allowed keys are " + ", ".join(default))
@@ -306,9 +308,10 @@ def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSetting
     # At least every 5 minutes apart (a snapshot of a large database takes a while), at most once a week.
     interval = _int(f"{key}.intervalMinutes", merged["intervalMinutes"], 5, 7 * 24 * 60)
     keep = _int(f"{key}.keep", merged["keep"], 1, 1000)
+    keep_gb = _int(f"{key}.keepGb", merged["keepGb"], 1, 1000)
     if not isinstance(merged["s3"], bool):
         raise _fail(f"{key}.s3", merged["s3"], "expected true or false")
-    return EtcdSnapshotSettings(interval_minutes=interval, keep=keep, s3=merged["s3"])
+    return EtcdSnapshotSettings(interval_minutes=interval, keep=keep, keep_gb=keep_gb, s3=merged["s3"])
 
 
 def role_offsets(etcd: int, controllers: int, workers: int) -> dict[str, int]:

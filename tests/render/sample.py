@@ -8,7 +8,7 @@ import os
 
 from cluster import versions
 from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install, podcidrs,
-                           podnet, rollout, steps, workers)
+                           podnet, restore, rollout, steps, workers)
 from cluster.render.workers import cni, node, prepare_os
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
@@ -102,6 +102,7 @@ def scripts() -> dict[str, str]:
         "etcd-snapshot": etcd_backup.snapshot_script(ETCD[0], 24, None),
         "etcd-snapshot-to-s3": etcd_backup.snapshot_script(ETCD[0], 24, "k8s-dev-etcd-0123456789"),
         "etcd-restore": etcd_backup.restore_script(ETCD[0], ETCD, "k8s-dev"),
+        "etcd-defrag": etcd_backup.defrag_script(ETCD[0]),
         "etcd-snapshots-step": etcd_backup.install_script(etcd_backup.backup_files(
             ETCD[0], ETCD, "k8s-dev", interval_minutes=60, keep=24, bucket="k8s-dev-etcd-0123456789")),
         "apiserver-ready": control_plane.apiserver_ready_script(),
@@ -127,6 +128,9 @@ def scripts() -> dict[str, str]:
         "smoke-check-on-a-worker": deployer_checks.on_node(deployer_checks.nodeport_check_program(
             {w.name: f"http://{w.ip}:30080/" for w in WORKERS})),
     }
+    plan = restore.cluster_restore_plan(snapshot="/root/restore.db", etcd=[m.name for m in ETCD],
+                                        controllers=[c.name for c in CONTROLLERS], workers=[w.name for w in WORKERS])
+    out.update({f"cluster-restore-{i}": phase.script for i, phase in enumerate(plan)})
     for component in versions.COMPONENTS:
         for arch in ("amd64", "arm64"):
             out[f"install-{component}-{arch}"] = install.install_artifact_script(
@@ -151,7 +155,7 @@ def nginx() -> str:
 
 def units() -> dict[str, str]:
     out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev"), "k8s-pod-network": podnet.boot_unit(),
-           etcd_backup.SNAPSHOT_UNIT: etcd_backup.snapshot_service()}
+           etcd_backup.SNAPSHOT_UNIT: etcd_backup.snapshot_service(), etcd_backup.DEFRAG_UNIT: etcd_backup.defrag_service()}
     out.update(control_plane.control_plane_units(control_plane_inputs()))
     out.update(workers.worker_units(worker_inputs()))
     return out

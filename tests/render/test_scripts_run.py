@@ -32,7 +32,7 @@ def fake_release(tmp_path: Path) -> tuple[Path, str]:
     """A tarball in etcd's release layout."""
     top = tmp_path / "etcd-v9.9.9-linux-amd64"
     top.mkdir()
-    for tool in ("etcd", "etcdctl"):
+    for tool in ("etcd", "etcdctl", "etcdutl"):
         (top / tool).write_text(f"#!/bin/sh\necho {tool}\n")
         (top / tool).chmod(0o755)
     archive = tmp_path / "etcd-v9.9.9-linux-amd64.tar.gz"

@@ -176,3 +176,10 @@ def test_workers_run_on_cgroup_v2_vms_of_their_own_unless_the_stack_says_otherwi
 def test_the_lab_machines_settings_are_booleans(key, value):
     with pytest.raises(SettingsError, match=f"setting 'workers.{key}' = {value!r} is invalid: expected true or false"):
         parse_settings({**ADMIN, "workers": {key: value}}, lab_machines=True)
+
+
+def test_etcd_snapshots_keep_a_byte_budget():
+    assert parse().etcd_snapshots.keep_gb == 4
+    assert parse(etcdSnapshots={"keepGb": 8}).etcd_snapshots.keep_gb == 8
+    with pytest.raises(SettingsError, match="setting 'etcdSnapshots.keepGb' = 0 is invalid: expected a whole number"):
+        parse(etcdSnapshots={"keepGb": 0})

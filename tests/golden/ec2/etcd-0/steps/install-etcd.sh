@@ -19,7 +19,7 @@ if [ ! -f "$file" ] || [ "$(sum "$file")" != "$want" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tar -xzf "$file" -C "$work" etcd-v3.6.14-linux-amd64/etcd etcd-v3.6.14-linux-amd64/etcdctl
+tar -xzf "$file" -C "$work" etcd-v3.6.14-linux-amd64/etcd etcd-v3.6.14-linux-amd64/etcdctl etcd-v3.6.14-linux-amd64/etcdutl
 install -d -m 0755 /usr/local/bin
 if ! cmp -s "$work"/etcd-v3.6.14-linux-amd64/etcd /usr/local/bin/etcd; then
   install -m 0755 "$work"/etcd-v3.6.14-linux-amd64/etcd /usr/local/bin/etcd.new && mv -f /usr/local/bin/etcd.new /usr/local/bin/etcd
@@ -29,4 +29,9 @@ install -d -m 0755 /usr/local/bin
 if ! cmp -s "$work"/etcd-v3.6.14-linux-amd64/etcdctl /usr/local/bin/etcdctl; then
   install -m 0755 "$work"/etcd-v3.6.14-linux-amd64/etcdctl /usr/local/bin/etcdctl.new && mv -f /usr/local/bin/etcdctl.new /usr/local/bin/etcdctl
   echo "installed /usr/local/bin/etcdctl"
+fi
+install -d -m 0755 /usr/local/bin
+if ! cmp -s "$work"/etcd-v3.6.14-linux-amd64/etcdutl /usr/local/bin/etcdutl; then
+  install -m 0755 "$work"/etcd-v3.6.14-linux-amd64/etcdutl /usr/local/bin/etcdutl.new && mv -f /usr/local/bin/etcdutl.new /usr/local/bin/etcdutl
+  echo "installed /usr/local/bin/etcdutl"
 fi
