@@ -21,7 +21,7 @@ from cluster.render import control_plane as render
 from cluster.render.access import cluster_admins_rbac, deployers_rbac
 from cluster.render.addons import apiserver_to_kubelet_rbac
 from cluster.render.common import NodeFile, files_digest, write_files_script
-from cluster.render.install import install_artifact_script
+from cluster.render.install import install_artifact_script, service_switch_script
 from cluster.render.services import Service, installs
 from cluster.versions import Artifacts
 from infra.certs import (ADMIN, APISERVER_ETCD_CLIENT, APISERVER_KUBELET_CLIENT, DEPLOYER, ETCD_CA, KUBE_APISERVER,
@@ -83,7 +83,7 @@ class _Controller:
         return self.host.start_services(
             [service.name], triggers=[files_changed, *(self.artifacts[c].digest for c in service.artifacts)],
             depends_on=[self.written, *(self.installed[c] for c in (*service.artifacts, *service.uses)),
-                        self.etcd_healthy, *after])
+                        self.etcd_healthy, *after], switch=service_switch_script(service, self.artifacts))
 
     def ready_check(self, after: list[pulumi.Resource]) -> pulumi.Resource:
         """/readyz through the local API server, bounded; run again whenever the API server restarted."""
@@ -169,7 +169,7 @@ class ControlPlane(pulumi.ComponentResource):
         written = host.step("control-plane-files",
                             pulumi.Output.all(everything, retired).apply(lambda v: write_files_script(*v)),
                             triggers=[everything.apply(files_digest)], secret=True)
-        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c]),
+        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c], render.SERVICES),
                                   triggers=[args.artifacts[c].url, args.artifacts[c].digest])
                      for c in installs(render.SERVICES)}
         return _Controller(host, node.name in args.running_controllers, by_service, args.artifacts, written,

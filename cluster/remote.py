@@ -25,8 +25,8 @@ import pulumi
 import pulumi_command as command
 
 from cluster.render.common import digest
-from cluster.render.steps import (GATE_TIMEOUT_SECONDS, readiness_gate_script, restart_services_script,
-                                  time_sync_script)
+from cluster.render.steps import (GATE_TIMEOUT_SECONDS, NO_SWITCH, readiness_gate_script,
+                                  restart_services_script, time_sync_script)
 
 if TYPE_CHECKING:
     from infra.nodes import Node
@@ -166,11 +166,12 @@ class RemoteHost:
 
     def start_services(self, units: Sequence[str], *, triggers: Sequence[pulumi.Input],
                        depends_on: Sequence[pulumi.Resource] = (), step_name: str | None = None,
-                       reload: bool = False) -> command.remote.Command:
+                       reload: bool = False, switch: str = NO_SWITCH) -> command.remote.Command:
         """(Re)start units whose inputs are `triggers`. The script restarts them only when the node last started
         them with other inputs, so re-running it after a connection change restarts nothing. `reload`: a running
-        unit reloads instead of restarting."""
-        script = fingerprint(triggers).apply(lambda f: restart_services_script(list(units), f, reload=reload))
+        unit reloads instead of restarting. `switch`: moves the binaries they run to their new release first."""
+        script = fingerprint(triggers).apply(
+            lambda f: restart_services_script(list(units), f, reload=reload, switch=switch))
         return self.step(step_name or f"start-{'-'.join(units)}", script, triggers=triggers, depends_on=depends_on)
 
 

@@ -26,7 +26,7 @@ from cluster.remote import RemoteHost, Ssh, fingerprint
 from cluster.render import rollout
 from cluster.render import workers as render
 from cluster.render.common import files_digest, write_files_script
-from cluster.render.install import install_artifact_script
+from cluster.render.install import install_artifact_script, service_switch_script
 from cluster.render.services import Skew, installs, last_started
 from cluster.render.workers import prepare_os
 from cluster.render.workers.node import NodeHost, WorkerInputs
@@ -107,7 +107,7 @@ class Workers(pulumi.ComponentResource):
         prepared = host.step("prepare-os", prep, triggers=[prep])
         written = host.step("worker-files", everything.apply(write_files_script),
                             triggers=[everything.apply(files_digest)], depends_on=[prepared], secret=True)
-        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c]),
+        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c], render.SERVICES),
                                   triggers=[args.artifacts[c].url, args.artifacts[c].digest], depends_on=[prepared])
                      for c in installs(render.SERVICES)}
 
@@ -129,7 +129,8 @@ class Workers(pulumi.ComponentResource):
                 after += args.control_plane_rolled
             needs = [installed[c] for c in (*service.artifacts, *service.uses)]
             started[service.name] = host.start_services([service.name], triggers=restart_inputs[service.name],
-                                                        depends_on=[written, *needs, *after], reload=service.reloads)
+                                                        depends_on=[written, *needs, *after], reload=service.reloads,
+                                                        switch=service_switch_script(service, args.artifacts))
 
         check = render.node_ready_script(node.name)
         # After the services no other one starts after (then every service runs); again whenever the kubelet

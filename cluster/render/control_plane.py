@@ -243,12 +243,14 @@ def retired_files(inputs: ControlPlaneInputs) -> list[str]:
 # The control plane's services in start order. Each restarts when a file it reads or the server release changes. In
 # the skew order the API servers come first (on a running cluster one controller at a time, each ready before the
 # next), then the controller-managers and schedulers.
-API_SERVER = Service("kube-apiserver", files=apiserver_files, artifacts=("kubernetes-server",), skew=Skew.API_SERVER)
+API_SERVER = Service("kube-apiserver", files=apiserver_files, artifacts=("kubernetes-server",), skew=Skew.API_SERVER,
+                     runs=("kube-apiserver",))
 SERVICES = (
     API_SERVER,
     Service("kube-controller-manager", files=controller_manager_files, artifacts=("kubernetes-server",),
-            skew=Skew.CONTROLLERS),
-    Service("kube-scheduler", files=scheduler_files, artifacts=("kubernetes-server",), skew=Skew.CONTROLLERS),
+            skew=Skew.CONTROLLERS, runs=("kube-controller-manager",)),
+    Service("kube-scheduler", files=scheduler_files, artifacts=("kubernetes-server",), skew=Skew.CONTROLLERS,
+            runs=("kube-scheduler",)),
 )
 # The controller-manager and the scheduler: after their controller's API server and, on a running cluster, after
 # every API server.

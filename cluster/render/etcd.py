@@ -9,7 +9,7 @@ from typing import Sequence
 from cluster.render import shell
 from cluster.render.common import BIN_DIR, UNIT_DIR, NodeFile, flags, systemd_unit
 from cluster.render.services import Service, Skew
-from cluster.render.steps import STARTED_DIR
+from cluster.render.steps import NO_SWITCH, STARTED_DIR
 
 ETCD_PKI = "/etc/etcd/pki"
 DATA_DIR = "/var/lib/etcd"
@@ -188,7 +188,8 @@ ExecStart={command}
 
 
 def etcd_start_script(member: Member, members: Sequence[Member], cluster_token: str, fingerprint: str, *,
-                      new_machine: bool, data_dir: str = DATA_DIR, timeout_seconds: int = 300) -> str:
+                      new_machine: bool, data_dir: str = DATA_DIR, timeout_seconds: int = 300,
+                      switch: str = NO_SWITCH) -> str:
     """Start, restart or join this member; the node keeps the fingerprint it last started etcd with, so the same
     inputs restart nothing.
 
@@ -210,7 +211,7 @@ def etcd_start_script(member: Member, members: Sequence[Member], cluster_token: 
         STARTED_DIR=STARTED_DIR, SELF=client_url(member), PEERS=",".join(client_url(m) for m in others),
         ETCD_TLS=etcdctl_tls(), BIN_DIR=BIN_DIR, TIMEOUT_SECONDS=timeout_seconds, JOIN_DROP_IN=JOIN_DROP_IN,
         JOIN_ENV=JOIN_ENV, DATA_DIR=data_dir, PEER_URL=peer_url(member),
-        DROP_IN=etcd_join_drop_in(member, cluster_token))
+        DROP_IN=etcd_join_drop_in(member, cluster_token), SWITCH=switch)
 
 
 def etcd_member_remove_script(leaving: Member, via: Member) -> str:

@@ -19,16 +19,21 @@ def readiness_gate_script(timeout_seconds: int = GATE_TIMEOUT_SECONDS) -> str:
 STARTED_DIR = "/var/lib/k8s-from-scratch/started"
 
 
+NO_SWITCH = "switch_releases() { :; }"
+
+
 def restart_services_script(units: Sequence[str], fingerprint: str, settle_seconds: int = 60, *,
-                            reload: bool = False) -> str:
+                            reload: bool = False, switch: str = NO_SWITCH) -> str:
     """Reload systemd, enable the units and restart them when they were last started with other inputs, then check
     each stays active. `fingerprint` stands for the inputs (files and binaries); the node keeps it per unit, so the
     same step re-run (after a connection change, say) restarts nothing, while a new machine, changed inputs or a
     unit that is down restart. `reload`: a running unit reloads its configuration instead (`reload-or-restart`).
-    Every wait is bounded."""
+    `switch`: the `switch_releases` function (cluster/render/install.py) run right before a unit restarts. Every
+    wait is bounded."""
     return shell.render("restart-services.sh", UNIT_LIST=", ".join(units), FINGERPRINT=shlex.quote(fingerprint),
                         STARTED_DIR=STARTED_DIR, UNITS=" ".join(shlex.quote(u) for u in units),
-                        SETTLE_SECONDS=settle_seconds, VERB="reload-or-restart" if reload else "restart")
+                        SETTLE_SECONDS=settle_seconds, VERB="reload-or-restart" if reload else "restart",
+                        SWITCH=switch)
 
 
 # The Amazon Time Sync Service: every EC2 instance reaches it at this link-local address, without any internet route

@@ -24,7 +24,7 @@ def files(inputs: WorkerInputs) -> list[NodeFile]:
 
 # It reaches the API through haproxy; last in the skew order, with the kubelet. Its restart leaves pods running.
 SERVICE = Service("kube-proxy", files=files, artifacts=("kubernetes-node",), after=("haproxy",), skew=Skew.NODE,
-                  report_rank=3)
+                  report_rank=3, runs=("kube-proxy",))
 
 
 def kube_proxy_config(inputs: WorkerInputs) -> str:

@@ -37,7 +37,7 @@ def files(inputs: WorkerInputs) -> list[NodeFile]:
 # It runs pods on containerd and reaches the API through haproxy. Its restart stops the node's pods: a running node
 # is drained first. Last in the skew order: never newer than an API server mid-upgrade.
 SERVICE = Service("kubelet", files=files, artifacts=("kubernetes-node",), after=("containerd", "haproxy"),
-                  drains=True, skew=Skew.NODE, report_rank=0)
+                  drains=True, skew=Skew.NODE, report_rank=0, runs=("kubelet",))
 
 # CIS 4.2.12: the benchmark's list of strong suites (AEAD with forward secrecy). TLS 1.3 suites are not
 # configurable in Go and are all strong.

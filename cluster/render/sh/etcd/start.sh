@@ -28,6 +28,8 @@ wait_healthy() {
   echo "$out"
 }
 has_data() { [ -d @DATA_DIR@/member ]; }
+# switch_releases: etcd's binaries to the release this step installs, right before etcd (re)starts.
+@SWITCH@
 
 # How the running cluster sees this member, for a member without data: `none` (no cluster answers: a first
 # creation, or peers still forming one), `unstarted` (listed by name or address without client addresses: a first
@@ -46,6 +48,7 @@ cluster_view() {
 # the cluster.
 first_start() {
   echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
+  switch_releases || fail "etcd's release is not installed on $(hostname)"
   timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
   echo "$want" > "$stamp"
 }
@@ -95,6 +98,7 @@ answer: $members"
 @DROP_IN@
 DROPIN
   timeout 60 systemctl daemon-reload
+  switch_releases || fail "etcd's release is not installed on $(hostname)"
   timeout 120 systemctl restart etcd || fail "etcd did not start within 120s on $(hostname)"
   # etcd promotes a learner only once its log has caught up with the leader's: retry within the bound.
   deadline=$((SECONDS + @TIMEOUT_SECONDS@))
@@ -111,6 +115,7 @@ rolling_restart() {
   if systemctl is-active --quiet etcd; then
     wait_healthy "the etcd cluster (before restarting @MEMBER@)" --endpoints "$self,$peers" --cluster
   fi
+  switch_releases || fail "etcd's release is not installed on $(hostname)"
   timeout 120 systemctl restart etcd || fail "etcd did not restart within 120s on $(hostname)"
   healthy_and_recorded
 }

@@ -28,6 +28,43 @@ wait_healthy() {
   echo "$out"
 }
 has_data() { [ -d /var/lib/etcd/member ]; }
+# switch_releases: etcd's binaries to the release this step installs, right before etcd (re)starts.
+# switch LINK TARGET: point the path units and scripts name at a release's binary.
+switch() {
+  local link=$1 target=$2
+  [ "$(readlink "$link" 2>/dev/null)" = "$target" ] && return 0
+  if [ ! -x "$target" ]; then
+    echo "$target is not installed (its install step runs first)" >&2
+    return 1
+  fi
+  install -d -m 0755 "$(dirname "$link")"
+  ln -sfn "$target" "$link.new"
+  mv -Tf "$link.new" "$link"
+  echo "switched $link to $target"
+}
+# prune COMPONENT LINK...: remove the component's release directories that none of its links points into.
+prune() {
+  local component=$1 dir link used
+  shift
+  for dir in /opt/k8s-from-scratch/releases/"$component"-*; do
+    [ -d "$dir" ] || continue
+    case "$dir" in *.new) continue ;; esac
+    used=no
+    for link in "$@"; do
+      case "$(readlink "$link" 2>/dev/null)" in "$dir"/*) used=yes ;; esac
+    done
+    if [ "$used" = no ]; then
+      rm -rf "$dir"
+      echo "removed $dir, which no link uses"
+    fi
+  done
+}
+switch_releases() {
+  switch /usr/local/bin/etcd /opt/k8s-from-scratch/releases/etcd-3.6.14-ffe840ff9295/etcd || return 1
+  switch /usr/local/bin/etcdctl /opt/k8s-from-scratch/releases/etcd-3.6.14-ffe840ff9295/etcdctl || return 1
+  switch /usr/local/bin/etcdutl /opt/k8s-from-scratch/releases/etcd-3.6.14-ffe840ff9295/etcdutl || return 1
+  prune etcd /usr/local/bin/etcd /usr/local/bin/etcdctl /usr/local/bin/etcdutl
+}
 
 # How the running cluster sees this member, for a member without data: `none` (no cluster answers: a first
 # creation, or peers still forming one), `unstarted` (listed by name or address without client addresses: a first
@@ -46,6 +83,7 @@ cluster_view() {
 # the cluster.
 first_start() {
   echo "etcd on $(hostname): first start of a new cluster, not waiting (etcd-health checks the whole cluster)"
+  switch_releases || fail "etcd's release is not installed on $(hostname)"
   timeout 60 systemctl restart --no-block etcd || fail "etcd could not be started on $(hostname)"
   echo "$want" > "$stamp"
 }
@@ -98,6 +136,7 @@ ExecStart=
 ExecStart=/usr/local/bin/etcd --name=etcd-0 --data-dir=/var/lib/etcd --listen-client-urls=https://10.43.0.10:2379,https://127.0.0.1:2379 --advertise-client-urls=https://10.43.0.10:2379 --listen-peer-urls=https://10.43.0.10:2380 --initial-advertise-peer-urls=https://10.43.0.10:2380 --initial-cluster=${ETCD_JOIN_INITIAL_CLUSTER} --initial-cluster-token=lab --initial-cluster-state=existing --client-cert-auth --trusted-ca-file=/etc/etcd/pki/ca.crt --cert-file=/etc/etcd/pki/server.crt --key-file=/etc/etcd/pki/server.key --peer-client-cert-auth --peer-trusted-ca-file=/etc/etcd/pki/ca.crt --peer-cert-file=/etc/etcd/pki/peer.crt --peer-key-file=/etc/etcd/pki/peer.key --listen-metrics-urls=http://127.0.0.1:2381 --strict-reconfig-check --feature-gates=InitialCorruptCheck=true --watch-progress-notify-interval=5s
 DROPIN
   timeout 60 systemctl daemon-reload
+  switch_releases || fail "etcd's release is not installed on $(hostname)"
   timeout 120 systemctl restart etcd || fail "etcd did not start within 120s on $(hostname)"
   # etcd promotes a learner only once its log has caught up with the leader's: retry within the bound.
   deadline=$((SECONDS + 300))
@@ -114,6 +153,7 @@ rolling_restart() {
   if systemctl is-active --quiet etcd; then
     wait_healthy "the etcd cluster (before restarting etcd-0)" --endpoints "$self,$peers" --cluster
   fi
+  switch_releases || fail "etcd's release is not installed on $(hostname)"
   timeout 120 systemctl restart etcd || fail "etcd did not restart within 120s on $(hostname)"
   healthy_and_recorded
 }
