@@ -201,13 +201,15 @@ def etcd_start_script(member: Member, members: Sequence[Member], cluster_token: 
       member's start runs after this step, so members restart one at a time and the cluster keeps its quorum.
     - A member without data on a new machine of a cluster that ran (`new_machine`: a raised count, or a replaced
       machine; or a cluster answers that does not list this member as unstarted): wait, within the bound, for a
-      quorum to answer, or fail without starting anything (never a new cluster in an old member's place); remove any member registered at this
-      member's peer address (the machine it replaces); `member add --learner` it from a running member (a learner
-      does not count towards the quorum while it catches up), start it with `--initial-cluster-state=existing` and
-      the initial cluster `member add` printed, promote it once it has caught up, and wait as for a restart."""
+      quorum to answer, or fail without starting anything (never a new cluster in an old member's place); remove
+      any member registered at this member's peer address (the machine it replaces); `member add --learner` it from
+      a running member (a learner does not count towards the quorum while it catches up), start it with
+      `--initial-cluster-state=existing` and the initial cluster `member add` printed, promote it once it has caught
+      up, and wait as for a restart."""
     others = [m for m in members if m != member] or [member]
     return shell.render(
-        "etcd/start.sh", MEMBER=member.name, WANT=shlex.quote(fingerprint), NEW_MACHINE="yes" if new_machine else "no",
+        "etcd/start.sh", MEMBER=member.name, WANT=shlex.quote(fingerprint),
+        NEW_MACHINE="yes" if new_machine else "no",
         STARTED_DIR=STARTED_DIR, SELF=client_url(member), PEERS=",".join(client_url(m) for m in others),
         ETCD_TLS=etcdctl_tls(), BIN_DIR=BIN_DIR, TIMEOUT_SECONDS=timeout_seconds, JOIN_DROP_IN=JOIN_DROP_IN,
         JOIN_ENV=JOIN_ENV, DATA_DIR=data_dir, PEER_URL=peer_url(member),

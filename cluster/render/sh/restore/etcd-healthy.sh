@@ -3,7 +3,8 @@
 set -uo pipefail
 @ETCD_TLS@
 deadline=$((SECONDS + @TIMEOUT_SECONDS@))
-until out=$(timeout 30 @BIN_DIR@/etcdctl --endpoints https://127.0.0.1:@CLIENT_PORT@ "${tls[@]}" endpoint health 2>&1); do
+health() { timeout 30 @BIN_DIR@/etcdctl --endpoints https://127.0.0.1:@CLIENT_PORT@ "${tls[@]}" endpoint health; }
+until out=$(health 2>&1); do
   if [ "$SECONDS" -ge "$deadline" ]; then
     echo "etcd on $(hostname) is not healthy after @TIMEOUT_SECONDS@s: $out" >&2
     journalctl -u etcd --no-pager -n 30 >&2 || true
