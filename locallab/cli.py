@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--workers", type=int, help="worker count; a running lab grows or shrinks to it" + shape)
     up.add_argument("--controllers", type=int, help="controller count" + shape)
     up.add_argument("--etcd", type=int, help="etcd member count" + shape)
+    up.add_argument("--kubernetes", help="Kubernetes release (default: the program's pin); a running lab is "
+                    "upgraded to it in place, in the version skew order")
     commands.add_parser("status", help="the machines and what was replayed")
     kubectl = commands.add_parser("kubectl", help="kubectl with the stack's admin kubeconfig, from the deployer")
     kubectl.add_argument("args", nargs=argparse.REMAINDER)
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         started = time.monotonic()
         lab = session.up(tag=args.tag, etcd=args.etcd, controllers=args.controllers, workers=args.workers,
-                         log=lambda m: print(m, flush=True))
+                         kubernetes=args.kubernetes, log=lambda m: print(m, flush=True))
         print(lab.first_report.table())
         print(f"lab {args.tag} is up ({time.monotonic() - started:.0f}s): ./lab status, ./lab kubectl get nodes, "
               f"./lab ssh controller-0, ./lab down")

@@ -151,6 +151,20 @@ class LabSession:
         self.save()
         return report
 
+    def upgrade(self, kubernetes: str, log=print) -> Report:
+        """`pulumi up` after changing the stack's `versions.kubernetes` on the running lab: that release is built
+        (cached) and served by the mirror beside the running one, and the program's steps replay as an update
+        (each node switches to it in its own start step, in the skew order)."""
+        self.build = go_build.ensure_build(dataclasses.replace(self.build.versions, kubernetes=kubernetes), log=log)
+        versions = publish(go_build.BUILD_ROOT / "mirror", self.build.versions.program_versions(), self.build.binaries,
+                           self.config["architecture"])
+        self.config = {**self.config, "versions": versions}
+        self.new_update()
+        report = replay_program(self)
+        _write_deployer_files(self)
+        self.save()
+        return report
+
     def new_update(self) -> ProgramRun:
         """The program at the start of another `pulumi up` (after a change of config or keys): the machines of the
         last run are the instances AWS reports, so a change of running nodes rolls."""
@@ -285,10 +299,11 @@ def attach(tag: str = "lab") -> LabSession:
 
 
 def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = None, workers: int | None = None,
-       log=print) -> LabSession:
+       kubernetes: str | None = None, log=print) -> LabSession:
     """Build what is missing, boot the lab and replay the program; a lab already running is replayed again
     (only what changed runs), with another worker count when `workers` differs from its own. A count left out
-    is 3 for a new lab and the running lab's own otherwise."""
+    is 3 for a new lab and the running lab's own otherwise. `kubernetes`: a new lab's Kubernetes release (default:
+    the program's pin); a running lab is upgraded to it (LabSession.upgrade)."""
     if running(tag):
         session = attach(tag)
         shape = {role: session.config[role]["count"] for role in ("etcd", "controllers", "workers")}
@@ -297,7 +312,9 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
                 raise SystemExit(f"lab {tag} runs {shape[role]} {role}; the lab changes only the worker count of a "
                                  f"running lab: `./lab down` first for {wanted} {role}")
         started = time.monotonic()
-        if workers is not None and workers != shape["workers"]:
+        if kubernetes is not None and kubernetes != session.build.versions.kubernetes:
+            session.first_report = session.upgrade(kubernetes, log=log)
+        elif workers is not None and workers != shape["workers"]:
             session.first_report = session.resize(workers, log=log)
         else:
             session.first_report = replay_program(session)
@@ -309,7 +326,8 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
     down(tag)   # whatever a lab of this tag left behind
     timings: dict[str, float] = {}
     started = time.monotonic()
-    build = go_build.ensure_build(log=log)
+    pinned = go_build.BuildVersions.pinned()
+    build = go_build.ensure_build(dataclasses.replace(pinned, kubernetes=kubernetes or pinned.kubernetes), log=log)
     timings["build"] = time.monotonic() - started
     started = time.monotonic()
     rootfs = ensure_rootfs(log=log)
@@ -479,10 +497,11 @@ def kubectl_command(tag: str, args: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def lab_session(*, etcd: int = 3, controllers: int = 3, workers: int = 3, tag: str = "lab") -> Iterator[LabSession]:
+def lab_session(*, etcd: int = 3, controllers: int = 3, workers: int = 3, tag: str = "lab",
+                kubernetes: str | None = None) -> Iterator[LabSession]:
     """A lab for the length of a `with` block (tests, bench), removed afterwards whatever happens."""
     down(tag)
     try:
-        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers)
+        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers, kubernetes=kubernetes)
     finally:
         down(tag)
