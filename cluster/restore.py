@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def copy(source: str, target: str, path: str) -> None:
         quoted = shlex.quote(path)
+        store = f"umask 077 && mkdir -p \"$(dirname {quoted})\" && cat > {quoted}"
         reader = subprocess.Popen([*ssh, source, f"sudo cat {quoted}"], stdout=subprocess.PIPE)
-        writer = subprocess.run([*ssh, target, f"sudo install -D -m 0600 /dev/stdin {quoted}"], stdin=reader.stdout)
+        writer = subprocess.run([*ssh, target, f"sudo sh -c {shlex.quote(store)}"], stdin=reader.stdout)
         if reader.wait() != 0 or writer.returncode != 0:
             raise RestoreFailed(f"cannot copy {path} from {source} to {target}")
 
