@@ -46,6 +46,7 @@ nodes = Nodes(settings.cluster_name, NodesArgs(
     egress_ready_by_zone=network.egress_ready_by_zone,
     egress_rules=network.egress_rules,
     etcd_instance_profile=backup_bucket.instance_profile_name if backup_bucket else None,
+    instance_types=existing.staged_instance_types(settings),
 ))
 
 # 3. API load balancer in front of the controllers.
@@ -75,6 +76,7 @@ artifacts = resolve_artifacts(settings.versions, settings.architecture, settings
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
     cluster_name=settings.cluster_name, members=nodes.etcd, addresses=nodes.ssh_addresses(nodes.etcd), ssh=ssh,
     pki=pki, artifacts=artifacts, running_members=existing.names("etcd"),
+    running_instance_ids=existing.instance_ids("etcd"),
 ))
 etcd_backups = EtcdBackups(f"{settings.cluster_name}-etcd-backups", EtcdBackupsArgs(
     cluster_name=settings.cluster_name, etcd=etcd, schedule=settings.etcd_snapshots,
@@ -122,7 +124,8 @@ smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
 pulumi.export("apiEndpoint", api_lb.endpoint)
 pulumi.export("caCertificate", pki.cas[KUBERNETES_CA].cert_pem)
 pulumi.export("kubeconfig", kubeconfig)
-pulumi.export("superAdminKubeconfig", super_admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
+if settings.export_super_admin_kubeconfig:
+    pulumi.export("superAdminKubeconfig", super_admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki))
 
 ssh_targets = dict(zip((n.name for n in nodes.all), nodes.ssh_addresses(nodes.all)))
 pulumi.export("sshConfig", pulumi.Output.all(hosts=ssh_targets, bastion=ssh.bastion).apply(
@@ -138,6 +141,8 @@ if backup_bucket is not None:
 
 # --- outputs: debugging -------------------------------------------------------------------------------------------
 pulumi.export("podCidrs", pod_network.ranges.apply(lambda rs: {r.name: r.pod_cidr for r in rs}))
+# When each CA and certificate expires (RFC 3339): leaves are renewed by any `pulumi up` in their last 30 days.
+pulumi.export("certificateExpiry", {name: keys.not_after for name, keys in {**pki.cas, **pki.certs}.items()})
 pulumi.export("nodes", {
     role: {n.name: {"privateIp": n.private_ip, "publicIp": n.instance.public_ip} for n in members}
     for role, members in (("etcd", nodes.etcd), ("controllers", nodes.controllers), ("workers", nodes.workers))

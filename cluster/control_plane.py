@@ -18,13 +18,13 @@ import pulumi_random as random
 
 from cluster.remote import RemoteHost, Ssh
 from cluster.render import control_plane as render
-from cluster.render.access import cluster_admins_rbac
+from cluster.render.access import cluster_admins_rbac, deployers_rbac
 from cluster.render.addons import apiserver_to_kubelet_rbac
 from cluster.render.common import NodeFile, files_digest, write_files_script
-from cluster.render.install import install_artifact_script
+from cluster.render.install import install_artifact_script, service_switch_script
 from cluster.render.services import Service, installs
 from cluster.versions import Artifacts
-from infra.certs import (ADMIN, APISERVER_ETCD_CLIENT, APISERVER_KUBELET_CLIENT, ETCD_CA, KUBE_APISERVER,
+from infra.certs import (ADMIN, APISERVER_ETCD_CLIENT, APISERVER_KUBELET_CLIENT, DEPLOYER, ETCD_CA, KUBE_APISERVER,
                          KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBERNETES_CA, SUPER_ADMIN)
 from infra.nodes import Node
 from infra.pki import Pki
@@ -83,7 +83,7 @@ class _Controller:
         return self.host.start_services(
             [service.name], triggers=[files_changed, *(self.artifacts[c].digest for c in service.artifacts)],
             depends_on=[self.written, *(self.installed[c] for c in (*service.artifacts, *service.uses)),
-                        self.etcd_healthy, *after])
+                        self.etcd_healthy, *after], switch=service_switch_script(service, self.artifacts))
 
     def ready_check(self, after: list[pulumi.Resource]) -> pulumi.Resource:
         """/readyz through the local API server, bounded; run again whenever the API server restarted."""
@@ -112,7 +112,7 @@ class ControlPlane(pulumi.ComponentResource):
             "ca_pem": pki.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": pki.cas[ETCD_CA].cert_pem,
             **_key_pairs(pki, apiserver=KUBE_APISERVER, kubelet_client=APISERVER_KUBELET_CLIENT,
                          etcd_client=APISERVER_ETCD_CLIENT, controller_manager=KUBE_CONTROLLER_MANAGER,
-                         scheduler=KUBE_SCHEDULER, admin=ADMIN, super_admin=SUPER_ADMIN),
+                         scheduler=KUBE_SCHEDULER, admin=ADMIN, super_admin=SUPER_ADMIN, deployer=DEPLOYER),
             "service_account_key_pem": pki.service_account_private_key_pem,
             "service_account_pub_pem": pki.service_account_public_key_pem,
             "encryption_key_b64": pulumi.Output.secret(encryption_key.base64),
@@ -144,9 +144,10 @@ class ControlPlane(pulumi.ComponentResource):
             self.ready.append(c.ready)
             self.rolled += [c.ready, *started]
 
-        # As the break-glass identity (the admin group has no rights before this binding); every cluster-level step
-        # after it runs as the admin group.
+        # As the break-glass identity (neither the admin nor the deployer group has rights before these bindings);
+        # every cluster-level step after it runs as the deployer.
         rbac = render.rbac_apply_script({"the cluster-admins binding": cluster_admins_rbac(),
+                                         "the deployers binding": deployers_rbac(),
                                          "the API server's kubelet access": apiserver_to_kubelet_rbac()})
         self.rbac = self.first_host.step("apply-rbac", rbac, triggers=[rbac], depends_on=self.ready)
         self.register_outputs({})
@@ -155,16 +156,20 @@ class ControlPlane(pulumi.ComponentResource):
                     ) -> _Controller:
         """One controller's host, files and installs."""
         host = RemoteHost(node.name, address, args.ssh, node, self)
+        first = not self.hosts      # the first controller runs the cluster-level steps, and keeps the break glass
         self.hosts[node.name] = host
         inputs = pulumi.Output.all(**shared).apply(lambda pems: render.ControlPlaneInputs(
             cluster_name=args.cluster_name, node_name=node.name, node_ip=node.private_ip,
             etcd_servers=args.etcd_client_urls, service_cidr=args.service_cidr, pod_cidr=args.pod_cidr,
-            pod_cidr_mask_size=args.pod_cidr_mask_size, **pems))
+            pod_cidr_mask_size=args.pod_cidr_mask_size, holds_break_glass=first,
+            **pems))
         by_service = inputs.apply(render.control_plane_files)
         everything = by_service.apply(lambda groups: _unique([f for files in groups.values() for f in files]))
-        written = host.step("control-plane-files", everything.apply(write_files_script),
+        retired = inputs.apply(render.retired_files)
+        written = host.step("control-plane-files",
+                            pulumi.Output.all(everything, retired).apply(lambda v: write_files_script(*v)),
                             triggers=[everything.apply(files_digest)], secret=True)
-        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c]),
+        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c], render.SERVICES),
                                   triggers=[args.artifacts[c].url, args.artifacts[c].digest])
                      for c in installs(render.SERVICES)}
         return _Controller(host, node.name in args.running_controllers, by_service, args.artifacts, written,

@@ -18,7 +18,7 @@ import pulumi_command as command
 from cluster.remote import RemoteHost, Ssh, fingerprint
 from cluster.render import etcd as render
 from cluster.render.common import files_digest, write_files_script
-from cluster.render.install import install_artifact_script
+from cluster.render.install import install_artifact_script, service_switch_script
 from cluster.render.services import installs
 from cluster.versions import Artifacts
 from infra.certs import ETCD_CA, etcd_peer_cert_name, etcd_server_cert_name
@@ -41,6 +41,8 @@ class EtcdClusterArgs:
     # Names of the members whose machines ran before this update (infra/guards.py reads them from AWS); empty on a
     # first creation. A member without data joins the running cluster when there is one.
     running_members: Sequence[str] = ()
+    # Their instances: a member whose instance is not one of them is a new machine (a raised count, a replacement).
+    running_instance_ids: Sequence[str] = ()
 
 
 class EtcdCluster(pulumi.ComponentResource):
@@ -72,16 +74,18 @@ class EtcdCluster(pulumi.ComponentResource):
             user = host.step("etcd-user", user_script, triggers=[user_script])
             written = host.step("etcd-files", files.apply(write_files_script), triggers=[files.apply(files_digest)],
                                 depends_on=[user], secret=True)
-            installed = [host.step(f"install-{c}", install_artifact_script(args.artifacts[c]),
+            installed = [host.step(f"install-{c}", install_artifact_script(args.artifacts[c], [service]),
                                    triggers=[args.artifacts[c].url, args.artifacts[c].digest], depends_on=[user])
                          for c in installs([service])]
             # What a running member restarts for (the row's restart files: without the membership flags) and the
             # release it runs.
             triggers = [inputs.apply(lambda i: files_digest(service.files_restarting_it(i))),
                         *(args.artifacts[c].digest for c in service.artifacts)]
-            script = fingerprint(triggers).apply(lambda f, m=member: render.etcd_start_script(
-                m, self.members, args.cluster_name, f,
-                joins=bool(args.running_members) and m.name not in args.running_members))
+            script = pulumi.Output.all(fingerprint(triggers), node.instance.id).apply(
+                lambda v, m=member: render.etcd_start_script(
+                    m, self.members, args.cluster_name, v[0],
+                    new_machine=bool(args.running_instance_ids) and v[1] not in args.running_instance_ids,
+                    switch=service_switch_script(service, args.artifacts)))
             # After the previous member's start: one member at a time restarts or joins.
             started.append(host.step("start-etcd", script, triggers=triggers,
                                      depends_on=[written, *installed, *started[-1:]]))

@@ -1,4 +1,5 @@
-"""EtcdBackups: on every etcd member, the snapshot script, its timer and the restore script, in one step each."""
+"""EtcdBackups: on every etcd member, the snapshot and defragmentation scripts with their timers and the restore
+script, in one step each."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class EtcdBackups(pulumi.ComponentResource):
             files = pulumi.Output.from_input(args.bucket).apply(
                 lambda bucket, m=member: render.backup_files(
                     m, members, args.cluster_name, interval_minutes=args.schedule.interval_minutes,
-                    keep=args.schedule.keep, bucket=bucket))
+                    keep=args.schedule.keep, bucket=bucket, keep_bytes=args.schedule.keep_gb * 1024 ** 3))
             # After the cluster is healthy, so the timer's first snapshot finds a member to save.
             self.installed.append(host.step(
                 "etcd-snapshots", files.apply(render.install_script), triggers=[files.apply(files_digest)],

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from cluster.remote import RemoteHost
 from cluster.render import podcidrs, podnet
 from cluster.render.common import digest
-from cluster.render.control_plane import ADMIN_KUBECTL
+from cluster.render.control_plane import DEPLOYER_KUBECTL
 from infra.nodes import Node
 
 READ_TIMEOUT_SECONDS = 300
@@ -44,7 +44,7 @@ class PodNetwork(pulumi.ComponentResource):
         super().__init__("k8s-from-scratch:cluster:PodNetwork", name, None, opts)
         expected = [w.name for w in args.workers]
         reader_host = next(iter(args.controller_hosts.values()))
-        script = podcidrs.reader_script(expected, READ_TIMEOUT_SECONDS, list(ADMIN_KUBECTL))
+        script = podcidrs.reader_script(expected, READ_TIMEOUT_SECONDS, list(DEPLOYER_KUBECTL))
         # Re-read whenever the set of workers changed or a worker is a new machine (which registers anew and may get
         # another range). Not when a worker's kubelet merely restarted (a version bump): the ranges stay known, so a
         # preview does not show every pod route replaced for values that will come out the same.
@@ -64,8 +64,8 @@ class PodNetwork(pulumi.ComponentResource):
                         network_interface_id=worker.instance.primary_network_interface_id,
                         opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
 
-        # Every worker masquerades pod traffic leaving the cluster and VPC ranges, and pod DNS queries to the VPC
-        # resolver; in host mode, workers and controllers also get a route to every other worker's pod range.
+        # Every worker masquerades pod traffic leaving the cluster (cluster/render/podnet.py: which VPC traffic too);
+        # in host mode, workers and controllers also get a route to every other worker's pod range.
         hosts = [(args.worker_hosts[w.name], w.private_ip, True) for w in args.workers]
         if args.pod_routing == "host":
             hosts += [(args.controller_hosts[c.name], c.private_ip, False) for c in args.controllers]
@@ -74,7 +74,8 @@ class PodNetwork(pulumi.ComponentResource):
             if args.pod_routing == "host":
                 apply = self.ranges.apply(lambda rs, ip=ip, w=is_worker: podnet.apply_script(
                     routes=podnet.routes_for(ip, [(r.ip, r.pod_cidr) for r in rs]),
-                    cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr, dns_resolver=resolver, masquerade=w))
+                    cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr, dns_resolver=resolver, masquerade=w,
+                    vpc_routes_pods=False))
             else:
                 apply = podnet.apply_script(routes=[], cluster_pod_cidr=args.pod_cidr, vpc_cidr=args.vpc_cidr,
                                             dns_resolver=resolver, masquerade=True)

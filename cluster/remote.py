@@ -25,7 +25,8 @@ import pulumi
 import pulumi_command as command
 
 from cluster.render.common import digest
-from cluster.render.steps import GATE_TIMEOUT_SECONDS, readiness_gate_script, restart_services_script
+from cluster.render.steps import (GATE_TIMEOUT_SECONDS, NO_SWITCH, readiness_gate_script,
+                                  restart_services_script, time_sync_script)
 
 if TYPE_CHECKING:
     from infra.nodes import Node
@@ -100,6 +101,9 @@ class RemoteHost:
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{gate_seconds // 60 + 10}m",
                                                       update=f"{gate_seconds // 60 + 10}m")),
         )
+        # Every node's clock on the Amazon Time Sync Service; nothing waits for it (EC2 boots with a set clock).
+        sync = time_sync_script()
+        self.time_sync = self.step("time-sync", sync, triggers=[sync])
 
     def step(self, step_name: str, script: pulumi.Input[str], *, triggers: Sequence[pulumi.Input],
              depends_on: Sequence[pulumi.Resource] = (), secret: bool = False,
@@ -161,11 +165,13 @@ class RemoteHost:
             lambda v: pulumi.Output.secret(v) if self._carries_secret(v) else v)
 
     def start_services(self, units: Sequence[str], *, triggers: Sequence[pulumi.Input],
-                       depends_on: Sequence[pulumi.Resource] = (), step_name: str | None = None
-                       ) -> command.remote.Command:
+                       depends_on: Sequence[pulumi.Resource] = (), step_name: str | None = None,
+                       reload: bool = False, switch: str = NO_SWITCH) -> command.remote.Command:
         """(Re)start units whose inputs are `triggers`. The script restarts them only when the node last started
-        them with other inputs, so re-running it after a connection change restarts nothing."""
-        script = fingerprint(triggers).apply(lambda f: restart_services_script(list(units), f))
+        them with other inputs, so re-running it after a connection change restarts nothing. `reload`: a running
+        unit reloads instead of restarting. `switch`: moves the binaries they run to their new release first."""
+        script = fingerprint(triggers).apply(
+            lambda f: restart_services_script(list(units), f, reload=reload, switch=switch))
         return self.step(step_name or f"start-{'-'.join(units)}", script, triggers=triggers, depends_on=depends_on)
 
 

@@ -26,7 +26,7 @@ from cluster.remote import RemoteHost, Ssh, fingerprint
 from cluster.render import rollout
 from cluster.render import workers as render
 from cluster.render.common import files_digest, write_files_script
-from cluster.render.install import install_artifact_script
+from cluster.render.install import install_artifact_script, service_switch_script
 from cluster.render.services import Skew, installs, last_started
 from cluster.render.workers import prepare_os
 from cluster.render.workers.node import NodeHost, WorkerInputs
@@ -47,7 +47,7 @@ class WorkersArgs:
     pod_cidr: str
     cluster_dns_ip: str
     control_plane_ready: Sequence[pulumi.Resource]
-    # Where the cluster-level steps run (the first controller, with the admin kubeconfig): drains, uncordons and
+    # Where the cluster-level steps run (the first controller, with the deployer kubeconfig): drains, uncordons and
     # the removal of leaving workers.
     cluster_host: RemoteHost
     artifacts: Artifacts
@@ -107,7 +107,7 @@ class Workers(pulumi.ComponentResource):
         prepared = host.step("prepare-os", prep, triggers=[prep])
         written = host.step("worker-files", everything.apply(write_files_script),
                             triggers=[everything.apply(files_digest)], depends_on=[prepared], secret=True)
-        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c]),
+        installed = {c: host.step(f"install-{c}", install_artifact_script(args.artifacts[c], render.SERVICES),
                                   triggers=[args.artifacts[c].url, args.artifacts[c].digest], depends_on=[prepared])
                      for c in installs(render.SERVICES)}
 
@@ -129,7 +129,8 @@ class Workers(pulumi.ComponentResource):
                 after += args.control_plane_rolled
             needs = [installed[c] for c in (*service.artifacts, *service.uses)]
             started[service.name] = host.start_services([service.name], triggers=restart_inputs[service.name],
-                                                        depends_on=[written, *needs, *after])
+                                                        depends_on=[written, *needs, *after], reload=service.reloads,
+                                                        switch=service_switch_script(service, args.artifacts))
 
         check = render.node_ready_script(node.name)
         # After the services no other one starts after (then every service runs); again whenever the kubelet
@@ -164,7 +165,8 @@ class Workers(pulumi.ComponentResource):
         ).apply(lambda pems: WorkerInputs(
             cluster_name=args.cluster_name, node_name=node.name, node_ip=node.private_ip,
             controller_ips=list(args.controller_ips), pod_cidr=args.pod_cidr, cluster_dns_ip=args.cluster_dns_ip,
-            pause_image=IMAGES["pause"], registry_mirror=args.image_registry_mirror, host=args.host, **pems))
+            pause_image=IMAGES["pause"], registry_mirror=args.image_registry_mirror, host=args.host,
+            instance_type=node.instance_type, **pems))
 
     def _drain(self, node: Node, pod_runtime: pulumi.Output[str], after: Sequence[pulumi.Resource]
                ) -> pulumi.Resource:

@@ -8,9 +8,10 @@ only etcd members (at most 9) and one node per other role are described one by o
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from infra import addressing
 from infra.settings import Settings
@@ -52,6 +53,7 @@ class RunningNode:
     role: str
     private_ip: str
     name: str = ""                 # the node name, where it is known (etcd members, planned addresses)
+    instance_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,40 @@ class AwsFacts:
     def names(self, role: str) -> list[str]:
         """The names of the running nodes of a role that the new layout keeps where they are."""
         return [n.name for n in self.running(role) if n.name]
+
+    def instance_ids(self, role: str) -> list[str]:
+        """The instances of one role that run: a node whose instance is not among them is a new machine."""
+        return [n.instance_id for n in self.running(role)]
+
+    def staged_instance_types(self, settings: Settings) -> dict[str, str]:
+        """The instance type each planned node gets in this update (see staged_instance_types)."""
+        types: dict[str, str] = {}
+        for role, per_update in (("etcd", 1), ("controllers", 1), ("workers", settings.workers.rollout_batch_size)):
+            running = {n.name: n.instance_type for n in self.running(role) if n.name and n.instance_type}
+            planned = [p.name for p in addressing.plan_nodes(settings, role)]
+            types.update(staged_instance_types(addressing.role_settings(settings, role).instance_type, planned,
+                                               running, per_update))
+        return types
+
+
+def staged_instance_types(wanted: str, planned: Sequence[str], running: dict[str, str], per_update: int
+                          ) -> dict[str, str]:
+    """A new instance type reaches a running role a few nodes per update: EC2 applies it by stopping and starting
+    the instance, and the engine would do every node of the role at once (all etcd members: the quorum; every API
+    server; every worker without a drain). So one etcd member or controller per update, and one rollout batch of
+    workers (which are replaced instead, each drained first by its removal step); the others keep their running
+    type until a later `pulumi up`. New nodes and nodes already changed get `wanted`."""
+    types, changing = {}, 0
+    for name in planned:
+        current = running.get(name)
+        if current is None or current == wanted:
+            types[name] = wanted
+        elif changing < per_update:
+            types[name] = wanted
+            changing += 1
+        else:
+            types[name] = current
+    return types
 
 
 def _tag_filters(tags: dict[str, str]):
@@ -189,22 +225,29 @@ class _Reader:
         samples: dict = {}
         for role in ROLES:
             found = self.ids({**self.ours, ROLE_TAG: role})
+            # Which already run the role's instance type: only the others are described for theirs (a new type
+            # reaches a role a few nodes per update, staged_instance_types).
+            wanted = addressing.role_settings(s, role).instance_type
+            typed = self.ids({**self.ours, ROLE_TAG: role}, [self.filter("instance-type", [wanted])]) if found else {}
             # etcd members are few (at most 9) and their names decide joins and moves: each is described.
             for instance_id, ip in sorted(found.items()):
+                described = self.describe(instance_id) if role == "etcd" or instance_id not in typed else None
                 name = ""
                 if role == "etcd":
-                    name = dict(self.describe(instance_id).tags or {}).get("Name", "").removeprefix(
-                        f"{s.cluster_name}-")
-                nodes.append(RunningNode(instance_id, role, ip, name))
+                    name = dict(described.tags or {}).get("Name", "").removeprefix(f"{s.cluster_name}-")
+                instance_type = wanted if described is None else (described.instance_type or "")
+                nodes.append(RunningNode(instance_id, role, ip, name, instance_type))
         # Untagged nodes with this cluster name were made before the stack tag existed. They are this stack's
         # unless another stack holds the cluster's names: two stacks could never both have made the load balancer
         # `<clusterName>-api`. They are read once, one by one; the update that follows tags them.
         legacy = 0
         if legacy_ids and not foreign_stacks:
             for instance_id in legacy_ids:
-                tags = dict(self.describe(instance_id).tags or {})
+                described = self.describe(instance_id)
+                tags = dict(described.tags or {})
                 name = tags.get("Name", "").removeprefix(f"{s.cluster_name}-") if tags.get(ROLE_TAG) == "etcd" else ""
-                nodes.append(RunningNode(instance_id, tags.get(ROLE_TAG, ""), with_name[instance_id], name))
+                nodes.append(RunningNode(instance_id, tags.get(ROLE_TAG, ""), with_name[instance_id], name,
+                                         described.instance_type or ""))
                 legacy += 1
         return _named(s, nodes), samples, renamed, foreign_stacks, legacy
 
@@ -286,8 +329,7 @@ def _named(settings: Settings, nodes: list[RunningNode]) -> list[RunningNode]:
     node; one elsewhere is leaving or moving, and is no running node of the new layout."""
     planned = {(p.role, p.private_ip): p.name for role in ("controllers", "workers")
                for p in addressing.plan_nodes(settings, role)}
-    return [n if n.name else RunningNode(n.instance_id, n.role, n.private_ip, planned.get((n.role, n.private_ip), ""))
-            for n in nodes]
+    return [n if n.name else dataclasses.replace(n, name=planned.get((n.role, n.private_ip), "")) for n in nodes]
 
 
 def instance_types_in_use(settings: Settings) -> dict[str, list[str]]:

@@ -20,6 +20,10 @@ CA_VALIDITY_HOURS = 10 * 365 * 24
 LEAF_VALIDITY_HOURS = 365 * 24
 # pulumi-tls marks a certificate for replacement this long before it expires, so a routine `pulumi up` renews it.
 LEAF_EARLY_RENEWAL_HOURS = 30 * 24
+# The break-glass identity (system:masters, which RBAC cannot revoke) lasts a week, and any `pulumi up` after its
+# first day renews it: a copy that leaks stops working within days, and the one on controller-0 stays fresh.
+SUPER_ADMIN_VALIDITY_HOURS = 7 * 24
+SUPER_ADMIN_EARLY_RENEWAL_HOURS = 6 * 24
 
 KUBERNETES_CA = "kubernetes-ca"
 ETCD_CA = "etcd-ca"
@@ -56,6 +60,11 @@ KUBE_PROXY = "kube-proxy"
 CLUSTER_ADMINS_GROUP = "k8s-from-scratch:cluster-admins"
 ADMIN = "admin"
 SUPER_ADMIN = "super-admin"
+# The program's own steps (drains, add-ons, the pod range reader): an identity and a binding of their own, so that
+# narrowing or revoking the people's group never breaks `pulumi up`.
+DEPLOYERS_GROUP = "k8s-from-scratch:deployers"
+DEPLOYER = "deployer"
+DEPLOYER_CN = "k8s-from-scratch:deployer"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ class CertSpec:
     dns_names: tuple[Any, ...] = ()
     ip_addresses: tuple[str, ...] = ()
     validity_hours: int = LEAF_VALIDITY_HOURS
+    early_renewal_hours: int = LEAF_EARLY_RENEWAL_HOURS
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,9 @@ def cluster_cert_specs(*, etcd: Sequence[Host], controllers: Sequence[Host], wor
     api_dns, api_ips = api_server_sans(controllers, service_ip, api_dns_names)
     specs = [
         CertSpec(ADMIN, KUBERNETES_CA, ADMIN, CLUSTER_ADMINS_GROUP, CLIENT),
-        CertSpec(SUPER_ADMIN, KUBERNETES_CA, SUPER_ADMIN, "system:masters", CLIENT),
+        CertSpec(SUPER_ADMIN, KUBERNETES_CA, SUPER_ADMIN, "system:masters", CLIENT,
+                 validity_hours=SUPER_ADMIN_VALIDITY_HOURS, early_renewal_hours=SUPER_ADMIN_EARLY_RENEWAL_HOURS),
+        CertSpec(DEPLOYER, KUBERNETES_CA, DEPLOYER_CN, DEPLOYERS_GROUP, CLIENT),
         CertSpec(KUBE_APISERVER, KUBERNETES_CA, "kube-apiserver", None, SERVER, api_dns, api_ips),
         CertSpec(APISERVER_KUBELET_CLIENT, KUBERNETES_CA, APISERVER_KUBELET_CLIENT_CN, None, CLIENT),
         CertSpec(KUBE_CONTROLLER_MANAGER, KUBERNETES_CA, "system:kube-controller-manager", None, CLIENT),

@@ -3,8 +3,8 @@ the SSH key pair."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -23,6 +23,7 @@ AMI_ARCH = {"amd64": "amd64", "arm64": "arm64"}
 class Node:
     plan: NodePlan
     instance: aws.ec2.Instance
+    instance_type: str
     # What must exist before the node can reach the internet (its zone's default route, its group's egress rule):
     # the node's first remote step waits for these, not only for the instance.
     egress_ready: Sequence[pulumi.Resource] = ()
@@ -46,6 +47,9 @@ class NodesArgs:
     egress_ready_by_zone: Sequence[Sequence[pulumi.Resource]] = ()   # Network.egress_ready_by_zone
     egress_rules: dict[str, pulumi.Resource] | None = None            # Network.egress_rules, by group
     etcd_instance_profile: pulumi.Input[str] | None = None            # BackupBucket's, when snapshots go to S3
+    # Per node name, the instance type this update gives it (RunningNodes.staged_instance_types): a new type
+    # reaches a running role a few nodes per update. A node not listed gets its role's setting.
+    instance_types: Mapping[str, str] = field(default_factory=dict)
 
 
 def ubuntu_ami(architecture: str, parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -102,7 +106,8 @@ class Nodes(pulumi.ComponentResource):
 
         def launch(plan: NodePlan, instance_type: str, volume_gb: int, group: str, *, routes_pods: bool,
                    subnet_id: pulumi.Input[str], with_public_ip: bool,
-                   instance_profile: pulumi.Input[str] | None = None) -> aws.ec2.Instance:
+                   instance_profile: pulumi.Input[str] | None = None, replaced_for_type: bool = False
+                   ) -> aws.ec2.Instance:
             return aws.ec2.Instance(
                 f"{name}-{plan.name}",
                 ami=ami,
@@ -132,7 +137,10 @@ class Nodes(pulumi.ComponentResource):
                     # image is gone; docs/recovery.md says what to do then.
                     ignore_changes=["ami"],
                     # The node's address is fixed: its replacement can only start once the old one has gone.
-                    delete_before_replace=True),
+                    delete_before_replace=True,
+                    # A worker of another type is a new machine: its removal step drains it before the old one goes
+                    # (EC2 would stop it in place, pods and all).
+                    replace_on_changes=["instanceType"] if replaced_for_type else None),
             )
 
         def egress_ready(plan: NodePlan, group: str) -> list[pulumi.Resource]:
@@ -143,11 +151,19 @@ class Nodes(pulumi.ComponentResource):
         def role(role_name: str, group: str, routes_pods: bool,
                  instance_profile: pulumi.Input[str] | None = None) -> list[Node]:
             rs = addressing.role_settings(settings, role_name)
-            return [Node(plan, launch(plan, rs.instance_type, rs.root_volume_gb, group, routes_pods=routes_pods,
-                                      subnet_id=args.subnet_ids[plan.zone_index], with_public_ip=public,
-                                      instance_profile=instance_profile),
-                         egress_ready(plan, group))
-                    for plan in addressing.plan_nodes(settings, role_name)]
+            nodes = []
+            for plan in addressing.plan_nodes(settings, role_name):
+                instance_type = args.instance_types.get(plan.name, rs.instance_type)
+                if instance_type != rs.instance_type:
+                    pulumi.log.warn(f"setting '{role_name}.instanceType' = {rs.instance_type!r} reaches {plan.name} "
+                                    f"in a later update: it keeps {instance_type!r} in this one, so that no more "
+                                    "than one etcd member, one controller or one rollout batch of workers stops at "
+                                    "a time. Run `pulumi up` again until no such warning is left", resource=self)
+                instance = launch(plan, instance_type, rs.root_volume_gb, group, routes_pods=routes_pods,
+                                  subnet_id=args.subnet_ids[plan.zone_index], with_public_ip=public,
+                                  instance_profile=instance_profile, replaced_for_type=role_name == "workers")
+                nodes.append(Node(plan, instance, instance_type, egress_ready(plan, group)))
+            return nodes
 
         # Only etcd members get a role, and only to upload their snapshots; no other node holds AWS credentials.
         self.etcd = role("etcd", "etcd", routes_pods=False, instance_profile=args.etcd_instance_profile)

@@ -12,7 +12,7 @@ from typing import Sequence
 import pulumi
 import pulumi_tls as tls
 
-from infra.certs import CA_USES, CaSpec, CertSpec, LEAF_EARLY_RENEWAL_HOURS
+from infra.certs import CA_USES, CaSpec, CertSpec
 
 KEY_SECRET_OUTPUTS = ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"]
 
@@ -21,6 +21,7 @@ KEY_SECRET_OUTPUTS = ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"
 class KeyPair:
     cert_pem: pulumi.Output[str]
     key_pem: pulumi.Output[str]          # secret
+    not_after: pulumi.Output[str]        # RFC 3339: when the certificate expires
 
 
 @dataclass
@@ -57,7 +58,8 @@ class Pki(pulumi.ComponentResource):
                 allowed_uses=list(CA_USES),
                 opts=child,
             )
-            self.cas[ca.name] = KeyPair(cert.cert_pem, pulumi.Output.secret(key.private_key_pem))
+            self.cas[ca.name] = KeyPair(cert.cert_pem, pulumi.Output.secret(key.private_key_pem),
+                                        cert.validity_end_time)
 
         self.certs = {}
         for spec in args.certs:
@@ -77,11 +79,12 @@ class Pki(pulumi.ComponentResource):
                 ca_cert_pem=signer.cert_pem,
                 ca_private_key_pem=signer.key_pem,
                 validity_period_hours=spec.validity_hours,
-                early_renewal_hours=LEAF_EARLY_RENEWAL_HOURS,
+                early_renewal_hours=spec.early_renewal_hours,
                 allowed_uses=list(spec.usages),
                 opts=child,
             )
-            self.certs[spec.name] = KeyPair(cert.cert_pem, pulumi.Output.secret(key.private_key_pem))
+            self.certs[spec.name] = KeyPair(cert.cert_pem, pulumi.Output.secret(key.private_key_pem),
+                                            cert.validity_end_time)
 
         # Service-account tokens are signed with their own RSA key pair, not with any TLS identity.
         sa_key = _private_key(f"{name}-service-account-key", self, algorithm="RSA")

@@ -7,14 +7,17 @@ out) so that every validation rule runs, and is tested, before any resource is d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from cluster.versions import VersionError, resolve_versions
+from infra.instance_types import InstanceTypeError, capacity
 
 CONFIG_NAMESPACE = "k8s-from-scratch"
 
@@ -57,6 +60,7 @@ class WorkerSettings(RoleSettings):
 class EtcdSnapshotSettings:
     interval_minutes: int = 60
     keep: int = 24
+    keep_gb: int = 4          # the snapshots kept on a member's disk fit in this many GiB together
     s3: bool = False
     # The bucket's lifecycle: snapshots expire this many days after upload, and a version that was overwritten or
     # expired is kept this many days more (the window in which a deleted snapshot can still be restored).
@@ -88,6 +92,7 @@ class Settings:
     dns_check_name: str = "sts.amazonaws.com"
     image_registry_mirror: str | None = None
     etcd_snapshots: EtcdSnapshotSettings = EtcdSnapshotSettings()
+    export_super_admin_kubeconfig: bool = False
     # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
     secret_keys: frozenset[str] = frozenset()
 
@@ -118,7 +123,11 @@ class SettingSpec:
 
 
 _REQUIRED = object()
+# Facts about the local lab's machines (systemd-nspawn containers on a host with cgroup v1 only), read from
+# `workers` but in no reference: the program takes them only when the lab runs it (locallab sets LAB_MACHINES_ENV,
+# see lab_machines()), so that an EC2 stack cannot be given them by mistake.
 WORKER_HOST_KEYS = ("allowCgroupV1", "systemContainer")
+LAB_MACHINES_ENV = "K8S_FROM_SCRATCH_LAB_MACHINES"
 
 # The one place every user-facing key is defined. Order = the order of docs/configuration.md.
 SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
@@ -131,20 +140,14 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 '{"count": 5}', "etcd members: an odd count from 1 to 9."),
     SettingSpec("controllers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 20},
                 '{"count": 1}', "Control plane nodes (API server, controller-manager, scheduler)."),
-    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30, "rolloutBatchSize": 1,
-                            "allowCgroupV1": False, "systemContainer": False},
+    SettingSpec("workers", {"count": 3, "instanceType": "t3.medium", "rootVolumeGb": 30, "rolloutBatchSize": 1},
                 '{"count": 10, "rolloutBatchSize": 2}',
                 "Worker nodes (containerd, kubelet, kube-proxy). `rolloutBatchSize` (1 to `count`): how many running "
                 "workers a change restarts at once, each drained first when containerd or the kubelet restart "
-                "([rolling restarts](operations.md#rolling-restarts-of-controllers-and-workers)). `allowCgroupV1`: "
-                "the hosts only have cgroup v1, which kubelet 1.35+ refuses unless told (`failCgroupV1: false`; "
-                "`prepare-os` then accepts v1 instead of stopping). `systemContainer`: the nodes are system "
-                "containers sharing their host's kernel (systemd-nspawn, LXC), which may neither size the "
-                "kernel-wide conntrack table (kube-proxy `conntrack.maxPerCore: 0` leaves it alone) nor lower a "
-                "process's OOM score (containerd `restrict_oom_score_adj = true`). Both false for EC2 nodes, whose "
-                "files do not change; the local lab sets both."),
+                "([rolling restarts](operations.md#rolling-restarts-of-controllers-and-workers)). The kubelet keeps "
+                "resources back sized for `instanceType` (a family infra/instance_types.py knows)."),
     SettingSpec("vpcCidr", "10.43.0.0/16", "10.43.0.0/16",
-                "The VPC range, /16 to /24. Node subnets are sixteenths of it."),
+                "The VPC range, /16 to /22. Node subnets are sixteenths of it."),
     SettingSpec("podCidr", "10.200.0.0/16", "10.200.0.0/16",
                 "The cluster pod range; the controller-manager gives each node one slice of it."),
     SettingSpec("podCidrMaskSize", 24, "24", "Prefix length of each node's pod range (a /24 holds 254 pods)."),
@@ -181,15 +184,18 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 "An external name a pod must resolve during `pulumi up` (through CoreDNS and the VPC resolver). The "
                 "default is AWS's global STS endpoint: a public name every VPC resolver answers, with or without "
                 "internet access."),
-    SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "s3": False, "s3KeepDays": 30,
+    SettingSpec("etcdSnapshots", {"intervalMinutes": 60, "keep": 24, "keepGb": 4, "s3": False, "s3KeepDays": 30,
                                   "s3NoncurrentDays": 7},
-                '{"intervalMinutes": 30, "keep": 48, "s3": true, "s3KeepDays": 90}',
+                '{"intervalMinutes": 30, "keep": 48, "keepGb": 8, "s3": true, "s3KeepDays": 90}',
                 "Snapshots every etcd member takes of itself: every `intervalMinutes` (5 to 10080), the newest "
-                "`keep` (1 to 1000) kept on its disk, and with `s3` each also uploaded to a bucket the program "
-                "creates, where snapshots expire after `s3KeepDays` and overwritten or expired versions "
-                "`s3NoncurrentDays` later. The bucket is kept when `s3` is turned off or the stack destroyed "
-                "([backups and restore](operations.md#backups-and-restore); [recovery](recovery.md) says how to "
-                "delete it)."),
+                "`keep` (1 to 1000) kept on its disk within `keepGb` GiB together (1 to 1000; the newest always "
+                "stays), and with `s3` each also uploaded to a bucket the program creates, where snapshots expire "
+                "after `s3KeepDays` and overwritten or expired versions `s3NoncurrentDays` later. The bucket is kept "
+                "when `s3` is turned off or the stack destroyed ([backups and restore](operations.md#backups-and-"
+                "restore), [restoring the whole cluster](day2.md); [recovery](recovery.md) says how to delete it)."),
+    SettingSpec("exportSuperAdminKubeconfig", False, "true",
+                "Also export the break-glass kubeconfig (`system:masters`, valid a week) as the secret output "
+                "`superAdminKubeconfig`. Off: it lives on the first controller only."),
 )
 
 
@@ -311,21 +317,49 @@ def _role(key: str, raw: Any, default: Mapping[str, Any], max_count: int) -> Rol
     return RoleSettings(count=count, instance_type=instance_type, root_volume_gb=volume, rollout_batch_size=batch)
 
 
-def _workers(raw: Any, default: Mapping[str, Any], max_count: int) -> WorkerSettings:
+def _workers(raw: Any, default: Mapping[str, Any], max_count: int, lab_machines: bool) -> WorkerSettings:
+    host = {k: raw[k] for k in WORKER_HOST_KEYS if k in raw} if isinstance(raw, Mapping) else {}
+    raw = {k: v for k, v in raw.items() if k not in host} if host else raw
+    if host and not lab_machines:
+        key = next(iter(host))
+        raise _fail(f"workers.{key}", host[key],
+                    "it describes the local lab's machines (systemd-nspawn containers on a cgroup v1 host) and only "
+                    "the lab may set it: on an EC2 node it would let the kubelet run without cgroup v2 or leave the "
+                    "kernel's conntrack table and containers' OOM scores unmanaged. Remove it from the stack")
     role = _role("workers", raw, default, max_count)
-    merged = {**default, **raw}
-    for key in WORKER_HOST_KEYS:
-        if not isinstance(merged[key], bool):
-            raise _fail(f"workers.{key}", merged[key], "expected true or false")
+    try:
+        capacity(role.instance_type)
+    except InstanceTypeError as err:
+        raise _fail("workers.instanceType", role.instance_type,
+                    f"each worker's kubelet keeps resources back sized for its CPUs and memory, and {err}") from None
+    for key, value in host.items():
+        if not isinstance(value, bool):
+            raise _fail(f"workers.{key}", value, "expected true or false")
     return WorkerSettings(count=role.count, instance_type=role.instance_type, root_volume_gb=role.root_volume_gb,
-                          rollout_batch_size=role.rollout_batch_size, allow_cgroup_v1=merged["allowCgroupV1"],
-                          system_container=merged["systemContainer"])
+                          rollout_batch_size=role.rollout_batch_size,
+                          allow_cgroup_v1=host.get("allowCgroupV1", False),
+                          system_container=host.get("systemContainer", False))
+
+
+@contextlib.contextmanager
+def lab_machines() -> Iterator[None]:
+    """While the lab runs the program: the workers' lab-only keys are taken (WORKER_HOST_KEYS)."""
+    previous = os.environ.get(LAB_MACHINES_ENV)
+    os.environ[LAB_MACHINES_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(LAB_MACHINES_ENV, None)
+        else:
+            os.environ[LAB_MACHINES_ENV] = previous
 
 
 def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSettings:
     key = "etcdSnapshots"
     if not isinstance(raw, Mapping):
-        raise _fail(key, raw, 'expected an object such as {"intervalMinutes": 60, "keep": 24, "s3": false}')
+        raise _fail(key, raw, 'expected an object such as {"intervalMinutes": 60, "keep": 24, "keepGb": 4, '
+                    '"s3": false}')
     unknown = sorted(set(raw) - set(default))
     if unknown:
         raise _fail(f"{key}.{unknown[0]}", raw[unknown[0]], "unknown key; allowed keys are " + ", ".join(default))
@@ -333,12 +367,13 @@ def _etcd_snapshots(raw: Any, default: Mapping[str, Any]) -> EtcdSnapshotSetting
     # At least every 5 minutes apart (a snapshot of a large database takes a while), at most once a week.
     interval = _int(f"{key}.intervalMinutes", merged["intervalMinutes"], 5, 7 * 24 * 60)
     keep = _int(f"{key}.keep", merged["keep"], 1, 1000)
+    keep_gb = _int(f"{key}.keepGb", merged["keepGb"], 1, 1000)
     if not isinstance(merged["s3"], bool):
         raise _fail(f"{key}.s3", merged["s3"], "expected true or false")
     keep_days = _int(f"{key}.s3KeepDays", merged["s3KeepDays"], 1, 3650)
     noncurrent_days = _int(f"{key}.s3NoncurrentDays", merged["s3NoncurrentDays"], 1, 3650)
-    return EtcdSnapshotSettings(interval_minutes=interval, keep=keep, s3=merged["s3"], s3_keep_days=keep_days,
-                                s3_noncurrent_days=noncurrent_days)
+    return EtcdSnapshotSettings(interval_minutes=interval, keep=keep, keep_gb=keep_gb, s3=merged["s3"],
+                                s3_keep_days=keep_days, s3_noncurrent_days=noncurrent_days)
 
 
 def role_offsets(etcd: int, controllers: int, workers: int) -> dict[str, int]:
@@ -362,9 +397,10 @@ def node_subnet_prefix(vpc: ipaddress.IPv4Network) -> int:
     return vpc.prefixlen + 4
 
 
-def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: frozenset[str] = frozenset()
-                   ) -> Settings:
-    """Validate raw stack config (keys without the project prefix) and return the settings tree."""
+def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: frozenset[str] = frozenset(),
+                   lab_machines: bool = False) -> Settings:
+    """Validate raw stack config (keys without the project prefix) and return the settings tree. `lab_machines`:
+    the local lab runs the program, and the workers' lab-only keys are taken."""
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
         raise _fail(unknown[0], raw[unknown[0]], "unknown setting; known settings are " + ", ".join(sorted(KNOWN_KEYS)))
@@ -408,7 +444,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
     if etcd.count % 2 == 0:
         raise _fail("etcd.count", etcd.count, "etcd needs an odd number of members (1, 3, 5, 7 or 9) to keep quorum")
     controllers = _role("controllers", values["controllers"], _DEFAULTS["controllers"], 50)
-    workers = _workers(values["workers"], _DEFAULTS["workers"], 1000)
+    workers = _workers(values["workers"], _DEFAULTS["workers"], 1000, lab_machines)
 
     vpc = _network("vpcCidr", values["vpcCidr"])
     # Node subnets are sixteenths of the VPC and nodes sit from the 10th address of their lower half: from /23 on,
@@ -503,6 +539,9 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
                     "one dot and no trailing dot, such as sts.amazonaws.com")
 
     etcd_snapshots = _etcd_snapshots(values["etcdSnapshots"], _DEFAULTS["etcdSnapshots"])
+    export_super_admin = values["exportSuperAdminKubeconfig"]
+    if not isinstance(export_super_admin, bool):
+        raise _fail("exportSuperAdminKubeconfig", export_super_admin, "expected true or false")
 
     return Settings(
         cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
@@ -512,7 +551,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         bastion_instance_type=bastion_type, versions=dict(versions),
         download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
         dns_check_name=dns_check_name, image_registry_mirror=mirror.rstrip("/") if mirror else None,
-        etcd_snapshots=etcd_snapshots,
+        etcd_snapshots=etcd_snapshots, export_super_admin_kubeconfig=export_super_admin,
     )
 
 
@@ -546,4 +585,5 @@ def read_stack_settings() -> Settings:
             raw[key] = _decode(value)
     secret = frozenset(key for key in raw if runtime.is_config_secret(prefix + key)
                        or prefix + key in runtime.get_config_secret_keys_env())
-    return parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret)
+    return parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret,
+                          lab_machines=os.environ.get(LAB_MACHINES_ENV) == "1")

@@ -18,8 +18,9 @@ Binaries are stamped with `-X` as the release scripts do (hack/lib/version.sh fo
 Output: CACHE/build/<group>-<version>-<key>/bin/<binary> per group (kubernetes, etcd, containerd, runc, cni-plugins,
 crictl, coredns), where key is a hash of the group's version, its recipe below, the Go version and the architecture.
 A finished group leaves manifest.json (sha256 and build time per binary); a warm run reads it and returns in well
-under a second. A group's build of another version or recipe is removed once the new one is done. GOMODCACHE and
-GOCACHE are Go's own (default locations), so a changed recipe rebuilds from the compiler cache.
+under a second. A group's build of the same version with another recipe is removed once the new one is done; builds
+of other versions stay (an upgrade lab needs two Kubernetes releases at once, and labs of other branches share this
+cache). GOMODCACHE and GOCACHE are Go's own (default locations), so a changed recipe rebuilds from the compiler cache.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ WORKER_RECIPES = {
                   "github.com/containerd/containerd/v2/version.Revision": "{commit}",
                   "github.com/containerd/containerd/v2/version.Package": "github.com/containerd/containerd/v2"}},
     # Makefile `static` as script/release_build.sh runs it: cgo with libseccomp, a static PIE (amd64 and arm64, the
-    # architectures the program pins), gitCommit as `git describe --long` prints it; the version is embedded.
+    # architectures the program pins), gitCommit as `git describe --long` prints it; the version is embedded. Since
+    # 1.5 the release also links libpathrs (a Rust library, not packaged here): the lab builds without it, as the
+    # Makefile allows (RUNC_BUILDTAGS=-libpathrs), and runc uses its Go path resolution instead.
     "runc": {
         "revision": 1, "module": "github.com/opencontainers/runc", "cgo": "1",
         "commands": {"runc": "github.com/opencontainers/runc"},
@@ -108,7 +111,7 @@ RECIPES.update(WORKER_RECIPES)
 # proxy does not record it for these modules. A version missing here builds without its commit stamp.
 RELEASE_COMMITS = {
     "containerd": {"2.3.4": "db8809540e1a7a9da5d518876894933ff55692ab"},
-    "runc": {"1.4.3": "bb14dabeb7185bb72c8c86735d090dcb20f36587"},
+    "runc": {"1.4.3": "bb14dabeb7185bb72c8c86735d090dcb20f36587", "1.5.1": "8f2685a471d3347a686ad3909783d8aafc6bb208"},
     "coredns": {"1.14.6": "424d125775cd70fa90dfc80bf0e52cc9a9aeb574"},
 }
 
@@ -370,9 +373,9 @@ def _ensure_group(group: str, version: str, go: str, arch: str, log, builder=Non
     manifest_file.write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     say(f"done in {total:.0f}s")
-    for old in BUILD_ROOT.glob(f"{group}-*"):
+    for old in BUILD_ROOT.glob(f"{group}-{version}-*"):
         if old != directory and (old / "manifest.json").exists():
-            log(f"removing the {group} build of another version or recipe: {old}")
+            log(f"removing the {group} {version} build of another recipe: {old}")
             shutil.rmtree(old, ignore_errors=True)
     return directory, manifest
 

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--workers", type=int, help="worker count; a running lab grows or shrinks to it" + shape)
     up.add_argument("--controllers", type=int, help="controller count" + shape)
     up.add_argument("--etcd", type=int, help="etcd member count" + shape)
+    up.add_argument("--kubernetes", help="Kubernetes release (default: the program's pin); a running lab is "
+                    "upgraded to it in place, in the version skew order")
     commands.add_parser("status", help="the machines and what was replayed")
     commands.add_parser("kubectl", help="kubectl ARGS...: kubectl with the stack's admin kubeconfig, from the "
                         "deployer; every argument after `kubectl` is kubectl's")
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         started = time.monotonic()
         lab = session.up(tag=args.tag, etcd=args.etcd, controllers=args.controllers, workers=args.workers,
-                         log=lambda m: print(m, flush=True))
+                         kubernetes=args.kubernetes, log=lambda m: print(m, flush=True))
         counts = lab.first_report.table().splitlines()[-1]
         print(f"replay: {counts} (every step: {lab.state_dir / 'replay-report.txt'})")
         print(f"lab {args.tag} is up ({time.monotonic() - started:.0f}s): ./lab status, ./lab kubectl get nodes, "

@@ -14,6 +14,7 @@ either way: the program pins its image, not a binary, so the lab has no publishe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -179,14 +180,18 @@ def serve_archives(mirror: Path, archives: dict[str, Path], program_versions: di
 
 
 def lab_binaries(arch: str, mirror: Path, base: str | None = None, log=print,
-                 ensure_build: Callable[..., go_build.Build] | None = None) -> LabBinaries:
+                 ensure_build: Callable[..., go_build.Build] | None = None,
+                 kubernetes: str | None = None) -> LabBinaries:
     """The publishers' archives when they can be fetched (the mirror serves them; no `versions` override), else
-    the Go build (the mirror serves archives packed from it, pinned by a `versions` override)."""
+    the Go build (the mirror serves archives packed from it, pinned by a `versions` override). `kubernetes`: another
+    Kubernetes release than the program's pin, which is always built (only the pins' checksums are known)."""
     base = os.environ.get(RELEASES_SETTING, "https://") if base is None else base
     ensure_build = ensure_build or go_build.ensure_build
     pins = go_build.BuildVersions.pinned()
+    if kubernetes and kubernetes != pins.kubernetes:
+        pins = dataclasses.replace(pins, kubernetes=kubernetes)
     program_versions = pins.program_versions()
-    if base != "off":
+    if base != "off" and pins == go_build.BuildVersions.pinned():
         log(f"fetching the release archives cluster/versions.py pins from {release_url(base, '')}")
         try:
             archives, groups, manifests = download_releases(program_versions, arch, base, RELEASES_ROOT, log=log)
@@ -201,7 +206,7 @@ def lab_binaries(arch: str, mirror: Path, base: str | None = None, log=print,
             return LabBinaries(build, setting, frozenset(archives), "the publishers' release archives, checksums "
                                "as cluster/versions.py pins them (CoreDNS built from its Go module)")
     else:
-        reason = "K8S_FROM_SCRATCH_LAB_RELEASES=off"
+        reason = f"Kubernetes {kubernetes} is not the pin" if base != "off" else "K8S_FROM_SCRATCH_LAB_RELEASES=off"
     build = ensure_build(pins, log=log)
     setting = publish(mirror, program_versions, build.binaries, arch)
     served = frozenset(c.name for c in versions.COMPONENTS.values() if c.version_key in setting)

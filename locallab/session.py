@@ -32,6 +32,7 @@ from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_
                                remove_abandoned_copies, remove_abandoned_propagation_dirs, remove_machine_cgroups,
                                restore_host_sysctls, stop_processes)
 from locallab.netns import Lab, remove_stale, sh
+from locallab.mirror import publish
 from locallab.replay import Replayer, Report, Row, Step, collect
 from locallab.rootfs import CACHE, LAB_USER, ensure_rootfs, rootfs_path
 from simulator.program import ClusterMocks, ProgramRun, run_program
@@ -66,7 +67,8 @@ def run_lab_program(config: dict, key_material: dict, pod_cidrs: dict[str, str] 
     """`pod_cidrs`: what the read-pod-cidrs step answered on the lab (None: the mocks' own answer). `existing`: the
     run whose machines were running when this update began (what AWS would report; None: a first creation)."""
     return run_program(config, stack="lab", mocks=ClusterMocks(extra_outputs=_lab_addresses, key_material=key_material,
-                                                               pod_cidrs=pod_cidrs, existing=existing))
+                                                               pod_cidrs=pod_cidrs, existing=existing),
+                       lab_machines=True)
 
 
 def _save_keys(key_material: dict) -> list:
@@ -147,6 +149,20 @@ class LabSession:
             self.machines.stop(name)
             self.machines.ips.pop(name, None)
             shutil.rmtree(self.machines.disks / name, ignore_errors=True)
+        _write_deployer_files(self)
+        self.save()
+        return report
+
+    def upgrade(self, kubernetes: str, log=print) -> Report:
+        """`pulumi up` after changing the stack's `versions.kubernetes` on the running lab: that release is built
+        (cached) and served by the mirror beside the running one, and the program's steps replay as an update
+        (each node switches to it in its own start step, in the skew order)."""
+        self.build = go_build.ensure_build(dataclasses.replace(self.build.versions, kubernetes=kubernetes), log=log)
+        versions = publish(go_build.BUILD_ROOT / "mirror", self.build.versions.program_versions(), self.build.binaries,
+                           self.config["architecture"])
+        self.config = {**self.config, "versions": versions}
+        self.new_update()
+        report = replay_program(self)
         _write_deployer_files(self)
         self.save()
         return report
@@ -303,12 +319,13 @@ def run_phases(phases: list[Phase], timings: dict[str, float], log=print) -> Non
 
 
 def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = None, workers: int | None = None,
-       log=print) -> LabSession:
+       kubernetes: str | None = None, log=print) -> LabSession:
     """Build what is missing, boot the lab and replay the program; a lab already running is replayed again
     (only what changed runs), with another worker count when `workers` differs from its own. A count left out
-    is 3 for a new lab and the running lab's own otherwise."""
+    is 3 for a new lab and the running lab's own otherwise. `kubernetes`: a new lab's Kubernetes release (default:
+    the program's pin); a running lab is upgraded to it (LabSession.upgrade)."""
     if running(tag):
-        return _update(tag, etcd, controllers, workers, log)
+        return _update(tag, etcd, controllers, workers, kubernetes, log)
     etcd, controllers, workers = etcd or 3, controllers or 3, workers or 3
     down(tag)   # whatever a lab of this tag left behind
     state_dir = _state_dir(tag)
@@ -318,7 +335,7 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
     made: dict = {}
 
     def binaries() -> None:
-        made["binaries"] = releases.lab_binaries(arch, mirror, log=log)
+        made["binaries"] = releases.lab_binaries(arch, mirror, log=log, kubernetes=kubernetes)
         log(f"binaries: {made['binaries'].source}")
 
     def network() -> None:
@@ -333,7 +350,7 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
                                                made["binaries"].build, timings)
         hold_host_sysctls(tag)
         machines.start_deployer(mirror)
-        machines.start_resolver({parse_settings(config).dns_check_name: DEPLOYER_IP})
+        machines.start_resolver({parse_settings(config, lab_machines=True).dns_check_name: DEPLOYER_IP})
         _write_deployer_files(session)
 
     def images() -> None:
@@ -373,22 +390,31 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
     return made["session"]
 
 
-def _update(tag: str, etcd: int | None, controllers: int | None, workers: int | None, log) -> LabSession:
-    """`./lab up` on a running lab: another `pulumi up` (a resize when the worker count changes)."""
+def _update(tag: str, etcd: int | None, controllers: int | None, workers: int | None, kubernetes: str | None,
+            log) -> LabSession:
+    """`./lab up` on a running lab: another `pulumi up` (an upgrade when `kubernetes` names another release, a
+    resize when the worker count changes)."""
     session = attach(tag)
     shape = {role: session.config[role]["count"] for role in ("etcd", "controllers", "workers")}
     for role, wanted in (("etcd", etcd), ("controllers", controllers)):
         if wanted is not None and wanted != shape[role]:
             raise SystemExit(f"lab {tag} runs {shape[role]} {role}; the lab changes only the worker count of a "
                              f"running lab: `./lab down` first for {wanted} {role}")
+    upgrade = kubernetes is not None and kubernetes != session.build.versions.kubernetes
     resize = workers is not None and workers != shape["workers"]
+    if upgrade and resize:
+        raise SystemExit(f"lab {tag}: upgrade to {kubernetes} and resize to {workers} workers in two `./lab up`s")
 
     def replay() -> None:
-        session.first_report = session.resize(workers, log=log) if resize else replay_program(session)
+        if upgrade:
+            session.first_report = session.upgrade(kubernetes, log=log)
+        else:
+            session.first_report = session.resize(workers, log=log) if resize else replay_program(session)
         save_report(session.state_dir, session.first_report)
         session.save()
 
-    name = f"replay: resize to {workers} workers" if resize else "replay: the program again, only what changed runs"
+    name = (f"replay: upgrade to Kubernetes {kubernetes}, in the skew order" if upgrade else
+            f"replay: resize to {workers} workers" if resize else "replay: the program again, only what changed runs")
     run_phases([Phase(name, "replay", replay),
                 Phase("checks: every worker a Ready node, nginx on every worker's NodePort", "checks",
                       lambda: check(session, log))], session.timings, log)
@@ -529,10 +555,11 @@ def kubectl_command(tag: str, args: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def lab_session(*, etcd: int = 3, controllers: int = 3, workers: int = 3, tag: str = "lab") -> Iterator[LabSession]:
+def lab_session(*, etcd: int = 3, controllers: int = 3, workers: int = 3, tag: str = "lab",
+                kubernetes: str | None = None) -> Iterator[LabSession]:
     """A lab for the length of a `with` block (tests, bench), removed afterwards whatever happens."""
     down(tag)
     try:
-        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers)
+        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers, kubernetes=kubernetes)
     finally:
         down(tag)

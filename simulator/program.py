@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import re
@@ -27,6 +28,7 @@ from pulumi.runtime import settings as pulumi_settings
 
 from cluster.render import podcidrs
 from infra.lifecycle import RULES
+from infra.settings import lab_machines as lab_machines_env
 from simulator.realistic_tls import TLS_OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -529,11 +531,14 @@ def run_pulumi(build: Callable[[], dict[str, Any] | None], *, config: dict[str, 
 
 
 def run_program(config: dict[str, Any], *, stack: str = "dev", mocks: ClusterMocks | None = None,
-                secret_keys: tuple[str, ...] = (), organization: str = ORGANIZATION) -> ProgramRun:
+                secret_keys: tuple[str, ...] = (), organization: str = ORGANIZATION,
+                lab_machines: bool = False) -> ProgramRun:
     """Run __main__.py with this project config (keys without the project prefix; `secret_keys` are marked secret
-    as `pulumi config set --secret` would); raise what the program raises."""
+    as `pulumi config set --secret` would); raise what the program raises. `lab_machines`: run it as the lab does,
+    which may describe its machines (infra/settings.py WORKER_HOST_KEYS)."""
     def main() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    return run_pulumi(main, config=config, stack=stack, mocks=mocks, secret_keys=secret_keys,
-                      organization=organization)
+    with lab_machines_env() if lab_machines else contextlib.nullcontext():
+        return run_pulumi(main, config=config, stack=stack, mocks=mocks, secret_keys=secret_keys,
+                          organization=organization)

@@ -103,7 +103,15 @@ def self_signed_cert_outputs(inputs: dict[str, Any]) -> dict[str, str]:
     pem = _build(subject=name, issuer=name, public_key=key.public_key(), signing_key=key,
                  sans=_sans(inputs.get("dnsNames"), inputs.get("ipAddresses")), inputs=inputs,
                  issuer_public_key=key.public_key())
-    return {"certPem": pem}
+    return _with_validity(pem)
+
+
+def _with_validity(pem: str) -> dict[str, str]:
+    """The certificate and its validity times, RFC 3339 in UTC as pulumi-tls gives them."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    return {"certPem": pem, "validityStartTime": cert.not_valid_before_utc.strftime(stamp),
+            "validityEndTime": cert.not_valid_after_utc.strftime(stamp)}
 
 
 def cert_request_outputs(inputs: dict[str, Any]) -> dict[str, str]:
@@ -126,7 +134,7 @@ def locally_signed_cert_outputs(inputs: dict[str, Any]) -> dict[str, str]:
         sans = []
     pem = _build(subject=csr.subject, issuer=ca_cert.subject, public_key=csr.public_key(), signing_key=ca_key,
                  sans=sans, inputs=inputs, issuer_public_key=ca_cert.public_key())
-    return {"certPem": pem}
+    return _with_validity(pem)
 
 
 TLS_OUTPUTS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from cluster.render.common import kubeconfig
-from infra.certs import ADMIN, API_TLS_SERVER_NAME, CLUSTER_ADMINS_GROUP
+from infra.certs import ADMIN, API_TLS_SERVER_NAME, CLUSTER_ADMINS_GROUP, DEPLOYERS_GROUP
 
 
 def admin_kubeconfig(*, cluster_name: str, endpoint: str, ca_pem: str, cert_pem: str, key_pem: str,
@@ -19,13 +19,23 @@ def admin_kubeconfig(*, cluster_name: str, endpoint: str, ca_pem: str, cert_pem:
                       key_pem=key_pem, tls_server_name=API_TLS_SERVER_NAME)
 
 
-def cluster_admins_rbac() -> str:
-    """The admin group gets `cluster-admin` through RBAC, where a ClusterRoleBinding can narrow or revoke it."""
+def _cluster_admin_binding(group: str) -> str:
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
-        "metadata": {"name": CLUSTER_ADMINS_GROUP},
+        "metadata": {"name": group},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": CLUSTER_ADMINS_GROUP}],
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
     }
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": [binding]}, indent=2) + "\n"
+
+
+def cluster_admins_rbac() -> str:
+    """The admin group gets `cluster-admin` through RBAC, where a ClusterRoleBinding can narrow or revoke it."""
+    return _cluster_admin_binding(CLUSTER_ADMINS_GROUP)
+
+
+def deployers_rbac() -> str:
+    """The program's own identity gets `cluster-admin` through a binding of its own (its steps apply ClusterRoles,
+    evict pods, cordon and delete Nodes): the people's binding can be narrowed or revoked without breaking it."""
+    return _cluster_admin_binding(DEPLOYERS_GROUP)

@@ -1,4 +1,4 @@
-"""In-cluster objects applied from a controller with the admin identity."""
+"""In-cluster objects applied from a controller with the deployer identity."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 from cluster.render import shell
 from cluster.render.common import kubectl_apply
-from cluster.render.control_plane import ADMIN_KUBECTL
+from cluster.render.control_plane import DEPLOYER_KUBECTL
 from infra.certs import APISERVER_KUBELET_CLIENT_CN
 
-KUBECTL = " ".join(ADMIN_KUBECTL)
+KUBECTL = " ".join(DEPLOYER_KUBECTL)
 
 
 def apiserver_to_kubelet_rbac() -> str:
@@ -29,7 +29,7 @@ def apiserver_to_kubelet_rbac() -> str:
 
 
 def kubectl_apply_script(manifest_name: str, manifest: str) -> str:
-    """Server-side apply of a manifest (idempotent), from a controller with the admin kubeconfig."""
+    """Server-side apply of a manifest (idempotent), from a controller with the deployer kubeconfig."""
     return shell.render("addons/apply.sh", MANIFEST_NAME=manifest_name, APPLY=kubectl_apply(KUBECTL, manifest))
 
 
@@ -88,8 +88,13 @@ def restricted_container_security(*, add: tuple[str, ...] = ()) -> dict:
 
 
 def coredns_manifest(*, cluster_dns_ip: str, image: str, replicas: int) -> str:
-    """CoreDNS at the cluster DNS address the kubelets hand to pods, spread over workers. It lives in kube-system
-    (where clients and tools expect kube-dns) and meets the `restricted` profile all the same."""
+    """CoreDNS at the cluster DNS address the kubelets hand to pods, one replica per worker at most (the program
+    asks for no more replicas than workers). It lives in kube-system (where clients and tools expect kube-dns) and
+    meets the `restricted` profile all the same.
+
+    A drain never takes every replica at once: no two share a node (required anti-affinity, so one node's drain
+    evicts one replica), and the PodDisruptionBudget lets one be evicted at a time, the next only once its
+    replacement is ready elsewhere. With one replica (one worker) the budget still lets the drain evict it."""
     labels = {"k8s-app": "kube-dns"}
     meta = {"namespace": "kube-system"}
     return _list(
@@ -114,9 +119,8 @@ def coredns_manifest(*, cluster_dns_ip: str, image: str, replicas: int) -> str:
                  "priorityClassName": "system-cluster-critical",
                  "dnsPolicy": "Default",
                  "securityContext": restricted_pod_security(COREDNS_USER),
-                 "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
-                                                "whenUnsatisfiable": "ScheduleAnyway",
-                                                "labelSelector": {"matchLabels": labels}}],
+                 "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                     {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": labels}}]}},
                  "containers": [{
                      "name": "coredns", "image": image, "args": ["-conf", "/etc/coredns/Corefile"],
                      "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}, "limits": {"memory": "170Mi"}},
@@ -133,6 +137,8 @@ def coredns_manifest(*, cluster_dns_ip: str, image: str, replicas: int) -> str:
                  "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
              }},
          }},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "coredns", **meta},
+         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "labels": labels, **meta},
          "spec": {"selector": labels, "clusterIP": cluster_dns_ip,
                   "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},

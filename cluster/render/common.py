@@ -102,11 +102,14 @@ def kubectl_apply(kubectl: str, manifest: str) -> str:
     return shell.render("lib/kubectl-apply.sh", KUBECTL=kubectl, MANIFEST=manifest)
 
 
-def write_files_script(files: Sequence[NodeFile]) -> str:
+def write_files_script(files: Sequence[NodeFile], absent: Sequence[str] = ()) -> str:
     """A bash script, sent on stdin, that writes each file atomically with its mode and owner, only when its
     content differs, and prints the paths it changed. Contents travel base64-encoded inside the script, so no
-    secret ever appears in a command line or in `ps`."""
+    secret ever appears in a command line or in `ps`. `absent`: paths removed when present."""
     lines = ["#!/bin/bash", "set -euo pipefail", "umask 077", ""]
+    for path in absent:
+        lines += [f"if [ -e {shlex.quote(path)} ]; then", f"  rm -f {shlex.quote(path)}",
+                  f"  echo \"removed: {path}\"", "fi", ""]
     for f in files:
         path = shlex.quote(f.path)
         lines += [

@@ -15,16 +15,19 @@ from cluster.render.apiserver_config import ENCRYPTION_CONFIG, encryption_config
 from cluster.render.common import (BIN_DIR, CA_CERT, KUBE_DIR, PKI_DIR, UNIT_DIR, NodeFile, flags, kubeconfig,
                                    kubectl_apply, systemd_unit)
 from cluster.render.services import Service, Skew, in_report_order
-from infra.certs import ADMIN, SUPER_ADMIN
+from infra.certs import ADMIN, DEPLOYER_CN, SUPER_ADMIN
 
 LOCAL_API = "https://127.0.0.1:6443"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 ADMIN_KUBECONFIG = f"{KUBE_DIR}/admin.kubeconfig"
-# The break-glass identity (system:masters). On the controller it runs the one step that must work before any RBAC
-# of ours exists: binding the admin group to cluster-admin.
+# The break-glass identity (system:masters), on the first controller only. There it runs the one step that must
+# work before any RBAC of ours exists: binding the admin and deployer groups to cluster-admin.
 SUPER_ADMIN_KUBECONFIG = f"{KUBE_DIR}/super-admin.kubeconfig"
-# kubectl as the cluster-level steps run it on a controller (the admin group, bound to cluster-admin).
-ADMIN_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", ADMIN_KUBECONFIG)
+# The program's own identity, bound to cluster-admin by a binding of its own: the cluster-level steps (drains, add-ons,
+# the pod range reader) run as it, so revoking the people's admin group never breaks `pulumi up`.
+DEPLOYER_KUBECONFIG = f"{KUBE_DIR}/deployer.kubeconfig"
+# kubectl as the cluster-level steps run it on a controller.
+DEPLOYER_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", DEPLOYER_KUBECONFIG)
 SUPER_ADMIN_KUBECTL = (f"{BIN_DIR}/kubectl", "--kubeconfig", SUPER_ADMIN_KUBECONFIG)
 # The service-account signing key: the API server signs tokens with it, and so does the controller-manager.
 SERVICE_ACCOUNT_KEY = f"{PKI_DIR}/service-account.key"
@@ -75,7 +78,10 @@ class ControlPlaneInputs:
     admin_key_pem: str
     super_admin_cert_pem: str
     super_admin_key_pem: str
+    deployer_cert_pem: str
+    deployer_key_pem: str
     encryption_key_b64: str           # 32 random bytes, base64
+    holds_break_glass: bool = False   # the first controller: it keeps the super-admin kubeconfig, no other does
 
 
 def apiserver_flags(inputs: ControlPlaneInputs) -> list[tuple[str, str | None]]:
@@ -136,7 +142,6 @@ def controller_manager_flags(inputs: ControlPlaneInputs) -> list[tuple[str, str 
         ("allocate-node-cidrs", "true"),
         ("cluster-cidr", inputs.pod_cidr),
         ("node-cidr-mask-size", str(inputs.pod_cidr_mask_size)),
-        ("configure-cloud-routes", "false"),
         ("service-cluster-ip-range", inputs.service_cidr),
         ("root-ca-file", CA_CERT),
         ("service-account-private-key-file", SERVICE_ACCOUNT_KEY),
@@ -214,25 +219,38 @@ def scheduler_files(inputs: ControlPlaneInputs) -> list[NodeFile]:
 
 
 def admin_files(inputs: ControlPlaneInputs) -> list[NodeFile]:
-    """For the operator on the controller and for the cluster-level steps run from here: the admin group for
-    everything, the break-glass identity for the step that binds that group. No service reads them."""
-    return [
+    """For the operator on the controller (the admin group) and for the cluster-level steps run from here (the
+    deployer); on the first controller, the break-glass identity for the step that binds those groups. No service
+    reads them."""
+    files = [
         NodeFile(ADMIN_KUBECONFIG, _local_kubeconfig(inputs, ADMIN, inputs.admin_cert_pem, inputs.admin_key_pem),
                  "0600", secret=True),
-        NodeFile(SUPER_ADMIN_KUBECONFIG, _local_kubeconfig(inputs, SUPER_ADMIN, inputs.super_admin_cert_pem,
-                                                           inputs.super_admin_key_pem), "0600", secret=True),
+        NodeFile(DEPLOYER_KUBECONFIG, _local_kubeconfig(inputs, DEPLOYER_CN, inputs.deployer_cert_pem,
+                                                        inputs.deployer_key_pem), "0600", secret=True),
     ]
+    if inputs.holds_break_glass:
+        files.append(NodeFile(SUPER_ADMIN_KUBECONFIG, _local_kubeconfig(
+            inputs, SUPER_ADMIN, inputs.super_admin_cert_pem, inputs.super_admin_key_pem), "0600", secret=True))
+    return files
+
+
+def retired_files(inputs: ControlPlaneInputs) -> list[str]:
+    """Files a controller must no longer hold: the break-glass kubeconfig, everywhere but on the first controller
+    (earlier versions wrote it on every controller)."""
+    return [] if inputs.holds_break_glass else [SUPER_ADMIN_KUBECONFIG]
 
 
 # The control plane's services in start order. Each restarts when a file it reads or the server release changes. In
 # the skew order the API servers come first (on a running cluster one controller at a time, each ready before the
 # next), then the controller-managers and schedulers.
-API_SERVER = Service("kube-apiserver", files=apiserver_files, artifacts=("kubernetes-server",), skew=Skew.API_SERVER)
+API_SERVER = Service("kube-apiserver", files=apiserver_files, artifacts=("kubernetes-server",), skew=Skew.API_SERVER,
+                     runs=("kube-apiserver",))
 SERVICES = (
     API_SERVER,
     Service("kube-controller-manager", files=controller_manager_files, artifacts=("kubernetes-server",),
-            skew=Skew.CONTROLLERS),
-    Service("kube-scheduler", files=scheduler_files, artifacts=("kubernetes-server",), skew=Skew.CONTROLLERS),
+            skew=Skew.CONTROLLERS, runs=("kube-controller-manager",)),
+    Service("kube-scheduler", files=scheduler_files, artifacts=("kubernetes-server",), skew=Skew.CONTROLLERS,
+            runs=("kube-scheduler",)),
 )
 # The controller-manager and the scheduler: after their controller's API server and, on a running cluster, after
 # every API server.

@@ -9,7 +9,7 @@ from typing import Sequence
 from cluster.render import shell
 from cluster.render.common import BIN_DIR, UNIT_DIR, NodeFile, flags, systemd_unit
 from cluster.render.services import Service, Skew
-from cluster.render.steps import STARTED_DIR
+from cluster.render.steps import NO_SWITCH, STARTED_DIR
 
 ETCD_PKI = "/etc/etcd/pki"
 DATA_DIR = "/var/lib/etcd"
@@ -188,26 +188,32 @@ ExecStart={command}
 
 
 def etcd_start_script(member: Member, members: Sequence[Member], cluster_token: str, fingerprint: str, *,
-                      joins: bool, data_dir: str = DATA_DIR, timeout_seconds: int = 300) -> str:
+                      new_machine: bool, data_dir: str = DATA_DIR, timeout_seconds: int = 300,
+                      switch: str = NO_SWITCH) -> str:
     """Start, restart or join this member; the node keeps the fingerprint it last started etcd with, so the same
     inputs restart nothing.
 
-    - First creation (no cluster ran before, no data here): start without waiting. A new member becomes ready only
-      once a quorum of its peers has started too, and those start after this step; etcd-health checks the cluster.
+    - First creation (no cluster ran before, no data here, no cluster answers): start without waiting. A new member
+      becomes ready only once a quorum of its peers has started too, and those start after this step; etcd-health
+      checks the cluster.
     - Restart of a member with data (certificate, CA, flags or binary changed): only while every member of the
       cluster is healthy, then wait, within a bound, for this member and every member to be healthy again. The next
       member's start runs after this step, so members restart one at a time and the cluster keeps its quorum.
-    - A new member of a running cluster (a raised count: `joins`; or a replaced machine: no data here, and the running
-      cluster lists this member's peer address as started): remove any member registered at this
-      member's peer address (the machine it replaces), `member add` it from a running member, then start it with
-      `--initial-cluster-state=existing` and the initial cluster `member add` printed, and wait as for a restart."""
+    - A member without data on a new machine of a cluster that ran (`new_machine`: a raised count, or a replaced
+      machine; or a cluster answers that does not list this member as unstarted): wait, within the bound, for a
+      quorum to answer, or fail without starting anything (never a new cluster in an old member's place); remove
+      any member registered at this member's peer address (the machine it replaces); `member add --learner` it from
+      a running member (a learner does not count towards the quorum while it catches up), start it with
+      `--initial-cluster-state=existing` and the initial cluster `member add` printed, promote it once it has caught
+      up, and wait as for a restart."""
     others = [m for m in members if m != member] or [member]
     return shell.render(
-        "etcd/start.sh", MEMBER=member.name, WANT=shlex.quote(fingerprint), NEW_MEMBER="yes" if joins else "no",
+        "etcd/start.sh", MEMBER=member.name, WANT=shlex.quote(fingerprint),
+        NEW_MACHINE="yes" if new_machine else "no",
         STARTED_DIR=STARTED_DIR, SELF=client_url(member), PEERS=",".join(client_url(m) for m in others),
         ETCD_TLS=etcdctl_tls(), BIN_DIR=BIN_DIR, TIMEOUT_SECONDS=timeout_seconds, JOIN_DROP_IN=JOIN_DROP_IN,
         JOIN_ENV=JOIN_ENV, DATA_DIR=data_dir, PEER_URL=peer_url(member),
-        DROP_IN=etcd_join_drop_in(member, cluster_token))
+        DROP_IN=etcd_join_drop_in(member, cluster_token), SWITCH=switch)
 
 
 def etcd_member_remove_script(leaving: Member, via: Member) -> str:

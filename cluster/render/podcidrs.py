@@ -1,7 +1,7 @@
 """Read every worker's name, InternalIP and podCIDR from the API, waiting (within a bound) until each has one.
 
 This module is plain Python with no dependency beyond the standard library: the program ships its own source to a
-controller (`reader_script`) and runs it there with kubectl and the admin kubeconfig, and the tests import it and
+controller (`reader_script`) and runs it there with kubectl and the deployer kubeconfig, and the tests import it and
 drive `wait_for_pod_cidrs` with a fake clock. Its output is one JSON line, which `parse_reader_output` turns back
 into NodePodRange values on the deployer.
 """

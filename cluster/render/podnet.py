@@ -1,9 +1,12 @@
 """Pod networking on a node: routes to other nodes' pod ranges (`podRouting: host`) and the masquerade rule for pod
-traffic leaving the cluster and VPC ranges, both idempotent and re-applied at boot.
+traffic leaving the cluster, both idempotent and re-applied at boot.
 
-Pod traffic to the VPC's DNS resolver (the VPC base address + 2) is masqueraded too, although it is inside the VPC
-range: the Amazon resolver answers only queries from addresses in the VPC's subnets, and in `podRouting: host` the
-VPC has no route back to a pod anyway. CoreDNS forwards external names there (the node's resolv.conf).
+What keeps the pod's address depends on who can route back to it. With `podRouting: vpc` the VPC's route tables
+hold every pod range, so traffic to any VPC address keeps it, except to the VPC's DNS resolver (the VPC base address
++ 2), which answers only queries from addresses in the VPC's subnets (CoreDNS forwards external names there: the
+node's resolv.conf). With `podRouting: host` only the nodes hold routes to pod ranges: traffic to any other VPC
+address (a database, an endpoint, the bastion) would get its reply sent to the VPC router, which drops it, so only
+traffic between pods keeps the pod's address.
 
 The routes carry their own protocol number, so the script can tell them from every other route and remove the
 ones no longer wanted (a worker removed or replaced) without touching anything else.
@@ -42,9 +45,10 @@ def vpc_resolver(vpc_cidr: str) -> str:
 
 
 def apply_script(*, routes: Sequence[PodRoute], cluster_pod_cidr: str, vpc_cidr: str, dns_resolver: str,
-                 masquerade: bool) -> str:
+                 masquerade: bool, vpc_routes_pods: bool = True) -> str:
     """Converge this node's pod routes to exactly `routes` and (on workers) its masquerade rule. Run twice, it
-    changes nothing: `ip route replace` and a flushed and refilled chain never duplicate."""
+    changes nothing: `ip route replace` and a flushed and refilled chain never duplicate. `vpc_routes_pods`: the
+    VPC's route tables hold the pod ranges (`podRouting: vpc`), so VPC hosts may see pod addresses."""
     q = shlex.quote
     wanted = " ".join(q(r.pod_cidr) for r in routes)
     lines = [
@@ -68,9 +72,14 @@ def apply_script(*, routes: Sequence[PodRoute], cluster_pod_cidr: str, vpc_cidr:
             f"iptables -w -t nat -N {chain} 2>/dev/null || true",
             f"iptables -w -t nat -F {chain}",
             f"iptables -w -t nat -A {chain} -d {q(cluster_pod_cidr)} -j RETURN",
-            # Before the VPC's RETURN: the VPC resolver only answers queries from the VPC's own addresses.
-            f"iptables -w -t nat -A {chain} -d {q(dns_resolver)}/32 -j MASQUERADE",
-            f"iptables -w -t nat -A {chain} -d {q(vpc_cidr)} -j RETURN",
+        ]
+        if vpc_routes_pods:
+            lines += [
+                # Before the VPC's RETURN: the VPC resolver only answers queries from the VPC's own addresses.
+                f"iptables -w -t nat -A {chain} -d {q(dns_resolver)}/32 -j MASQUERADE",
+                f"iptables -w -t nat -A {chain} -d {q(vpc_cidr)} -j RETURN",
+            ]
+        lines += [
             # Multicast never leaves the node's bridge (IGMP reports between pods cross it, and with
             # bridge-nf-call-iptables bridged packets meet this chain too); the CNI plugins' own ipMasq skips it.
             f"iptables -w -t nat -A {chain} -d 224.0.0.0/4 -j RETURN",

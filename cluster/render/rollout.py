@@ -1,8 +1,8 @@
 """Rolling changes of workers: the scripts that take a worker out of service before a restart of what its pods run
 on, bring it back once it is Ready again, and drain it for good before its machine goes.
 
-All three run on the first controller with the admin kubeconfig (the admin group is bound to cluster-admin): a
-node's own identity may neither evict pods nor cordon. They carry names only, never a credential.
+All three run on the first controller with the deployer's kubeconfig (the program's own identity, bound to
+cluster-admin): a node's own identity may neither evict pods nor cordon. They carry names only, never a credential.
 
 The node keeps, in an annotation, the fingerprint of the inputs its pods' runtime (containerd, kubelet) last came
 up Ready with. That, not the reason the step runs, decides whether a drain is needed: a drain step run again for
@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 
 from cluster.render import shell
-from cluster.render.control_plane import ADMIN_KUBECTL
+from cluster.render.control_plane import DEPLOYER_KUBECTL
 
 ANNOTATION_PREFIX = "k8s-from-scratch.io"
 # The fingerprint of containerd's and the kubelet's inputs the node last came up Ready with.
@@ -41,14 +41,14 @@ def _jsonpath_key(annotation: str) -> str:
 
 def _prelude(node: str) -> str:
     return shell.render("rollout/prelude.sh", NODE=shlex.quote(node),
-                        KUBECTL=" ".join(shlex.quote(a) for a in ADMIN_KUBECTL))
+                        KUBECTL=" ".join(shlex.quote(a) for a in DEPLOYER_KUBECTL))
 
 
 def _drain_block(timeout_seconds: int, then: str) -> str:
     """Cordon and drain `$node` within the bound; `then` says in the failure message what the user does next."""
     return shell.render("rollout/drain-block.sh", TIMEOUT_SECONDS=timeout_seconds,
                         OUTER_TIMEOUT_SECONDS=timeout_seconds + 30, DRAIN_FLAGS=" ".join(DRAIN_FLAGS), THEN=then,
-                        KUBECTL=" ".join(shlex.quote(a) for a in ADMIN_KUBECTL))
+                        KUBECTL=" ".join(shlex.quote(a) for a in DEPLOYER_KUBECTL))
 
 
 def drain_script(node: str, runtime_inputs: str, timeout_seconds: int = DRAIN_TIMEOUT_SECONDS) -> str:

@@ -41,6 +41,10 @@ class Service(Generic[Inputs]):
     report_rank: int = 0
     # What its restart is keyed on when that is not every file it reads; None: its files.
     restart_files: Callable[[Inputs], list[NodeFile]] | None = None
+    # A change applies with `systemctl reload` (a running unit keeps its open connections); a stopped unit starts.
+    reloads: bool = False
+    # The binaries of its artifacts it runs, switched to a new release by its own start step; None: all of them.
+    runs: tuple[str, ...] | None = None
 
     @property
     def unit(self) -> str:

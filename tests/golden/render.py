@@ -35,11 +35,14 @@ FILE_BLOCK = re.compile(
 PEM = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]+)-----\n.*?-----END (?P=kind)-----", re.S)
 EMBEDDED = re.compile(r'("(?:client-certificate|client-key|certificate-authority)-data": ")[A-Za-z0-9+/=]+(")')
 FINGERPRINT = re.compile(r"\b[0-9a-f]{32}\b")
+# The mocks' public addresses follow the order in which instances register, which varies from run to run.
+PUBLIC_ADDRESS = re.compile(r"\b203\.0\.113\.\d+\b")
 
 
 def mask(text: str) -> str:
     text = PEM.sub(lambda m: f"-----BEGIN {m['kind']}-----\n(masked)\n-----END {m['kind']}-----", text)
     text = EMBEDDED.sub(r"\1(masked)\2", text)
+    text = PUBLIC_ADDRESS.sub("<public address>", text)
     return FINGERPRINT.sub("<fingerprint>", text)
 
 
@@ -124,9 +127,11 @@ def render_all() -> dict[str, str]:
 
     out = {}
     for name, (stack, config) in reference_stacks().items():
-        first = run_program(config, stack=stack, mocks=ClusterMocks(extra_outputs=public_address_by_private_one))
+        lab = name == "lab"
+        first = run_program(config, stack=stack, mocks=ClusterMocks(extra_outputs=public_address_by_private_one),
+                            lab_machines=lab)
         running = run_program(config, stack=stack, mocks=ClusterMocks(extra_outputs=public_address_by_private_one,
-                                                                      existing=first))
+                                                                      existing=first), lab_machines=lab)
         tree = node_tree(first)
         tree["wiring-first-up.txt"] = wiring(first)
         tree["wiring-running.txt"] = wiring(running)

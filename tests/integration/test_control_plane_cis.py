@@ -80,7 +80,8 @@ def prepare(work: Path) -> None:
         scheduler_cert_pem=pki["kube-scheduler"].cert_pem, scheduler_key_pem=pki["kube-scheduler"].key_pem,
         admin_cert_pem=pki["admin"].cert_pem, admin_key_pem=pki["admin"].key_pem,
         super_admin_cert_pem=pki["super-admin"].cert_pem, super_admin_key_pem=pki["super-admin"].key_pem,
-        encryption_key_b64=base64.b64encode(os.urandom(32)).decode())
+        deployer_cert_pem=pki["deployer"].cert_pem, deployer_key_pem=pki["deployer"].key_pem,
+        encryption_key_b64=base64.b64encode(os.urandom(32)).decode(), holds_break_glass=True)
     tls = etcd.EtcdTls(pki[ETCD_CA].cert_pem, pki["etcd-0-server"].cert_pem, pki["etcd-0-server"].key_pem,
                        pki["etcd-0-peer"].cert_pem, pki["etcd-0-peer"].key_pem)
     by_path = {}
@@ -89,13 +90,13 @@ def prepare(work: Path) -> None:
         by_path.setdefault(f.path, f)
     (work / "write-files.sh").write_text(write_files_script(list(by_path.values())))
     (work / "rbac.sh").write_text(control_plane.rbac_apply_script(
-        {"the cluster-admins binding": access.cluster_admins_rbac(),
+        {"the cluster-admins binding": access.cluster_admins_rbac(), "the deployers binding": access.deployers_rbac(),
          "the API server's kubelet access": addons.apiserver_to_kubelet_rbac()}))
     (work / "apiserver-ready.sh").write_text(control_plane.apiserver_ready_script(120))
     units = dict(control_plane.control_plane_units(inputs), etcd=etcd.etcd_unit(MEMBER, [MEMBER], "cis"))
     for name, text in units.items():
         (work / f"{name}.cmd").write_text(command_line(text) + "\n")
-    for name in ("admin", "super-admin"):
+    for name in ("admin", "super-admin", "deployer"):
         (work / f"{name}.crt").write_text(pki[name].cert_pem)
         (work / f"{name}.key").write_text(pki[name].key_pem)
     (work / "bin").mkdir()
@@ -210,6 +211,17 @@ seen["audit pod create levels"] = sorted({e["level"] for e in entries if e.get("
                                           and e["verb"] == "create"})
 seen["audit health probes"] = sum(e.get("requestURI", "").startswith(("/readyz", "/livez", "/healthz")) for e in entries)
 seen["audit stages"] = sorted({e["stage"] for e in entries})
+# Review r2 N12: the people's admin group revoked (its binding deleted) leaves the program's own identity working.
+seen["deployer after rbac"] = call("/api/v1/namespaces", "deployer")[0]
+seen["cluster-admins binding deleted"] = call(
+    "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/k8s-from-scratch:cluster-admins", "super-admin", "DELETE")[0]
+time.sleep(1)
+seen["admin after revocation"] = call("/api/v1/namespaces", "admin")[0]
+seen["deployer after revocation"] = call("/api/v1/namespaces", "deployer")[0]
+role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "deployer-check"},
+        "rules": [{"apiGroups": [""], "resources": ["endpoints"], "verbs": ["list", "watch"]}]}
+seen["deployer applies a ClusterRole after revocation"] = call(
+    "/apis/rbac.authorization.k8s.io/v1/clusterroles", "deployer", "POST", role)[0]
 for port, name in ((10257, "kube-controller-manager"), (10259, "kube-scheduler")):
     def get(path, cert=()):
         return subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", *cert,
@@ -297,3 +309,12 @@ def test_only_strong_tls_cipher_suites_are_accepted(observed):
     """CIS 1.2.29."""
     assert observed["tls ECDHE-ECDSA-AES128-GCM-SHA256"] is True
     assert observed["tls ECDHE-ECDSA-AES128-SHA"] is False
+
+
+def test_n12_revoking_the_admin_group_leaves_the_programs_own_identity_working(observed):
+    """Review r2 N12: the program's steps run as the deployer, bound by a binding of its own."""
+    assert observed["deployer after rbac"] == 200
+    assert observed["cluster-admins binding deleted"] == 200
+    assert observed["admin after revocation"] == 403
+    assert observed["deployer after revocation"] == 200
+    assert observed["deployer applies a ClusterRole after revocation"] == 201

@@ -122,9 +122,13 @@ def read_all(netns: Lab, client: Path, bin_dir: Path) -> dict[str, str]:
     return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode() for kv in kvs}
 
 
-def run_snapshot(netns: Lab, root: Path, member: render.Member, bin_dir: Path) -> subprocess.CompletedProcess:
+def run_snapshot(netns: Lab, root: Path, member: render.Member, bin_dir: Path, *, keep: int = KEEP,
+                 keep_bytes: int = 4 * 1024 ** 3, snapshot_dir: Path | None = None) -> subprocess.CompletedProcess:
     script = root / f"snapshot-{member.name}.sh"
-    script.write_text(etcd_backup.snapshot_script(member, KEEP, None, paths(root, member, bin_dir)))
+    where = paths(root, member, bin_dir)
+    if snapshot_dir:
+        where = etcd_backup.BackupPaths(**{**where.__dict__, "snapshot_dir": str(snapshot_dir)})
+    script.write_text(etcd_backup.snapshot_script(member, keep, None, where, keep_bytes=keep_bytes))
     return netns.exec(member.name, "bash", str(script), check=False)
 
 
@@ -187,7 +191,9 @@ def test_every_key_is_back_after_every_members_data_is_destroyed_and_restored(la
         data = root / m.name / "data"
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
         assert (data / "member" / "snap" / "db").is_file()
-    assert (root / "systemctl.log").read_text().splitlines() == ["stop etcd", "start --no-block etcd"] * 3
+    timers = " ".join(etcd_backup.TIMERS)
+    assert (root / "systemctl.log").read_text().splitlines() == [f"stop {timers}", "stop etcd",
+                                                                 "start --no-block etcd"] * 3
     for m in MEMBERS:
         procs[m.name] = start_member(netns, m, root, bin_dir)
 
@@ -201,6 +207,13 @@ def test_every_key_is_back_after_every_members_data_is_destroyed_and_restored(la
     assert {s["Status"]["header"]["cluster_id"] for s in new_cluster} != \
         {s["Status"]["header"]["cluster_id"] for s in old_cluster}
     assert len({s["Status"]["header"]["cluster_id"] for s in new_cluster}) == 1
+    # Review r2 N4: revisions move a long way ahead and what lies before is compacted, so a client's watch or cache
+    # from after the snapshot can never meet a resource version handed out again for another object.
+    old_revision = max(s["Status"]["header"]["revision"] for s in old_cluster)
+    new_revision = min(s["Status"]["header"]["revision"] for s in new_cluster)
+    assert new_revision >= old_revision + etcd_backup.BUMP_REVISION
+    stale = etcdctl(netns, client, bin_dir, "get", "/registry/lab/key-000", f"--rev={old_revision}", check=False)
+    assert stale.returncode != 0 and "compacted" in stale.stderr, stale.stdout + stale.stderr
     etcdctl(netns, client, bin_dir, "put", "/registry/lab/after-restore", "y")
     assert etcdctl(netns, client, bin_dir, "get", "/registry/lab/after-restore", "--print-value-only").stdout.strip() == "y"
 
@@ -281,3 +294,75 @@ def test_the_s3_stand_in_refuses_a_wrong_signature(tmp_path):
         assert s3_standin.expected_signature("PUT", "/a", headers, signed, "0" * 64, "20260101T000000Z") != right
     finally:
         s3_standin.CREDENTIALS["SecretAccessKey"] = original
+
+
+def db_size(netns: Lab, client: Path, bin_dir: Path, member: render.Member) -> tuple[int, int]:
+    status = json.loads(etcdctl(netns, client, bin_dir, "endpoint", "status", "-w", "json").stdout)
+    mine = next(e for e in status if e["Endpoint"].startswith(f"https://{member.ip}:"))["Status"]
+    return mine["dbSize"], mine.get("dbSizeInUse", mine["dbSize"])
+
+
+def test_n9_snapshots_are_pruned_to_fit_their_byte_budget(lab):
+    netns, _, root, client, bin_dir = lab
+    wait_healthy(netns, client, bin_dir)
+    member = MEMBERS[1]
+    folder = root / "budget"
+    size, _ = db_size(netns, client, bin_dir, member)
+    for _ in range(3):
+        result = run_snapshot(netns, root, member, bin_dir, keep=10, keep_bytes=int(size * 2.5),
+                              snapshot_dir=folder)
+        assert result.returncode == 0, result.stdout + result.stderr
+        time.sleep(1.1)
+    kept = sorted(folder.iterdir())
+    assert len(kept) == 2, (kept, size)            # 10 allowed by count, 2 by bytes
+    assert sum(p.stat().st_size for p in kept) <= size * 2.5
+
+
+def test_n9_a_snapshot_needs_room_for_twice_the_database_and_older_ones_make_way(lab):
+    """Review r2 N9: snapshots share the disk etcd writes to; one must never fill it."""
+    netns, _, root, client, bin_dir = lab
+    wait_healthy(netns, client, bin_dir)
+    member = MEMBERS[2]
+    size, _ = db_size(netns, client, bin_dir, member)
+    small = root / "small-disk"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size * 3.5)}", "tmpfs", str(small)], check=True)
+    try:
+        for _ in range(2):
+            result = run_snapshot(netns, root, member, bin_dir, keep=10, snapshot_dir=small)
+            assert result.returncode == 0, result.stdout + result.stderr
+            time.sleep(1.1)
+        # two snapshots leave 1.5 databases free: the oldest makes way for the third
+        result = run_snapshot(netns, root, member, bin_dir, keep=10, snapshot_dir=small)
+        assert result.returncode == 0 and "to make room" in result.stdout, result.stdout + result.stderr
+        assert len(list(small.iterdir())) == 2
+        # a disk that cannot hold twice the database even when emptied: nothing is saved, the newest stays
+        (small / "filler").write_bytes(b"x" * size)
+        result = run_snapshot(netns, root, member, bin_dir, keep=10, snapshot_dir=small)
+        assert result.returncode != 0 and "no snapshot of" in result.stderr, result.stdout + result.stderr
+        assert len([p for p in small.iterdir() if p.suffix == ".db"]) == 1
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
+def test_n9_a_member_whose_database_is_mostly_free_pages_is_defragmented(lab):
+    netns, _, root, client, bin_dir = lab
+    wait_healthy(netns, client, bin_dir)
+    member = MEMBERS[0]
+    blob = "x" * 100_000
+    for i in range(60):
+        etcdctl(netns, client, bin_dir, "put", f"/registry/frag/{i:03d}", blob)
+    etcdctl(netns, client, bin_dir, "del", "/registry/frag/", "--prefix")
+    revision = json.loads(etcdctl(netns, client, bin_dir, "endpoint", "status", "-w", "json").stdout)[0]
+    etcdctl(netns, client, bin_dir, "compaction", "--physical", str(revision["Status"]["header"]["revision"]))
+    size, in_use = db_size(netns, client, bin_dir, member)
+    assert size - in_use > 4_000_000, (size, in_use)
+    script = root / "defrag.sh"
+    script.write_text(etcd_backup.defrag_script(member, paths(root, member, bin_dir), min_bytes=128 * 1024 ** 2))
+    result = netns.exec(member.name, "bash", str(script), check=False)
+    assert result.returncode == 0 and "not worth a defragmentation" in result.stdout, result.stdout + result.stderr
+    script.write_text(etcd_backup.defrag_script(member, paths(root, member, bin_dir), min_bytes=1024 ** 2))
+    result = netns.exec(member.name, "bash", str(script), check=False)
+    assert result.returncode == 0 and f"{member.name} defragmented" in result.stdout, result.stdout + result.stderr
+    after, _ = db_size(netns, client, bin_dir, member)
+    assert after < size - 4_000_000, (size, after)

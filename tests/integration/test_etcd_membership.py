@@ -9,6 +9,7 @@ URL, as `Type=notify` does. Everything else (which path the script takes, member
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -80,6 +81,8 @@ verb = args[0]
 if verb == "is-active":
     sys.exit(0 if running() else 3)
 if verb in ("restart", "start"):
+    if os.environ.get("ETM_REFUSE_START") == "1":      # a machine whose etcd cannot start (the test says when)
+        sys.exit(1)
     stop()
     proc = subprocess.Popen(command(), stdout=open(LOG, "a"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
@@ -185,8 +188,9 @@ class Nodes:
                     path.write_text(_for_this_etcd(f.content))
                     path.chmod(int(f.mode, 8))
 
-    def run(self, member: render.Member, script: str, *, timeout: float = 400) -> subprocess.CompletedProcess:
-        """Run a rendered script on the member's machine."""
+    def run(self, member: render.Member, script: str, *, timeout: float = 400, env: str = ""
+            ) -> subprocess.CompletedProcess:
+        """Run a rendered script on the member's machine (`env`: assignments put before it)."""
         path = self.root / f"{member.name}-{time.monotonic_ns()}.sh"
         path.write_text(script)
         # /var/lib is a tmpfs of this mount namespace, so its mount points exist nowhere else; /etc/etcd is made
@@ -196,16 +200,20 @@ class Nodes:
                             + [f"mount --bind {local} {node}" for node, local in
                                [*self.dirs(member).items(), ("/usr/local/bin", _etcd_bin())]])
         return self.lab.exec(member.name, "unshare", "--mount", "--propagation", "private", "sh", "-c",
-                             f"{binds} && PATH={self.shims}:$PATH exec bash {path}", check=False, timeout=timeout)
+                             f"{binds} && PATH={self.shims}:$PATH {env} exec bash {path}", check=False,
+                             timeout=timeout)
 
-    def start(self, member: render.Member, members: list[render.Member], *, joins: bool = False
-              ) -> subprocess.CompletedProcess:
-        """The member's etcd-files and start-etcd steps, as cluster/etcd.py renders them."""
+    def start(self, member: render.Member, members: list[render.Member], *, new_machine: bool = False,
+              timeout_seconds: int = 120, env: str = "", check: bool = True) -> subprocess.CompletedProcess:
+        """The member's etcd-files and start-etcd steps, as cluster/etcd.py renders them. `new_machine`: the program
+        saw etcd machines running when the update began, not this member's (a raised count, a replacement)."""
         self.write_files(member, members)
         fingerprint = digest(files_digest(render.etcd_restart_files(member, TOKEN, self.tls(member))), BINARY)
         result = self.run(member, _for_this_etcd(render.etcd_start_script(
-            member, members, TOKEN, fingerprint, joins=joins, timeout_seconds=120)))
-        assert result.returncode == 0, f"start-etcd on {member.name}:\n{result.stdout}\n{result.stderr}"
+            member, members, TOKEN, fingerprint, new_machine=new_machine, timeout_seconds=timeout_seconds)),
+            env=env)
+        if check:
+            assert result.returncode == 0, f"start-etcd on {member.name}:\n{result.stdout}\n{result.stderr}"
         return result
 
     def pid(self, member: render.Member) -> int | None:
@@ -325,8 +333,9 @@ def test_3_to_5_to_3_members_keeps_every_key_and_quorum(nodes):
             assert "not restarting" in nodes.start(m, five).stdout
         for m in five[3:]:
             nodes.new_machine(m)
-            out = nodes.start(m, five, joins=True).stdout
+            out = nodes.start(m, five, new_machine=True).stdout
             assert "joining the running cluster" in out
+            assert f"added {m.name} (" in out and "as a learner" in out and f"promoted {m.name} (" in out
         health(nodes, five)
         assert nodes.member_names(five) == [m.name for m in five]
         assert {m.name: nodes.pid(m) for m in three} == running, "a running member restarted"
@@ -353,7 +362,7 @@ def test_a_replaced_member_rejoins_and_every_key_is_kept(nodes):
         nodes.etcdctl("put", f"/etm/replace/{i:04d}", str(i), members=three)
     nodes.machine_goes(three[1])
     nodes.new_machine(three[1])            # the new machine: no data, no fingerprint, same address
-    out = nodes.start(three[1], three).stdout
+    out = nodes.start(three[1], three, new_machine=True).stdout
     assert "joining the running cluster" in out and "removing member" in out
     health(nodes, three)
     assert nodes.member_names(three) == ["etcd-0", "etcd-1", "etcd-2"]
@@ -395,11 +404,60 @@ def test_a_member_whose_machine_outlived_a_failed_up_joins_instead_of_starting_a
     running cluster does not list it, and joins."""
     three, five = ALL[:3], ALL[:5]
     nodes.new_machine(five[3])
-    out = nodes.start(five[3], five[:4], joins=False).stdout
+    out = nodes.start(five[3], five[:4], new_machine=False).stdout
     assert "joining the running cluster" in out and "first start of a new cluster" not in out
     health(nodes, five[:4])
     assert nodes.member_names(five[:4]) == [m.name for m in five[:4]]
     result = nodes.run(five[0], render.etcd_member_remove_script(five[3], via=five[0]))
     assert result.returncode == 0, result.stderr
     nodes.machine_goes(five[3])
+    health(nodes, three)
+
+
+def test_n5_a_replaced_member_without_a_quorum_to_join_waits_and_fails_and_never_starts_a_cluster_of_its_own(nodes):
+    """Review r2 N5: the machine of etcd-1 is replaced while etcd-0 and etcd-2 are down (an incident). Its start step
+    must not start etcd (a new cluster in etcd-1's place, with an empty log, crash-loops the member and writes the
+    stamp that makes the next update skip it). It waits for a quorum within its bound, fails, and joins once the
+    others are back."""
+    three = ALL[:3]
+    for m in (three[0], three[2]):
+        nodes.machine_goes(m)
+    nodes.machine_goes(three[1])
+    nodes.new_machine(three[1])
+    started = time.monotonic()
+    result = nodes.start(three[1], three, new_machine=True, timeout_seconds=15, check=False)
+    waited = time.monotonic() - started
+    assert result.returncode != 0, result.stdout
+    assert "no etcd cluster answers" in result.stderr and "first start of a new cluster" not in result.stdout
+    assert waited >= 15, f"gave up after {waited:.0f}s"
+    assert nodes.pid(three[1]) is None, "etcd was started without a cluster to join"
+    assert not (nodes.dirs(three[1])["/var/lib/k8s-from-scratch"] / "started" / "etcd").exists()
+    # the others come back (their machines restart etcd from their data): the next update's step joins
+    for m in (three[0], three[2]):
+        assert nodes.run(m, "systemctl start --no-block etcd").returncode == 0
+    out = nodes.start(three[1], three, new_machine=True).stdout
+    assert "joining the running cluster" in out and "removing member" in out
+    health(nodes, three)
+    assert nodes.member_names(three) == ["etcd-0", "etcd-1", "etcd-2"]
+
+
+def test_n15_a_member_added_but_not_started_does_not_count_towards_the_quorum(nodes):
+    """Review r2 N15: while a new member is added and not yet started, the cluster must survive one more member
+    down. Added as a voter it would need 3 of 4; as a learner, 2 of 3."""
+    three, four = ALL[:3], ALL[:4]
+    nodes.new_machine(four[3])
+    result = nodes.start(four[3], four, new_machine=True, env="ETM_REFUSE_START=1", check=False)
+    assert result.returncode != 0, result.stdout + result.stderr
+    listed = json.loads(nodes.etcdctl("member", "list", "-w", "json", members=three).stdout)["members"]
+    added = [m for m in listed if m.get("peerURLs") == [render.peer_url(four[3])]]
+    assert len(added) == 1, listed
+    nodes.machine_goes(three[2])
+    try:
+        put = nodes.etcdctl("put", "/etm/n15", "kept", members=three[:2], check=False)
+        assert put.returncode == 0, f"the cluster lost its quorum with one member down: {put.stderr}"
+        assert added[0].get("isLearner") is True and "as a learner" in result.stdout, listed
+    finally:
+        assert nodes.run(three[2], "systemctl start --no-block etcd").returncode == 0
+        removed = nodes.run(three[0], render.etcd_member_remove_script(four[3], via=three[0]))
+        assert removed.returncode == 0, removed.stdout + removed.stderr
     health(nodes, three)

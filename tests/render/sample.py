@@ -8,7 +8,7 @@ import os
 
 from cluster import versions
 from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install, podcidrs,
-                           podnet, rollout, steps, workers)
+                           podnet, restore, rollout, steps, workers)
 from cluster.render.workers import cni, node, prepare_os
 from cluster.render.common import NodeFile, write_files_script
 from infra.certs import ETCD_CA, KUBERNETES_CA, Host
@@ -55,7 +55,8 @@ def control_plane_inputs(i: int = 0) -> control_plane.ControlPlaneInputs:
         scheduler_cert_pem=p["kube-scheduler"].cert_pem, scheduler_key_pem=p["kube-scheduler"].key_pem,
         admin_cert_pem=p["admin"].cert_pem, admin_key_pem=p["admin"].key_pem,
         super_admin_cert_pem=p["super-admin"].cert_pem, super_admin_key_pem=p["super-admin"].key_pem,
-        encryption_key_b64=base64.b64encode(os.urandom(32)).decode(),
+        deployer_cert_pem=p["deployer"].cert_pem, deployer_key_pem=p["deployer"].key_pem,
+        encryption_key_b64=base64.b64encode(os.urandom(32)).decode(), holds_break_glass=i == 0,
     )
 
 
@@ -87,19 +88,21 @@ def scripts() -> dict[str, str]:
     resolved = versions.resolve_versions({})
     out = {
         "readiness-gate": steps.readiness_gate_script(),
+        "time-sync": steps.time_sync_script(),
         "restart-services": steps.restart_services_script(["kubelet", "kube-proxy"], "0123456789abcdef0123456789abcdef"),
         "worker-os-prep": prepare_os.os_prep_script(),
         "worker-os-prep-cgroup-v1-system-container": prepare_os.os_prep_script(node.NodeHost(True, True)),
         "cni-config-sync": cni.cni_config_sync_script(WORKERS[0].name),
         "etcd-user": etcd.etcd_user_script(),
         "etcd-health": etcd.etcd_health_script(ETCD),
-        "etcd-start": etcd.etcd_start_script(ETCD[1], ETCD, "k8s-dev", "0123456789abcdef", joins=False),
-        "etcd-start-joining": etcd.etcd_start_script(ETCD[2], ETCD, "k8s-dev", "0123456789abcdef", joins=True),
+        "etcd-start": etcd.etcd_start_script(ETCD[1], ETCD, "k8s-dev", "0123456789abcdef", new_machine=False),
+        "etcd-start-joining": etcd.etcd_start_script(ETCD[2], ETCD, "k8s-dev", "0123456789abcdef", new_machine=True),
         "etcd-member-remove": etcd.etcd_member_remove_script(ETCD[2], via=ETCD[0]),
         "etcd-member-listed": etcd.etcd_member_listed_script(ETCD[2], via=ETCD[0]),
         "etcd-snapshot": etcd_backup.snapshot_script(ETCD[0], 24, None),
         "etcd-snapshot-to-s3": etcd_backup.snapshot_script(ETCD[0], 24, "k8s-dev-etcd-0123456789"),
         "etcd-restore": etcd_backup.restore_script(ETCD[0], ETCD, "k8s-dev"),
+        "etcd-defrag": etcd_backup.defrag_script(ETCD[0]),
         "etcd-snapshots-step": etcd_backup.install_script(etcd_backup.backup_files(
             ETCD[0], ETCD, "k8s-dev", interval_minutes=60, keep=24, bucket="k8s-dev-etcd-0123456789")),
         "apiserver-ready": control_plane.apiserver_ready_script(),
@@ -109,9 +112,10 @@ def scripts() -> dict[str, str]:
         "remove-worker": rollout.remove_node_script("worker-0"),
         "worker-listed": rollout.node_listed_script("worker-0"),
         "rbac-apply": control_plane.rbac_apply_script({"cluster-admins": access.cluster_admins_rbac(),
+                                                       "deployers": access.deployers_rbac(),
                                                        "kubelet access": addons.apiserver_to_kubelet_rbac()}),
         "write-files": write_files_script(all_files()),
-        "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.ADMIN_KUBECTL)),
+        "read-pod-cidrs": podcidrs.reader_script([w.name for w in WORKERS], 300, list(control_plane.DEPLOYER_KUBECTL)),
         "pod-network-host-mode": podnet.install_script(pod_network_apply()),
         "pod-network-vpc-mode": podnet.install_script(podnet.apply_script(
             routes=[], cluster_pod_cidr="10.200.0.0/16", vpc_cidr="10.43.0.0/16", dns_resolver="10.43.0.2",
@@ -124,6 +128,9 @@ def scripts() -> dict[str, str]:
         "smoke-check-on-a-worker": deployer_checks.on_node(deployer_checks.nodeport_check_program(
             {w.name: f"http://{w.ip}:30080/" for w in WORKERS})),
     }
+    plan = restore.cluster_restore_plan(snapshot="/root/restore.db", etcd=[m.name for m in ETCD],
+                                        controllers=[c.name for c in CONTROLLERS], workers=[w.name for w in WORKERS])
+    out.update({f"cluster-restore-{i}": phase.script for i, phase in enumerate(plan)})
     for component in versions.COMPONENTS:
         for arch in ("amd64", "arm64"):
             out[f"install-{component}-{arch}"] = install.install_artifact_script(
@@ -135,7 +142,7 @@ def pod_network_apply() -> str:
     ranges = [(w.ip, f"10.200.{i}.0/24") for i, w in enumerate(WORKERS)]
     return podnet.apply_script(routes=podnet.routes_for(WORKERS[0].ip, ranges), cluster_pod_cidr="10.200.0.0/16",
                                vpc_cidr="10.43.0.0/16", dns_resolver=podnet.vpc_resolver("10.43.0.0/16"),
-                               masquerade=True)
+                               masquerade=True, vpc_routes_pods=False)
 
 
 def coredns() -> str:
@@ -148,7 +155,7 @@ def nginx() -> str:
 
 def units() -> dict[str, str]:
     out = {"etcd": etcd.etcd_unit(ETCD[0], ETCD, "k8s-dev"), "k8s-pod-network": podnet.boot_unit(),
-           etcd_backup.SNAPSHOT_UNIT: etcd_backup.snapshot_service()}
+           etcd_backup.SNAPSHOT_UNIT: etcd_backup.snapshot_service(), etcd_backup.DEFRAG_UNIT: etcd_backup.defrag_service()}
     out.update(control_plane.control_plane_units(control_plane_inputs()))
     out.update(workers.worker_units(worker_inputs()))
     return out

@@ -83,7 +83,8 @@ def test_yaml_and_json_configs_parse_into_the_expected_kinds():
 
 def test_manifests_parse_into_the_expected_objects():
     kinds = [item["kind"] for item in yaml.safe_load(sample.coredns())["items"]]
-    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Service"]
+    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment",
+                     "PodDisruptionBudget", "Service"]
     service = yaml.safe_load(sample.coredns())["items"][-1]
     assert service["spec"]["clusterIP"] == "10.32.0.10"
     nginx = yaml.safe_load(sample.nginx())["items"]
@@ -134,7 +135,7 @@ def kubeconfigs():
 def test_every_kubeconfig_loads_with_the_kubernetes_client(tmp_path):
     from kubernetes import client, config
     found = kubeconfigs()
-    assert len(found) == 6  # controller-manager, scheduler, admin, super-admin, kubelet, kube-proxy
+    assert len(found) == 7  # controller-manager, scheduler, admin, super-admin, deployer, kubelet, kube-proxy
     for path, text in found.items():
         f = tmp_path / Path(path).name
         f.write_text(text)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cluster.render import rollout
-from cluster.render.control_plane import ADMIN_KUBECTL
+from cluster.render.control_plane import DEPLOYER_KUBECTL
 
 NODE = "worker-1"
 INPUTS = "f00dfeed"
@@ -105,7 +105,7 @@ class Cluster:
 
     def run(self, script: str) -> subprocess.CompletedProcess:
         # The scripts call the controller's kubectl by its absolute path: point that at the stand-in.
-        script = script.replace(ADMIN_KUBECTL[0], str(self.kubectl))
+        script = script.replace(DEPLOYER_KUBECTL[0], str(self.kubectl))
         path = self.tmp / "script.sh"
         path.write_text(script)
         return subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=60)

@@ -13,7 +13,8 @@ import pytest
 
 from cluster import versions
 from cluster.render.common import NodeFile, write_files_script
-from cluster.render.install import install_artifact_script
+from cluster.render.install import RELEASES_DIR, install_artifact_script, release_dir, service_switch_script
+from cluster.render.services import Service
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private mount namespace")
 # The file-writing script gives each file to its owner (root by default), as on a node.
@@ -34,7 +35,7 @@ def fake_release(tmp_path: Path) -> tuple[Path, str]:
     """A tarball in etcd's release layout."""
     top = tmp_path / "etcd-v9.9.9-linux-amd64"
     top.mkdir()
-    for tool in ("etcd", "etcdctl"):
+    for tool in ("etcd", "etcdctl", "etcdutl"):
         (top / tool).write_text(f"#!/bin/sh\necho {tool}\n")
         (top / tool).chmod(0o755)
     archive = tmp_path / "etcd-v9.9.9-linux-amd64.tar.gz"
@@ -59,9 +60,58 @@ def test_install_verifies_installs_and_then_has_nothing_to_do(tmp_path):
     result = run_isolated(script, tmp_path, "install")
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.split("--- again", 1)
-    assert "installed /usr/local/bin/etcd" in first and "installed /usr/local/bin/etcdctl" in first
-    assert "installed" not in second.split("--- installed:")[0], "a second run must change nothing"
-    assert "etcdctl" in second.split("--- installed:")[1]
+    release = release_dir(artifact)
+    assert f"installed etcd 9.9.9 into {release}" in first
+    # no service of this (empty) role runs them: they are switched at once
+    assert f"switched /usr/local/bin/etcd to {release}/etcd" in first and "/usr/local/bin/etcdctl" in first
+    assert "installed etcd" not in second and "switched" not in second, "a second run must change nothing"
+    assert f"etcdctl -> {release}/etcdctl" in second.split("--- installed:")[1]
+
+
+def two_releases(tmp_path: Path) -> tuple[versions.Artifact, versions.Artifact]:
+    """Two etcd-layout releases in a file:// mirror, whose binaries print their version."""
+    made = []
+    for version in ("9.9.8", "9.9.9"):
+        top = tmp_path / version / f"etcd-v{version}-linux-amd64"
+        top.mkdir(parents=True)
+        for tool in ("etcd", "etcdctl", "etcdutl"):
+            (top / tool).write_text(f"#!/bin/sh\necho {tool} {version}\n")
+            (top / tool).chmod(0o755)
+        archive = tmp_path / version / f"{top.name}.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(top, arcname=top.name)
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        resolved = versions.resolve_versions({"etcd": {"version": version, "sha256": {"amd64": digest}}})
+        artifact = versions.artifact("etcd", resolved, "amd64", base_url=f"file://{tmp_path}/mirror")
+        Path(artifact.url.removeprefix("file://")).parent.mkdir(parents=True, exist_ok=True)
+        Path(artifact.url.removeprefix("file://")).write_bytes(archive.read_bytes())
+        made.append(artifact)
+    return made[0], made[1]
+
+
+@needs_root
+def test_n6_a_new_release_installs_beside_the_running_one_and_only_the_start_step_switches_to_it(tmp_path):
+    """Review r2 N6: installing a new release changes nothing that runs; a restart outside the rolling order (a
+    crash, a reboot) would still start the old one. The service's start step switches, then the old release goes.
+    Here a row that runs `etcd` only (etcdctl and etcdutl switch at install, as kubectl does on a worker)."""
+    old, new = two_releases(tmp_path)
+    row = Service("etcd", files=lambda i: [], artifacts=("etcd",), runs=("etcd",))
+    switch = lambda artifact: (service_switch_script(row, {"etcd": artifact}) + "switch_releases\n")
+    runs = "echo \"runs: $(/usr/local/bin/etcd) / $(/usr/local/bin/etcdctl)\"\n"
+    script = "\n".join([
+        install_artifact_script(old, [row]), switch(old), runs,
+        install_artifact_script(new, [row]).replace("#!/bin/bash", "echo '--- new release installed'"), runs,
+        "echo '--- start step'", switch(new), runs, f"ls {RELEASES_DIR}"])
+    result = run_isolated(script, tmp_path, "switch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    before, installed = result.stdout.split("--- new release installed", 1)
+    installed, started = installed.split("--- start step", 1)
+    assert "runs: etcd 9.9.8 / etcdctl 9.9.8" in before
+    assert "runs: etcd 9.9.8 / etcdctl 9.9.9" in installed, "only what no service runs switches at install"
+    assert "runs: etcd 9.9.9 / etcdctl 9.9.9" in started
+    assert f"removed {release_dir(old)}, which no link uses" in started
+    listed = started.split("--- installed:")[0].split()[-1]
+    assert listed == Path(release_dir(new)).name
 
 
 @needs_root

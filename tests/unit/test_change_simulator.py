@@ -146,20 +146,19 @@ def test_workers_5_to_2_removes_three_and_forgets_their_nodes():
     assert plan.named("controller-0-read-pod-cidrs").reruns
 
 
-def test_an_instance_type_change_stops_and_starts_in_place_and_restarts_nothing():
+def test_an_instance_type_change_replaces_one_batch_of_workers_each_drained_before_its_machine_goes():
+    """Review r2 N7: EC2 applies a new type by stopping the instance, which the engine would do to every worker at
+    once, pods and all. One rollout batch per update gets it, as a new machine drained first by its removal step."""
     plan = plan_case("instance-type")
-    assert_safe(plan)
-    assert set(kinds(plan, INSTANCE).values()) == {UPDATED, UNCHANGED}
-    assert plan.replaced_nodes() == []
-    # A stopped and started instance has a new public address: its steps are updated (they dial the new
-    # address), never replaced, and their start scripts skip the restart when the service's inputs are unchanged.
-    for worker in ("worker-0", "worker-1", "worker-2"):
-        steps = plan.steps(host=worker)
-        assert {c.kind for c in steps} == {UPDATED}, worker
-        for c in steps:
-            if c.step.startswith("start-"):
-                assert c.changed == ["connection.host"], (c.name, c.changed)
-                assert "inputs unchanged since it was started, not restarting" in c.after.inputs["stdin"]
+    instances = assert_safe(plan)
+    assert len(instances) == 5
+    assert {n: k for n, k in kinds(plan, INSTANCE).items() if k != UNCHANGED} == {"k8s-dev-worker-0": REPLACED}
+    assert plan.named("k8s-dev-worker-0", INSTANCE).after.inputs["instanceType"] == "t3.large"
+    assert plan.named("k8s-dev-worker-1", INSTANCE).after.inputs["instanceType"] == "t3.medium"
+    assert plan.replaced_nodes() == ["worker-0"]
+    assert _position(plan, "delete", "controller-0-remove-worker-0") < _position(plan, "delete", "k8s-dev-worker-0")
+    for other in ("worker-1", "worker-2"):
+        assert {c.kind for c in plan.steps(host=other)} == {UNCHANGED}, other
 
 
 def test_a_larger_root_volume_grows_in_place():
@@ -247,7 +246,7 @@ def test_raising_the_etcd_count_joins_new_members_and_restarts_none_of_the_runni
         assert start.kind == UPDATED and start.changed == ["stdin"], (start.name, start.kind, start.changed)
     for i in (3, 4):
         assert plan.named(f"etcd-{i}-start-etcd").kind == CREATED
-        assert "new_member_of_running_cluster=yes" in plan.named(f"etcd-{i}-start-etcd").after.inputs["stdin"]
+        assert "new_machine_of_running_cluster=yes" in plan.named(f"etcd-{i}-start-etcd").after.inputs["stdin"]
         assert plan.named(f"etcd-0-membership-etcd-{i}").kind == CREATED
     # the README counts the two new members' first starts, and nothing else of etcd
     assert summarize(plan)["restarted"].startswith("2 etcd,")
@@ -377,8 +376,8 @@ def test_a_cluster_name_change_or_a_name_another_stack_holds_is_refused(case_id,
 
 
 @pytest.mark.parametrize("case_id, says", [
-    # D13: a stopped and started instance has a new public address: every step on it runs again
-    ("instance-type", "45 steps run again over a new address"),
+    # N7: a new worker type reaches one rollout batch per update, by replacement, drained first
+    ("instance-type", "`remove-worker-N` on controller-0 acts on the node it names: old machine"),
     # D2, as the engine plays it until it is fixed: routes gone until the new worker is back
     ("replace-worker", "deleted before the replaced node goes and created again only after it is back: 3 Route"),
     ("workers-down", "3 × `remove-worker-N` on controller-0 acts on the node it names: old machine"),

@@ -53,7 +53,7 @@ def test_every_member_gets_one_backup_step_after_the_cluster_is_healthy(local_on
         assert step.parent == component.urn, name
         script = step.inputs["stdin"]
         assert "/usr/local/sbin/k8s-etcd-snapshot" in script and "/usr/local/sbin/k8s-etcd-restore" in script
-        assert "systemctl enable k8s-etcd-snapshot.timer" in script
+        assert "systemctl enable --quiet k8s-etcd-snapshot.timer k8s-etcd-defrag.timer" in script
         assert SNAPSHOT_DIR in script
 
 
@@ -131,7 +131,7 @@ def test_members_upload_to_the_bucket_with_the_settings_schedule(with_s3):
     ({"keep": 0}, "setting 'etcdSnapshots.keep' = 0 is invalid: expected a whole number from 1 to 1000"),
     ({"s3": "yes"}, "setting 'etcdSnapshots.s3' = 'yes' is invalid: expected true or false"),
     ({"bucket": "mine"}, "setting 'etcdSnapshots.bucket' = 'mine' is invalid: unknown key; allowed keys are "
-                         "intervalMinutes, keep, s3, s3KeepDays, s3NoncurrentDays"),
+                         "intervalMinutes, keep, keepGb, s3, s3KeepDays, s3NoncurrentDays"),
     ({"s3KeepDays": 0}, "setting 'etcdSnapshots.s3KeepDays' = 0 is invalid: expected a whole number from 1 to 3650"),
 ])
 def test_bad_snapshot_settings_are_refused_naming_key_value_and_what_is_allowed(value, message):

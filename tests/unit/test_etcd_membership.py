@@ -45,7 +45,7 @@ def test_each_member_starts_after_the_previous_one_and_the_health_check_after_al
 def test_a_first_creation_starts_every_member_without_waiting(three):
     for i in range(3):
         script = start(three, i).inputs["stdin"]
-        assert "new_member_of_running_cluster=no" in script
+        assert "new_machine_of_running_cluster=no" in script
         assert "systemctl restart --no-block etcd" in script
 
 
@@ -57,12 +57,16 @@ def test_workers_do_not_deepen_the_graph_and_etcd_adds_one_step_per_member():
 
 def test_raising_the_count_joins_the_new_members_one_after_the_other(five_from_three):
     # (that the running members' start steps are not replaced is played in test_change_simulator.py)
+    # new machines of a cluster that ran join it, never start a cluster of their own (r2 N5)
     for i in range(3):
-        assert "new_member_of_running_cluster=no" in start(five_from_three, i).inputs["stdin"]
+        assert "new_machine_of_running_cluster=no" in start(five_from_three, i).inputs["stdin"]
+    for i in (3, 4):
+        assert "new_machine_of_running_cluster=yes" in start(five_from_three, i).inputs["stdin"]
     for i in (3, 4):
         script = start(five_from_three, i).inputs["stdin"]
-        assert "new_member_of_running_cluster=yes" in script
-        assert f"member add etcd-{i} --peer-urls=https://10.43.0.{10 + i}:2380" in script
+        # as a learner, promoted once caught up (r2 N15)
+        assert f"member add etcd-{i} --learner --peer-urls=https://10.43.0.{10 + i}:2380" in script
+        assert 'member promote "$id"' in script
         assert "--initial-cluster=${ETCD_JOIN_INITIAL_CLUSTER}" in script
         assert "--initial-cluster-state=existing" in script
     # one joins after the other
@@ -110,3 +114,18 @@ def test_a_refused_count_change_stops_before_the_first_resource(three):
     with pytest.raises(SettingsError, match="setting 'etcd.count' = 7 cannot be applied"):
         run_program(config(7), mocks=mocks)
     assert mocks.declared == []
+
+
+def test_n5_a_replaced_machine_is_told_it_is_new_to_a_running_cluster():
+    """Review r2 N5: AWS shows etcd-1's name on another instance than the one the program now has for it (the old
+    one, replaced); only etcd-1 is a new machine, so only it must join and never start a cluster of its own. The
+    members whose machines ran keep the same script from one update to the next."""
+    keys: dict = {}
+    three = run_program(config(3), mocks=ClusterMocks(key_material=keys))
+    running = [{"id": r.id if not r.name.endswith("etcd-1") else "i-0replaced", "tags": r.inputs["tags"],
+                "privateIp": r.inputs["privateIp"], "keyName": "", "rootVolumeGb": 20}
+               for r in three.of_type(INSTANCE)]
+    again = run_program(config(3), mocks=ClusterMocks(existing_instances=running, key_material=keys))
+    assert "new_machine_of_running_cluster=yes" in start(again, 1).inputs["stdin"]
+    for i in (0, 2):
+        assert start(again, i).inputs["stdin"] == start(three, i).inputs["stdin"]

@@ -66,8 +66,8 @@ def test_each_size_declares_every_node_with_its_planned_address(sized):
     assert set(run.outputs["nodes"]) == {"etcd", "controllers", "workers"}
     assert len(run.outputs["nodes"]["workers"]) == workers
     assert len(run.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")) == controllers
-    # one CSR-signed certificate per worker and two per etcd member, on top of the 8 cluster identities
-    assert len(run.of_type(CERT)) == 8 + workers + 2 * etcd
+    # one CSR-signed certificate per worker and two per etcd member, on top of the 9 cluster identities
+    assert len(run.of_type(CERT)) == 9 + workers + 2 * etcd
 
 
 def test_each_worker_certificate_names_the_node_and_carries_its_own_ip(sized):
@@ -119,6 +119,7 @@ def test_certificates_chain_to_the_right_ca(default_run):
 @pytest.mark.parametrize("name, cn, org", [
     ("admin", "admin", "k8s-from-scratch:cluster-admins"),
     ("super-admin", "super-admin", "system:masters"),
+    ("deployer", "k8s-from-scratch:deployer", "k8s-from-scratch:deployers"),
     ("kube-controller-manager", "system:kube-controller-manager", None),
     ("kube-scheduler", "system:kube-scheduler", None),
     ("kube-proxy", "system:kube-proxy", "system:node-proxier"),
@@ -141,7 +142,7 @@ def test_etcd_member_certificates_carry_member_ip_and_loopback(default_run):
 
 def test_every_private_key_is_declared_secret_and_exported_only_as_secret(default_run):
     keys = default_run.of_type("tls:index/privateKey:PrivateKey")
-    assert len(keys) == 2 + 8 + 3 + 6 + 1 + 1  # CAs, identities, workers, etcd server+peer, SA key, SSH key
+    assert len(keys) == 2 + 9 + 3 + 6 + 1 + 1  # CAs, identities, workers, etcd server+peer, SA key, SSH key
     for key in keys:
         assert {"privateKeyPem", "privateKeyOpenssh"} <= set(key.additional_secret_outputs), key.name
     assert "sshPrivateKey" in default_run.secret_outputs

@@ -211,7 +211,7 @@ def test_a_leaving_worker_is_drained_and_its_node_deleted_before_its_instance_go
         assert removal.before.depends_on_urn(instances[f"k8s-dev-worker-{i}"].urn)
         assert deleted.index(removal.name) < deleted.index(f"k8s-dev-worker-{i}")
         command = removal.before.inputs["delete"]
-        assert re.search(rf"kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig\)? drain \"\$node\" "
+        assert re.search(rf"kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig\)? drain \"\$node\" "
                          r"--ignore-daemonsets --delete-emptydir-data \\\s+--timeout=300s", command), command
         assert "node=worker-%d" % i in command and 'delete node "$node"' in command
         # `pulumi destroy` drains nothing: the step goes with the controller it runs on
@@ -280,3 +280,10 @@ def test_the_lab_knows_which_steps_run_again_when_another_is_replaced(first):
     assert refs("worker-0-node-ready") == {"worker-0-start-kubelet"}
     assert refs("etcd-0-etcd-health") == {f"etcd-{i}-start-etcd" for i in range(3)}
     assert all(s.id_refs <= s.dependencies for s in steps.values())
+
+
+def test_n13_every_workers_haproxy_reloads_its_config_and_the_other_services_restart():
+    run = run_program(stack_config(1, 1, 2))
+    for worker in ("worker-0", "worker-1"):
+        assert "systemctl reload-or-restart" in run.named(f"{worker}-start-haproxy").inputs["stdin"]
+        assert "systemctl reload-or-restart" not in run.named(f"{worker}-start-kubelet").inputs["stdin"]

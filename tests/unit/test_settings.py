@@ -44,8 +44,10 @@ def test_role_objects_merge_with_defaults():
     ({"etcd": {"count": 0}}, "setting 'etcd.count' = 0 is invalid: expected a whole number from 1 to 9"),
     ({"controllers": {"count": 0}}, "setting 'controllers.count' = 0 is invalid: expected a whole number from 1"),
     ({"workers": {"count": 0}}, "setting 'workers.count' = 0 is invalid: expected a whole number from 1"),
-    ({"workers": {"allowCgroupV1": "yes"}}, "setting 'workers.allowCgroupV1' = 'yes' is invalid: expected true or false"),
-    ({"workers": {"systemContainer": 1}}, "setting 'workers.systemContainer' = 1 is invalid: expected true or false"),
+    ({"workers": {"allowCgroupV1": True}}, "setting 'workers.allowCgroupV1' = True is invalid: it describes the local "
+                                           "lab's machines"),
+    ({"workers": {"systemContainer": False}}, "setting 'workers.systemContainer' = False is invalid: it describes the "
+                                              "local lab's machines"),
     ({"etcd": {"systemContainer": True}}, "setting 'etcd.systemContainer' = True is invalid: unknown key; allowed keys "
                                           "are count, instanceType, rootVolumeGb"),
     ({"workers": {"count": "3"}}, "setting 'workers.count' = '3' is invalid"),
@@ -164,6 +166,20 @@ def test_dns_check_name_defaults_to_an_aws_name_and_takes_another():
 def test_workers_run_on_cgroup_v2_vms_of_their_own_unless_the_stack_says_otherwise():
     default = parse().workers
     assert (default.allow_cgroup_v1, default.system_container) == (False, False)
-    lab = parse(workers={"count": 2, "allowCgroupV1": True, "systemContainer": True}).workers
+    lab = parse_settings({**ADMIN, "workers": {"count": 2, "allowCgroupV1": True, "systemContainer": True}},
+                         lab_machines=True).workers
     assert (lab.count, lab.allow_cgroup_v1, lab.system_container) == (2, True, True)
     assert lab.instance_type == default.instance_type
+
+
+@pytest.mark.parametrize("key, value", [("allowCgroupV1", "yes"), ("systemContainer", 1)])
+def test_the_lab_machines_settings_are_booleans(key, value):
+    with pytest.raises(SettingsError, match=f"setting 'workers.{key}' = {value!r} is invalid: expected true or false"):
+        parse_settings({**ADMIN, "workers": {key: value}}, lab_machines=True)
+
+
+def test_etcd_snapshots_keep_a_byte_budget():
+    assert parse().etcd_snapshots.keep_gb == 4
+    assert parse(etcdSnapshots={"keepGb": 8}).etcd_snapshots.keep_gb == 8
+    with pytest.raises(SettingsError, match="setting 'etcdSnapshots.keepGb' = 0 is invalid: expected a whole number"):
+        parse(etcdSnapshots={"keepGb": 0})

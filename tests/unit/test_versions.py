@@ -73,3 +73,13 @@ def test_the_artifacts_are_resolved_once_for_every_component_with_the_stack_arch
 def test_an_override_without_a_sum_for_the_stack_architecture_is_refused_when_resolved():
     with pytest.raises(versions.VersionError, match=r"no sha256 checksum for crictl 1\.36\.0 on arm64; known: amd64"):
         versions.resolve_artifacts({"crictl": {"version": "1.36.0", "sha256": {"amd64": "0f" * 32}}}, "arm64")
+
+
+def test_runc_is_pinned_at_1_5_1_with_the_sums_of_its_runc_sha256sum():
+    """kubernetes/kops pkg/assets/assetdata/runc-1.5.yaml at 17f068050b09ac4d71d4682595df0e6339ab85d5."""
+    runc = versions.resolve_artifacts({}, "amd64")["runc"]
+    assert (runc.version, runc.algorithm) == ("1.5.1", "sha256")
+    assert runc.digest == "177df879d50c913eb205e898d5c1c05a18f574053c0ce5524c471208eaf06f6f"
+    assert versions.resolve_artifacts({}, "arm64")["runc"].digest == (
+        "ca70e7dbd6616ca782a59b5d3ac86909123fdaa9fa3f89dcf29051c70eee7ce9")
+    assert versions.resolve_artifacts({"runc": "1.4.3"}, "amd64")["runc"].version == "1.4.3"

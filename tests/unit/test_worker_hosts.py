@@ -9,7 +9,9 @@ import re
 import tomllib
 
 from cluster.render.workers import kube_proxy, kubelet, node, prepare_os
-from simulator.program import run_program, stack_config
+import pytest
+
+from simulator.program import ClusterMocks, run_program, stack_config
 
 
 def worker_files(run, name: str) -> dict[str, str]:
@@ -19,7 +21,8 @@ def worker_files(run, name: str) -> dict[str, str]:
 
 
 def test_a_cgroup_v1_system_container_stack_gives_every_worker_the_three_deviations_and_its_prepare_os():
-    run = run_program({**stack_config(1, 1, 2), "workers": {"count": 2, "allowCgroupV1": True, "systemContainer": True}})
+    run = run_program({**stack_config(1, 1, 2), "workers": {"count": 2, "allowCgroupV1": True, "systemContainer": True}},
+                      lab_machines=True)
     for name in ("worker-0", "worker-1"):
         files = worker_files(run, name)
         assert json.loads(files[kubelet.KUBELET_CONFIG])["failCgroupV1"] is False
@@ -38,3 +41,13 @@ def test_a_stack_without_them_gives_workers_the_ec2_files():
     assert "conntrack" not in files[kube_proxy.KUBE_PROXY_CONFIG]
     assert "restrict_oom_score_adj" not in files["/etc/containerd/config.toml"]
     assert run.named("worker-0-prepare-os").inputs["stdin"] == prepare_os.os_prep_script()
+
+
+def test_n17_an_ec2_stack_cannot_be_given_the_lab_machines_settings():
+    """Review r2 N17: outside the lab, the two keys are refused by name, before anything is declared."""
+    for key in ("allowCgroupV1", "systemContainer"):
+        mocks = ClusterMocks()
+        with pytest.raises(Exception, match=rf"setting 'workers.{key}' = True is invalid: it describes the local "
+                                            r"lab's machines .* Remove it from the stack"):
+            run_program({**stack_config(1, 1, 1), "workers": {"count": 1, key: True}}, mocks=mocks)
+        assert mocks.calls == []

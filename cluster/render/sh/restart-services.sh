@@ -2,6 +2,7 @@
 # Start or restart: @UNIT_LIST@. Verification: each unit is active.
 set -uo pipefail
 want=@FINGERPRINT@
+@SWITCH@
 install -d -m 0755 @STARTED_DIR@
 timeout 60 systemctl daemon-reload
 for unit in @UNITS@; do
@@ -12,8 +13,10 @@ for unit in @UNITS@; do
     continue
   fi
   rm -f "$stamp"
-  if ! timeout 120 systemctl restart "$unit"; then
-    echo "$unit did not restart within 120s on $(hostname):" >&2
+  # The binaries it runs move to their new release right before it restarts, never earlier.
+  switch_releases || exit 1
+  if ! timeout 120 systemctl @VERB@ "$unit"; then
+    echo "$unit did not @VERB@ within 120s on $(hostname):" >&2
     systemctl status "$unit" --no-pager -l >&2 || true
     journalctl -u "$unit" --no-pager -n 30 >&2 || true
     exit 1

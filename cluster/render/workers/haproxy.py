@@ -15,8 +15,9 @@ def files(inputs: WorkerInputs) -> list[NodeFile]:
     return [NodeFile(HAPROXY_CONFIG, haproxy_config(inputs.controller_ips), PRIVATE)]
 
 
-# Debian's package (prepare-os installs it) brings the unit; every service that reaches the API starts after it.
-SERVICE = Service("haproxy", files=files, report_rank=4)
+# Debian's package (prepare-os installs it) brings the unit; every service that reaches the API starts after it. A new
+# config (other controllers) is reloaded: the kubelets' and kube-proxies' open connections survive it.
+SERVICE = Service("haproxy", files=files, reloads=True, report_rank=4)
 
 
 def haproxy_config(controller_ips: Sequence[str]) -> str:
@@ -53,6 +54,8 @@ backend controllers
   option httpchk
   http-check send meth GET uri /readyz
   http-check expect status 200
-  default-server inter 5s fall 2 rise 2
+  # A server marked down (its /readyz failing: shutting down, or cut off from etcd) loses its open connections too,
+  # so long-lived watches move to a ready server instead of waiting out client-go's watch timeout on a stale one.
+  default-server inter 5s fall 2 rise 2 on-marked-down shutdown-sessions
 {servers}
 """

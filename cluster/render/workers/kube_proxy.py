@@ -24,7 +24,7 @@ def files(inputs: WorkerInputs) -> list[NodeFile]:
 
 # It reaches the API through haproxy; last in the skew order, with the kubelet. Its restart leaves pods running.
 SERVICE = Service("kube-proxy", files=files, artifacts=("kubernetes-node",), after=("haproxy",), skew=Skew.NODE,
-                  report_rank=3)
+                  report_rank=3, runs=("kube-proxy",))
 
 
 def kube_proxy_config(inputs: WorkerInputs) -> str:
@@ -36,6 +36,9 @@ def kube_proxy_config(inputs: WorkerInputs) -> str:
         "clientConnection": {"kubeconfig": KUBE_PROXY_KUBECONFIG},
         "mode": "iptables",
         "clusterCIDR": inputs.pod_cidr,
+        # NodePorts on the node's own address only: not on 127.0.0.1 (where they would set route_localnet=1) nor on
+        # any other address the node holds (the pod bridge's gateway).
+        "nodePortAddresses": ["primary"],
     }
     if inputs.host.system_container:
         # nf_conntrack_max is the host's (and read-only from a child network namespace): leave it as it is.

@@ -11,6 +11,7 @@ from cluster.render.common import BIN_DIR, CA_CERT, UNIT_DIR, NodeFile, flags, s
 from cluster.render.services import Service, Skew, units
 from cluster.render.workers.containerd import CONTAINERD_SOCKET
 from cluster.render.workers.node import PRIVATE, PUBLIC, WorkerInputs, node_kubeconfig
+from infra.instance_types import Capacity, capacity
 
 KUBELET_DIR = "/var/lib/kubelet"
 KUBELET_CONFIG = f"{KUBELET_DIR}/config.yaml"        # where kubeadm puts it and audit tools (kube-bench) look
@@ -36,7 +37,7 @@ def files(inputs: WorkerInputs) -> list[NodeFile]:
 # It runs pods on containerd and reaches the API through haproxy. Its restart stops the node's pods: a running node
 # is drained first. Last in the skew order: never newer than an API server mid-upgrade.
 SERVICE = Service("kubelet", files=files, artifacts=("kubernetes-node",), after=("containerd", "haproxy"),
-                  drains=True, skew=Skew.NODE, report_rank=0)
+                  drains=True, skew=Skew.NODE, report_rank=0, runs=("kubelet",))
 
 # CIS 4.2.12: the benchmark's list of strong suites (AEAD with forward secrecy). TLS 1.3 suites are not
 # configurable in Go and are all strong.
@@ -54,6 +55,49 @@ STRONG_TLS_CIPHER_SUITES = (
 POD_PIDS_LIMIT = 4096
 # CIS 4.2.8: the kubelet's default, stated; 0 would mean unlimited.
 EVENT_RECORD_QPS = 50
+
+# What the node keeps back from pods. kubeReserved (the kubelet and containerd) follows GKE's published sizing
+# (cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes): memory by tiers of the node's memory, CPU by
+# tiers of its cores. systemReserved is the rest of the OS (sshd, journald, haproxy, chrony).
+KUBE_RESERVED_MEMORY_TIERS = ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (None, 0.02))   # (GiB of memory, share)
+KUBE_RESERVED_CPU_TIERS = ((1, 0.06), (1, 0.01), (2, 0.005), (None, 0.0025))                 # (cores, share)
+SMALL_NODE_KUBE_RESERVED_MIB = 255                                                         # under 1 GiB of memory
+SYSTEM_RESERVED = {"cpu": "100m", "memory": "100Mi"}
+# Hard eviction at 2% of the node's memory, never under the kubelet's default 100 MiB; soft eviction (pods get
+# EVICTION_MAX_POD_GRACE_SECONDS to stop) at twice that, held for EVICTION_SOFT_GRACE.
+EVICTION_HARD_MEMORY_SHARE = 0.02
+EVICTION_HARD_MEMORY_MIN_MIB = 100
+EVICTION_SOFT_GRACE = "1m30s"
+EVICTION_MAX_POD_GRACE_SECONDS = 60
+# Setting evictionHard replaces the kubelet's whole default map: its disk signals are restated as they default.
+EVICTION_HARD_DISK = {"nodefs.available": "10%", "nodefs.inodesFree": "5%", "imagefs.available": "15%",
+                      "imagefs.inodesFree": "5%"}
+
+
+def _tiered(amount: float, tiers) -> float:
+    reserved, left = 0.0, amount
+    for size, share in tiers:
+        part = left if size is None else min(left, size)
+        reserved += part * share
+        left -= part
+    return reserved
+
+
+def node_allocation(capacity: Capacity) -> dict:
+    """The KubeletConfiguration fields that keep resources back from pods on a node of this size."""
+    memory_gib = capacity.memory_mib / 1024
+    kube_memory = SMALL_NODE_KUBE_RESERVED_MIB if memory_gib < 1 else round(
+        _tiered(memory_gib, KUBE_RESERVED_MEMORY_TIERS) * 1024)
+    kube_cpu = round(_tiered(capacity.vcpus, KUBE_RESERVED_CPU_TIERS) * 1000)
+    hard = max(EVICTION_HARD_MEMORY_MIN_MIB, round(capacity.memory_mib * EVICTION_HARD_MEMORY_SHARE))
+    return {
+        "kubeReserved": {"cpu": f"{kube_cpu}m", "memory": f"{kube_memory}Mi"},
+        "systemReserved": dict(SYSTEM_RESERVED),
+        "evictionHard": {"memory.available": f"{hard}Mi", **EVICTION_HARD_DISK},
+        "evictionSoft": {"memory.available": f"{2 * hard}Mi"},
+        "evictionSoftGracePeriod": {"memory.available": EVICTION_SOFT_GRACE},
+        "evictionMaxPodGracePeriod": EVICTION_MAX_POD_GRACE_SECONDS,
+    }
 
 
 def kubelet_config(inputs: WorkerInputs) -> str:
@@ -88,6 +132,8 @@ def kubelet_config(inputs: WorkerInputs) -> str:
         "failSwapOn": True,
         "shutdownGracePeriod": "30s",
         "shutdownGracePeriodCriticalPods": "10s",
+        # Sized for the worker's instance type (node_allocation above).
+        **node_allocation(capacity(inputs.instance_type)),
     }
     if inputs.host.allow_cgroup_v1:
         doc["failCgroupV1"] = False

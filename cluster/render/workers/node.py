@@ -51,6 +51,7 @@ class WorkerInputs:
     kube_proxy_cert_pem: str
     kube_proxy_key_pem: str
     host: NodeHost = NodeHost()    # settings workers.allowCgroupV1 and workers.systemContainer
+    instance_type: str = "t3.medium"     # what the kubelet's reservations are sized for
 
 
 def node_kubeconfig(inputs: WorkerInputs, user: str, cert_pem: str, key_pem: str) -> str:

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Rebuild this etcd member (@MEMBER@) from a snapshot. Run it on every member with the same snapshot file;
-# the cluster is back once a majority has started. Verification: the snapshot must pass `etcdutl snapshot status`.
+# Rebuild this etcd member (@MEMBER@) from a snapshot. Run it on every member with the same snapshot file, with the
+# API servers stopped (k8s-cluster-restore does both, and restarts what watches the API afterwards); the cluster is
+# back once a majority has started. Verification: the snapshot must pass `etcdutl snapshot status`.
 set -euo pipefail
 umask 077
 if [ $# -ne 1 ] || [ ! -f "$1" ]; then
@@ -11,7 +12,9 @@ snapshot=$1
 data=@DATA_DIR@
 timeout @STATUS_SECONDS@ @BIN_DIR@/etcdutl snapshot status "$snapshot" -w table
 token="@CLUSTER_NAME@-restore-$(sha256sum "$snapshot" | cut -c1-16)"
-echo "stopping etcd on @MEMBER@"
+echo "stopping the snapshot and defragmentation timers and etcd on @MEMBER@"
+# Started again once the whole cluster is back (k8s-cluster-restore's last phase, or by hand).
+timeout 60 systemctl stop @TIMERS@
 timeout 120 systemctl stop etcd
 restoring="$data.restoring"
 rm -rf "$restoring"
@@ -20,6 +23,7 @@ timeout @RESTORE_SECONDS@ @BIN_DIR@/etcdutl snapshot restore "$snapshot" \
   --initial-cluster @INITIAL_CLUSTER@ \
   --initial-advertise-peer-urls https://@MEMBER_IP@:@PEER_PORT@ \
   --initial-cluster-token "$token" \
+  --bump-revision @BUMP_REVISION@ --mark-compacted \
   --data-dir "$restoring"
 if [ -e "$data" ]; then
   aside="$data.before-restore-$(date -u +%Y%m%dT%H%M%SZ)"

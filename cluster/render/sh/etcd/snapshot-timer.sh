@@ -1,8 +1,8 @@
-# Verification: the snapshot timer is active and listed with its next run.
+# Verification: the snapshot and defragmentation timers are active and listed with their next run.
 install -d -m 0700 -o root -g root @SNAPSHOT_DIR@
 systemctl daemon-reload
-systemctl enable @SNAPSHOT_UNIT@.timer
+systemctl enable --quiet @TIMERS@
 # A changed interval takes effect now, not at the next boot.
-systemctl restart @SNAPSHOT_UNIT@.timer
-systemctl is-active --quiet @SNAPSHOT_UNIT@.timer
-systemctl list-timers --no-pager @SNAPSHOT_UNIT@.timer
+systemctl restart @TIMERS@
+systemctl is-active --quiet @TIMERS@
+systemctl list-timers --no-pager @TIMERS@

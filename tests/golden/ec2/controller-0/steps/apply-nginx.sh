@@ -1,7 +1,7 @@
 #!/bin/bash
 # Apply nginx smoke test. Verification: kubectl reports each object applied.
 set -euo pipefail
-/usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig apply --server-side --force-conflicts \
+/usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig apply --server-side --force-conflicts \
   --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF'
 {
   "apiVersion": "v1",

@@ -4,8 +4,8 @@
 set -uo pipefail
 # This script arrives on stdin (`bash -s`): kubectl gets /dev/null as its stdin, so that nothing can read the rest
 # of the script; `kubectl_fed` is for the calls fed a manifest from a here-document.
-kubectl() { /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig "$@" </dev/null; }
-kubectl_fed() { /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig "$@"; }
+kubectl() { /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig "$@" </dev/null; }
+kubectl_fed() { /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig "$@"; }
 ns=dns-check
 pod=dns-check
 deadline=$((SECONDS + 300))

@@ -3,7 +3,7 @@
 # DaemonSet pods are left on it, or it needs no drain.
 set -uo pipefail
 node=worker-0
-kubectl() { timeout 60 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig "$@"; }
+kubectl() { timeout 60 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig "$@"; }
 fail() { echo "$1" >&2; exit 1; }
 # jsonpath FIELD: one field of the Node object; fails only when the API cannot be read.
 field() { kubectl get node "$node" -o "jsonpath=$1"; }
@@ -33,7 +33,7 @@ if [ "$(ready_status)" != True ]; then
   echo "$node is not Ready: cordoned, nothing to drain"
 else
   echo "draining $node (at most 300s; PodDisruptionBudgets are respected)"
-  if ! out=$(timeout 330 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig drain "$node" --ignore-daemonsets --delete-emptydir-data \
+  if ! out=$(timeout 330 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig drain "$node" --ignore-daemonsets --delete-emptydir-data \
       --timeout=300s 2>&1); then
     echo "$out" | tail -n 20 >&2
     fail "$node could not be drained within 300s (a PodDisruptionBudget that allows no disruption, a \

@@ -2,7 +2,7 @@
 # Verification: worker-0 is a registered node (drained and deleted before its machine goes).
 set -uo pipefail
 node=worker-0
-kubectl() { timeout 60 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig "$@"; }
+kubectl() { timeout 60 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig "$@"; }
 fail() { echo "$1" >&2; exit 1; }
 # jsonpath FIELD: one field of the Node object; fails only when the API cannot be read.
 field() { kubectl get node "$node" -o "jsonpath=$1"; }

@@ -3,7 +3,7 @@
 # schedulable unless someone else cordoned it.
 set -uo pipefail
 node=worker-2
-kubectl() { timeout 60 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig "$@"; }
+kubectl() { timeout 60 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig "$@"; }
 fail() { echo "$1" >&2; exit 1; }
 # jsonpath FIELD: one field of the Node object; fails only when the API cannot be read.
 field() { kubectl get node "$node" -o "jsonpath=$1"; }

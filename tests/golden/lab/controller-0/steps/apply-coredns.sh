@@ -1,7 +1,7 @@
 #!/bin/bash
 # Apply CoreDNS. Verification: kubectl reports each object applied.
 set -euo pipefail
-/usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig apply --server-side --force-conflicts \
+/usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig apply --server-side --force-conflicts \
   --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF'
 {
   "apiVersion": "v1",
@@ -122,18 +122,20 @@ set -euo pipefail
                 "type": "RuntimeDefault"
               }
             },
-            "topologySpreadConstraints": [
-              {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {
-                  "matchLabels": {
-                    "k8s-app": "kube-dns"
+            "affinity": {
+              "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                  {
+                    "topologyKey": "kubernetes.io/hostname",
+                    "labelSelector": {
+                      "matchLabels": {
+                        "k8s-app": "kube-dns"
+                      }
+                    }
                   }
-                }
+                ]
               }
-            ],
+            },
             "containers": [
               {
                 "name": "coredns",
@@ -210,6 +212,22 @@ set -euo pipefail
                 }
               }
             ]
+          }
+        }
+      }
+    },
+    {
+      "apiVersion": "policy/v1",
+      "kind": "PodDisruptionBudget",
+      "metadata": {
+        "name": "coredns",
+        "namespace": "kube-system"
+      },
+      "spec": {
+        "maxUnavailable": 1,
+        "selector": {
+          "matchLabels": {
+            "k8s-app": "kube-dns"
           }
         }
       }

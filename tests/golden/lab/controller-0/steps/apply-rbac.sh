@@ -30,6 +30,35 @@ echo "applying the cluster-admins binding"
   ]
 }
 K8S_FROM_SCRATCH_EOF
+echo "applying the deployers binding"
+/usr/local/bin/kubectl --kubeconfig /etc/kubernetes/super-admin.kubeconfig apply --server-side --force-conflicts \
+  --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF'
+{
+  "apiVersion": "v1",
+  "kind": "List",
+  "items": [
+    {
+      "apiVersion": "rbac.authorization.k8s.io/v1",
+      "kind": "ClusterRoleBinding",
+      "metadata": {
+        "name": "k8s-from-scratch:deployers"
+      },
+      "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "cluster-admin"
+      },
+      "subjects": [
+        {
+          "apiGroup": "rbac.authorization.k8s.io",
+          "kind": "Group",
+          "name": "k8s-from-scratch:deployers"
+        }
+      ]
+    }
+  ]
+}
+K8S_FROM_SCRATCH_EOF
 echo "applying the API server's kubelet access"
 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/super-admin.kubeconfig apply --server-side --force-conflicts \
   --field-manager k8s-from-scratch -f - <<'K8S_FROM_SCRATCH_EOF'

@@ -296,6 +296,20 @@ else
   echo "changed: /etc/kubernetes/admin.kubeconfig"
 fi
 
+install -d -m 0755 "$(dirname /etc/kubernetes/deployer.kubeconfig)"
+tmp=$(mktemp /etc/kubernetes/deployer.kubeconfig.XXXXXX)
+base64 -d > "$tmp" <<'K8S_FROM_SCRATCH_EOF'
+<file: /etc/kubernetes/deployer.kubeconfig>
+K8S_FROM_SCRATCH_EOF
+chmod 0600 "$tmp"
+chown root: "$tmp"
+if [ -f /etc/kubernetes/deployer.kubeconfig ] && cmp -s "$tmp" /etc/kubernetes/deployer.kubeconfig && [ "$(stat -c '%a %U' /etc/kubernetes/deployer.kubeconfig)" = "$(stat -c '%a %U' "$tmp")" ]; then
+  rm -f "$tmp"
+else
+  mv -f "$tmp" /etc/kubernetes/deployer.kubeconfig
+  echo "changed: /etc/kubernetes/deployer.kubeconfig"
+fi
+
 install -d -m 0755 "$(dirname /etc/kubernetes/super-admin.kubeconfig)"
 tmp=$(mktemp /etc/kubernetes/super-admin.kubeconfig.XXXXXX)
 base64 -d > "$tmp" <<'K8S_FROM_SCRATCH_EOF'

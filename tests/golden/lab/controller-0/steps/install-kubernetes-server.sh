@@ -1,42 +1,74 @@
 #!/bin/bash
-# Install kubernetes-server 1.37.2 from http://10.43.0.4:8080/dl.k8s.io/v1.37.2/kubernetes-server-linux-amd64.tar.gz
+# Install kubernetes-server 1.37.2 from http://10.43.0.4:8080/dl.k8s.io/v1.37.2/kubernetes-server-linux-amd64.tar.gz beside any other release. Verification: its files are in /opt/k8s-from-scratch/releases/kubernetes-server-1.37.2-0956faf23fbe.
 set -euo pipefail
 url=http://10.43.0.4:8080/dl.k8s.io/v1.37.2/kubernetes-server-linux-amd64.tar.gz
 file=/var/cache/k8s-from-scratch/kubernetes-server-linux-amd64.tar.gz
 want=0956faf23fbe144f7b7d787bd3c9fa601a2916c30152d7788f4d5155168d1db353e252ee865f196c55c24b5c1e8ef9aa351ce5aa34afe2506ed5f88864f6ce0c
-install -d -m 0755 /var/cache/k8s-from-scratch
+release=/opt/k8s-from-scratch/releases/kubernetes-server-1.37.2-0956faf23fbe
+install -d -m 0755 /var/cache/k8s-from-scratch /opt/k8s-from-scratch/releases
 sum() { sha512sum "$1" | cut -d' ' -f1; }
 if [ ! -f "$file" ] || [ "$(sum "$file")" != "$want" ]; then
+  # Bounded: 15 s to connect, 15 minutes in all, retried on any error: a stalled mirror cannot hang the step.
   curl --fail --silent --show-error --location --connect-timeout 15 --max-time 900 \
     --retry 5 --retry-delay 3 --retry-all-errors --output "$file.part" "$url"
   got=$(sum "$file.part")
   if [ "$got" != "$want" ]; then
+    # The file name only: the URL may hold a mirror's credentials, and pulumi-command puts a failed step's output
+    # into its error, logging off or not (commandOutputs.go).
     echo "checksum mismatch for kubernetes-server-linux-amd64.tar.gz: expected sha512 $want, got $got" >&2
     rm -f "$file.part"
     exit 1
   fi
   mv -f "$file.part" "$file"
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-tar -xzf "$file" -C "$work" kubernetes/server/bin/kube-apiserver kubernetes/server/bin/kube-controller-manager kubernetes/server/bin/kube-scheduler kubernetes/server/bin/kubectl
-install -d -m 0755 /usr/local/bin
-if ! cmp -s "$work"/kubernetes/server/bin/kube-apiserver /usr/local/bin/kube-apiserver; then
-  install -m 0755 "$work"/kubernetes/server/bin/kube-apiserver /usr/local/bin/kube-apiserver.new && mv -f /usr/local/bin/kube-apiserver.new /usr/local/bin/kube-apiserver
-  echo "installed /usr/local/bin/kube-apiserver"
+if [ -d "$release" ]; then
+  echo "kubernetes-server 1.37.2 is installed in $release"
+else
+  work=$(mktemp -d)
+  staging="$release.new"
+  trap 'rm -rf "$work" "$staging"' EXIT
+  tar -xzf "$file" -C "$work" kubernetes/server/bin/kube-apiserver kubernetes/server/bin/kube-controller-manager kubernetes/server/bin/kube-scheduler kubernetes/server/bin/kubectl
+  rm -rf "$staging"
+  install -d -m 0755 "$staging"
+  install -m 0755 "$work"/kubernetes/server/bin/kube-apiserver "$staging"/kube-apiserver
+  install -m 0755 "$work"/kubernetes/server/bin/kube-controller-manager "$staging"/kube-controller-manager
+  install -m 0755 "$work"/kubernetes/server/bin/kube-scheduler "$staging"/kube-scheduler
+  install -m 0755 "$work"/kubernetes/server/bin/kubectl "$staging"/kubectl
+  mv -T "$staging" "$release"
+  echo "installed kubernetes-server 1.37.2 into $release"
 fi
-install -d -m 0755 /usr/local/bin
-if ! cmp -s "$work"/kubernetes/server/bin/kube-controller-manager /usr/local/bin/kube-controller-manager; then
-  install -m 0755 "$work"/kubernetes/server/bin/kube-controller-manager /usr/local/bin/kube-controller-manager.new && mv -f /usr/local/bin/kube-controller-manager.new /usr/local/bin/kube-controller-manager
-  echo "installed /usr/local/bin/kube-controller-manager"
-fi
-install -d -m 0755 /usr/local/bin
-if ! cmp -s "$work"/kubernetes/server/bin/kube-scheduler /usr/local/bin/kube-scheduler; then
-  install -m 0755 "$work"/kubernetes/server/bin/kube-scheduler /usr/local/bin/kube-scheduler.new && mv -f /usr/local/bin/kube-scheduler.new /usr/local/bin/kube-scheduler
-  echo "installed /usr/local/bin/kube-scheduler"
-fi
-install -d -m 0755 /usr/local/bin
-if ! cmp -s "$work"/kubernetes/server/bin/kubectl /usr/local/bin/kubectl; then
-  install -m 0755 "$work"/kubernetes/server/bin/kubectl /usr/local/bin/kubectl.new && mv -f /usr/local/bin/kubectl.new /usr/local/bin/kubectl
-  echo "installed /usr/local/bin/kubectl"
-fi
+# switch LINK TARGET: point the path units and scripts name at a release's binary.
+switch() {
+  local link=$1 target=$2
+  [ "$(readlink "$link" 2>/dev/null)" = "$target" ] && return 0
+  if [ ! -x "$target" ]; then
+    echo "$target is not installed (its install step runs first)" >&2
+    return 1
+  fi
+  install -d -m 0755 "$(dirname "$link")"
+  ln -sfn "$target" "$link.new"
+  mv -Tf "$link.new" "$link"
+  echo "switched $link to $target"
+}
+# prune COMPONENT LINK...: remove the component's release directories that none of its links points into.
+prune() {
+  local component=$1 dir link used
+  shift
+  for dir in /opt/k8s-from-scratch/releases/"$component"-*; do
+    [ -d "$dir" ] || continue
+    case "$dir" in *.new) continue ;; esac
+    used=no
+    for link in "$@"; do
+      case "$(readlink "$link" 2>/dev/null)" in "$dir"/*) used=yes ;; esac
+    done
+    if [ "$used" = no ]; then
+      rm -rf "$dir"
+      echo "removed $dir, which no link uses"
+    fi
+  done
+}
+switch_releases() {
+  switch /usr/local/bin/kubectl /opt/k8s-from-scratch/releases/kubernetes-server-1.37.2-0956faf23fbe/kubectl || return 1
+  prune kubernetes-server /usr/local/bin/kube-apiserver /usr/local/bin/kube-controller-manager /usr/local/bin/kube-scheduler /usr/local/bin/kubectl
+}
+switch_releases

@@ -120,4 +120,4 @@ def on_node(program: str) -> str:
     return ("#!/bin/bash\n# Verification: every worker serves nginx's welcome page on the NodePort.\n"
             "set -euo pipefail\npython3 - <<'K8S_FROM_SCRATCH_EOF'\n" + program + "K8S_FROM_SCRATCH_EOF\n")
 
-sys.exit(main('nodeports', '{"worker-0": "http://203.0.113.30:30080/", "worker-1": "http://203.0.113.31:30080/", "worker-2": "http://203.0.113.32:30080/"}', 300))
+sys.exit(main('nodeports', '{"worker-0": "http://<public address>:30080/", "worker-1": "http://<public address>:30080/", "worker-2": "http://<public address>:30080/"}', 300))

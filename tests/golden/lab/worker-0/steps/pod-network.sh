@@ -17,8 +17,6 @@ done
 iptables -w -t nat -N K8S-FROM-SCRATCH-MASQ 2>/dev/null || true
 iptables -w -t nat -F K8S-FROM-SCRATCH-MASQ
 iptables -w -t nat -A K8S-FROM-SCRATCH-MASQ -d 10.200.0.0/16 -j RETURN
-iptables -w -t nat -A K8S-FROM-SCRATCH-MASQ -d 10.43.0.2/32 -j MASQUERADE
-iptables -w -t nat -A K8S-FROM-SCRATCH-MASQ -d 10.43.0.0/16 -j RETURN
 iptables -w -t nat -A K8S-FROM-SCRATCH-MASQ -d 224.0.0.0/4 -j RETURN
 iptables -w -t nat -A K8S-FROM-SCRATCH-MASQ -j MASQUERADE
 rule=(-s 10.200.0.0/16 -m comment --comment k8s-from-scratch-pod-egress -j K8S-FROM-SCRATCH-MASQ)

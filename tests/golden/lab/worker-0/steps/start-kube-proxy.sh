@@ -2,6 +2,40 @@
 # Start or restart: kube-proxy. Verification: each unit is active.
 set -uo pipefail
 want=<fingerprint>
+# switch LINK TARGET: point the path units and scripts name at a release's binary.
+switch() {
+  local link=$1 target=$2
+  [ "$(readlink "$link" 2>/dev/null)" = "$target" ] && return 0
+  if [ ! -x "$target" ]; then
+    echo "$target is not installed (its install step runs first)" >&2
+    return 1
+  fi
+  install -d -m 0755 "$(dirname "$link")"
+  ln -sfn "$target" "$link.new"
+  mv -Tf "$link.new" "$link"
+  echo "switched $link to $target"
+}
+# prune COMPONENT LINK...: remove the component's release directories that none of its links points into.
+prune() {
+  local component=$1 dir link used
+  shift
+  for dir in /opt/k8s-from-scratch/releases/"$component"-*; do
+    [ -d "$dir" ] || continue
+    case "$dir" in *.new) continue ;; esac
+    used=no
+    for link in "$@"; do
+      case "$(readlink "$link" 2>/dev/null)" in "$dir"/*) used=yes ;; esac
+    done
+    if [ "$used" = no ]; then
+      rm -rf "$dir"
+      echo "removed $dir, which no link uses"
+    fi
+  done
+}
+switch_releases() {
+  switch /usr/local/bin/kube-proxy /opt/k8s-from-scratch/releases/kubernetes-node-1.37.2-6e9f34d35a40/kube-proxy || return 1
+  prune kubernetes-node /usr/local/bin/kubelet /usr/local/bin/kube-proxy /usr/local/bin/kubectl
+}
 install -d -m 0755 /var/lib/k8s-from-scratch/started
 timeout 60 systemctl daemon-reload
 for unit in kube-proxy; do
@@ -12,6 +46,8 @@ for unit in kube-proxy; do
     continue
   fi
   rm -f "$stamp"
+  # The binaries it runs move to their new release right before it restarts, never earlier.
+  switch_releases || exit 1
   if ! timeout 120 systemctl restart "$unit"; then
     echo "$unit did not restart within 120s on $(hostname):" >&2
     systemctl status "$unit" --no-pager -l >&2 || true

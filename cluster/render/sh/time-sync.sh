@@ -1,0 +1,34 @@
+#!/bin/bash
+# Keep this node's clock on the Amazon Time Sync Service (etcd's leases and every certificate's validity depend on
+# it). Verification: chrony has selected @SERVER@, or the node is a container sharing its host's clock.
+set -euo pipefail
+if kind=$(systemd-detect-virt --container); then
+  echo "$(hostname) is a container ($kind): it keeps its host's clock, nothing to set"
+  exit 0
+fi
+if ! command -v chronyc >/dev/null 2>&1; then
+  # unattended-upgrades may hold the dpkg lock for a while after first boot: wait for it, within a bound.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chrony
+fi
+install -d -m 0755 @SOURCES_DIR@
+cat > @SOURCES_FILE@.new <<'K8S_FROM_SCRATCH_EOF'
+@SOURCES@
+K8S_FROM_SCRATCH_EOF
+if cmp -s @SOURCES_FILE@.new @SOURCES_FILE@; then
+  rm -f @SOURCES_FILE@.new
+else
+  mv -f @SOURCES_FILE@.new @SOURCES_FILE@
+fi
+timeout 60 systemctl enable --now chrony
+timeout 30 chronyc reload sources >/dev/null
+deadline=$((SECONDS + @TIMEOUT_SECONDS@))
+until timeout 10 chronyc -n sources | grep -q '^\^\* *@SERVER@ '; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "chrony on $(hostname) has not selected @SERVER@ after @TIMEOUT_SECONDS@s:" >&2
+    timeout 10 chronyc -n sources >&2 || true
+    exit 1
+  fi
+  sleep 2
+done
+timeout 10 chronyc tracking
