@@ -36,7 +36,14 @@ def test_a_system_container_on_cgroup_v1_differs_in_exactly_three_settings_and_t
     assert differing == {kubelet.KUBELET_CONFIG, kube_proxy.KUBE_PROXY_CONFIG, "/etc/containerd/config.toml"}
 
     kubelet_default, kubelet_lab = json.loads(default[kubelet.KUBELET_CONFIG]), json.loads(lab[kubelet.KUBELET_CONFIG])
-    assert kubelet_lab.pop("failCgroupV1") is False and kubelet_lab == kubelet_default
+    assert kubelet_lab.pop("failCgroupV1") is False
+    # A node on its host's disk: fixed disk eviction thresholds, no image garbage collection.
+    assert {k: kubelet_lab["evictionHard"].pop(k) for k in ("nodefs.available", "imagefs.available")} == {
+        "nodefs.available": "1Gi", "imagefs.available": "1Gi"}
+    assert {k: kubelet_default["evictionHard"].pop(k) for k in ("nodefs.available", "imagefs.available")} == {
+        "nodefs.available": "10%", "imagefs.available": "15%"}
+    assert kubelet_lab.pop("imageGCHighThresholdPercent") == 100 and kubelet_lab.pop("imageGCLowThresholdPercent") == 99
+    assert kubelet_lab == kubelet_default
     proxy_default = json.loads(default[kube_proxy.KUBE_PROXY_CONFIG])
     proxy_lab = json.loads(lab[kube_proxy.KUBE_PROXY_CONFIG])
     assert proxy_lab.pop("conntrack") == {"maxPerCore": 0} and proxy_lab == proxy_default
@@ -57,6 +64,8 @@ def test_each_setting_brings_only_its_own_deviations():
     assert "conntrack" not in only_v1[kube_proxy.KUBE_PROXY_CONFIG]
     assert "restrict_oom_score_adj" not in only_v1["/etc/containerd/config.toml"]
     assert "failCgroupV1" not in only_container[kubelet.KUBELET_CONFIG]
+    assert "imageGCHighThresholdPercent" not in only_v1[kubelet.KUBELET_CONFIG]
+    assert "imageGCHighThresholdPercent" in only_container[kubelet.KUBELET_CONFIG]
     assert "conntrack" in only_container[kube_proxy.KUBE_PROXY_CONFIG]
     assert "restrict_oom_score_adj = true" in only_container["/etc/containerd/config.toml"]
     assert prepare_os.CGROUP_V2_REQUIRED in prepare_os.os_prep_script(node.NodeHost(system_container=True))

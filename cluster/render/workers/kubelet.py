@@ -72,6 +72,13 @@ EVICTION_MAX_POD_GRACE_SECONDS = 60
 # Setting evictionHard replaces the kubelet's whole default map: its disk signals are restated as they default.
 EVICTION_HARD_DISK = {"nodefs.available": "10%", "nodefs.inodesFree": "5%", "imagefs.available": "15%",
                       "imagefs.inodesFree": "5%"}
+# A system container's filesystems are directories on its host's disk, shared with the host and its other machines:
+# a share of that disk says nothing about the node (a host disk 85% full evicted every pod of a lab whose nodes had
+# used a few GiB), so the node keeps back fixed amounts instead, and image garbage collection, which would delete
+# images to free a disk it does not own, is off (a high threshold of 100%).
+EVICTION_HARD_DISK_SHARED = {"nodefs.available": "1Gi", "nodefs.inodesFree": "5%", "imagefs.available": "1Gi",
+                             "imagefs.inodesFree": "5%"}
+IMAGE_GC_OFF = {"imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99}
 
 
 def _tiered(amount: float, tiers) -> float:
@@ -137,6 +144,9 @@ def kubelet_config(inputs: WorkerInputs) -> str:
     }
     if inputs.host.allow_cgroup_v1:
         doc["failCgroupV1"] = False
+    if inputs.host.system_container:
+        doc["evictionHard"] = {**doc["evictionHard"], **EVICTION_HARD_DISK_SHARED}
+        doc.update(IMAGE_GC_OFF)
     return json.dumps(doc, indent=2) + "\n"
 
 

@@ -29,8 +29,9 @@ CNI_CONF_DIR = "/etc/cni/net.d"
 class NodeHost:
     """What the worker runs on. The defaults are the EC2 nodes: cgroup v2, a kernel of their own.
     `allow_cgroup_v1`: the host only has cgroup v1, which kubelet 1.35+ refuses unless told (failCgroupV1: false).
-    `system_container`: the node is a system container (systemd-nspawn, LXC) sharing its host's kernel; it may
-    neither size the kernel-wide conntrack table (kube-proxy) nor lower a process's OOM score (containerd)."""
+    `system_container`: the node is a system container (systemd-nspawn, LXC) sharing its host's kernel and disk; it
+    may neither size the kernel-wide conntrack table (kube-proxy) nor lower a process's OOM score (containerd), and
+    its disk signals measure the host's disk (the kubelet's eviction thresholds and image garbage collection)."""
     allow_cgroup_v1: bool = False
     system_container: bool = False
 
