@@ -23,6 +23,7 @@ LEAF_EARLY_RENEWAL_HOURS = 30 * 24
 
 KUBERNETES_CA = "kubernetes-ca"
 ETCD_CA = "etcd-ca"
+FRONT_PROXY_CA = "front-proxy-ca"
 
 # The in-cluster names of the API server; the full family, including the one the 2016 tutorial mistyped.
 KUBERNETES_SERVICE_NAMES = (
@@ -48,6 +49,10 @@ APISERVER_ETCD_CLIENT = "kube-apiserver-etcd-client"
 KUBE_CONTROLLER_MANAGER = "kube-controller-manager"
 KUBE_SCHEDULER = "kube-scheduler"
 KUBE_PROXY = "kube-proxy"
+# What the API server presents when it proxies a request to an aggregated API (metrics-server, say), which then
+# trusts the X-Remote-User/Group/Extra- headers it sends. The CN is the one name the API servers and every aggregated
+# API accept for that (--requestheader-allowed-names), as kubeadm names it.
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 # People. The everyday admin is a member of a group of ours that RBAC binds to `cluster-admin` (kubeadm does the same
 # with `kubeadm:cluster-admins` since 1.29), so its rights can be narrowed or revoked with a ClusterRoleBinding.
@@ -87,6 +92,9 @@ CA_SPECS = (
     CaSpec(KUBERNETES_CA, "Kubernetes CA"),
     # etcd trusts only its own CA: a certificate of the Kubernetes CA (any kubelet's, say) opens no etcd door.
     CaSpec(ETCD_CA, "etcd CA"),
+    # Aggregated APIs believe whoever presents a certificate of this CA about who the user is: it signs the API
+    # server's front-proxy client and nothing else, so no kubelet or user certificate can speak for another user.
+    CaSpec(FRONT_PROXY_CA, "front-proxy CA"),
 )
 
 
@@ -124,6 +132,7 @@ def cluster_cert_specs(*, etcd: Sequence[Host], controllers: Sequence[Host], wor
         CertSpec(KUBE_SCHEDULER, KUBERNETES_CA, "system:kube-scheduler", None, CLIENT),
         CertSpec(KUBE_PROXY, KUBERNETES_CA, "system:kube-proxy", "system:node-proxier", CLIENT),
         CertSpec(APISERVER_ETCD_CLIENT, ETCD_CA, APISERVER_ETCD_CLIENT_CN, None, CLIENT),
+        CertSpec(FRONT_PROXY_CLIENT, FRONT_PROXY_CA, FRONT_PROXY_CLIENT, None, CLIENT),
     ]
     for worker in workers:
         # The Node authorizer maps this CN to the node; the SANs let the API server verify the kubelet it calls

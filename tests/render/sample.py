@@ -11,7 +11,7 @@ from cluster.render import (access, addons, control_plane, deployer_checks, etcd
                            podnet, rollout, steps, workers)
 from cluster.render.workers import cni, node, prepare_os
 from cluster.render.common import NodeFile, write_files_script
-from infra.certs import ETCD_CA, KUBERNETES_CA, Host
+from infra.certs import ETCD_CA, FRONT_PROXY_CA, FRONT_PROXY_CLIENT, KUBERNETES_CA, Host
 from tests.support.pki import mint_cluster
 from simulator.realistic_tls import private_key_outputs
 
@@ -55,6 +55,8 @@ def control_plane_inputs(i: int = 0) -> control_plane.ControlPlaneInputs:
         scheduler_cert_pem=p["kube-scheduler"].cert_pem, scheduler_key_pem=p["kube-scheduler"].key_pem,
         admin_cert_pem=p["admin"].cert_pem, admin_key_pem=p["admin"].key_pem,
         super_admin_cert_pem=p["super-admin"].cert_pem, super_admin_key_pem=p["super-admin"].key_pem,
+        front_proxy_ca_pem=p[FRONT_PROXY_CA].cert_pem, front_proxy_client_cert_pem=p[FRONT_PROXY_CLIENT].cert_pem,
+        front_proxy_client_key_pem=p[FRONT_PROXY_CLIENT].key_pem,
         encryption_key_b64=base64.b64encode(os.urandom(32)).decode(),
     )
 
