@@ -84,6 +84,7 @@ class Settings:
     dns_check_name: str = "sts.amazonaws.com"
     image_registry_mirror: str | None = None
     etcd_snapshots: EtcdSnapshotSettings = EtcdSnapshotSettings()
+    metrics_server: bool = True
     # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
     secret_keys: frozenset[str] = frozenset()
 
@@ -168,6 +169,10 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
                 '{"intervalMinutes": 30, "keep": 48, "s3": true}',
                 "Snapshots every etcd member takes of itself: how often, how many it keeps on disk, and whether each "
                 "is also uploaded to an S3 bucket the program creates."),
+    SettingSpec("metricsServer", True, "false",
+                "Run metrics-server, the resource metrics API behind `kubectl top` and the HorizontalPodAutoscaler's "
+                "CPU and memory targets (an aggregated API, in the namespace `metrics-server`, `restricted` Pod "
+                "Security). `pulumi up` waits until it has metrics of every node."),
 )
 
 KNOWN_KEYS = frozenset(spec.key for spec in SETTINGS_REFERENCE)
@@ -428,6 +433,9 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
                     "one dot and no trailing dot, such as sts.amazonaws.com")
 
     etcd_snapshots = _etcd_snapshots(values["etcdSnapshots"], _DEFAULTS["etcdSnapshots"])
+    metrics_server = values["metricsServer"]
+    if not isinstance(metrics_server, bool):
+        raise _fail("metricsServer", metrics_server, "expected true or false")
 
     return Settings(
         cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
@@ -437,7 +445,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         bastion_instance_type=bastion_type, versions=dict(versions),
         download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
         dns_check_name=dns_check_name, image_registry_mirror=mirror.rstrip("/") if mirror else None,
-        etcd_snapshots=etcd_snapshots,
+        etcd_snapshots=etcd_snapshots, metrics_server=metrics_server,
     )
 
 

@@ -7,11 +7,11 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install, podcidrs,
-                           podnet, rollout, steps, workers)
+from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install,
+                           metrics_server, podcidrs, podnet, rollout, steps, workers)
 from cluster.render.workers import cni, node, prepare_os
 from cluster.render.common import NodeFile, write_files_script
-from infra.certs import ETCD_CA, FRONT_PROXY_CA, FRONT_PROXY_CLIENT, KUBERNETES_CA, Host
+from infra.certs import ETCD_CA, FRONT_PROXY_CA, FRONT_PROXY_CLIENT, KUBERNETES_CA, METRICS_SERVER, Host
 from tests.support.pki import mint_cluster
 from simulator.realistic_tls import private_key_outputs
 
@@ -23,7 +23,8 @@ LB_DNS = "k8s-dev-api-nlb-0123456789abcdef.elb.eu-west-1.amazonaws.com"
 
 @functools.lru_cache(maxsize=1)
 def pki():
-    return mint_cluster([Host(m.name, m.ip) for m in ETCD], CONTROLLERS, WORKERS, api_dns_names=[LB_DNS])
+    return mint_cluster([Host(m.name, m.ip) for m in ETCD], CONTROLLERS, WORKERS, api_dns_names=[LB_DNS],
+                        metrics_server_namespace=metrics_server.NAMESPACE)
 
 
 @functools.lru_cache(maxsize=1)
@@ -121,6 +122,8 @@ def scripts() -> dict[str, str]:
         "apply-coredns": addons.kubectl_apply_script("CoreDNS", coredns()),
         "dns-check": addons.dns_check_script(image=versions.IMAGES["busybox"], kubernetes_service_ip="10.32.0.1",
                                              external_name="sts.amazonaws.com"),
+        "apply-metrics-server": addons.kubectl_apply_script("metrics-server", metrics_server_manifest()),
+        "metrics-check": metrics_server.check_script(nodes=[w.name for w in WORKERS]),
         "apply-nginx": addons.kubectl_apply_script("nginx", nginx()),
         "nginx-rollout": addons.nginx_rollout_script(),
         "smoke-check-on-a-worker": deployer_checks.on_node(deployer_checks.nodeport_check_program(
@@ -142,6 +145,12 @@ def pod_network_apply() -> str:
 
 def coredns() -> str:
     return addons.coredns_manifest(cluster_dns_ip="10.32.0.10", image=versions.IMAGES["coredns"], replicas=2)
+
+
+def metrics_server_manifest() -> str:
+    p = pki()
+    return metrics_server.manifest(image=versions.IMAGES["metrics-server"], replicas=2, ca_pem=p[KUBERNETES_CA].cert_pem,
+                                   cert_pem=p[METRICS_SERVER].cert_pem, key_pem=p[METRICS_SERVER].key_pem)
 
 
 def nginx() -> str:

@@ -66,9 +66,9 @@ def test_each_size_declares_every_node_with_its_planned_address(sized):
     assert set(run.outputs["nodes"]) == {"etcd", "controllers", "workers"}
     assert len(run.outputs["nodes"]["workers"]) == workers
     assert len(run.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")) == controllers
-    # one CSR-signed certificate per worker and two per etcd member, on top of the 9 cluster identities (the
-    # front-proxy client among them)
-    assert len(run.of_type(CERT)) == 9 + workers + 2 * etcd
+    # one CSR-signed certificate per worker and two per etcd member, on top of the 10 cluster identities (the
+    # front-proxy client and metrics-server's serving certificate among them)
+    assert len(run.of_type(CERT)) == 10 + workers + 2 * etcd
 
 
 def test_each_worker_certificate_names_the_node_and_carries_its_own_ip(sized):
@@ -111,7 +111,7 @@ def test_certificates_chain_to_the_right_ca(default_run):
            for r in default_run.of_type(CA_CERT)}
     assert set(cas) == {"Kubernetes CA", "etcd CA", "front-proxy CA"}
     for name, ca in (("admin", "Kubernetes CA"), ("kube-apiserver", "Kubernetes CA"), ("worker-0", "Kubernetes CA"),
-                     ("etcd-0-server", "etcd CA"), ("etcd-1-peer", "etcd CA"),
+                     ("metrics-server", "Kubernetes CA"), ("etcd-0-server", "etcd CA"), ("etcd-1-peer", "etcd CA"),
                      ("kube-apiserver-etcd-client", "etcd CA"), ("front-proxy-client", "front-proxy CA")):
         cert(default_run, name).verify_directly_issued_by(cas[ca])
     for ca in cas.values():
@@ -144,7 +144,7 @@ def test_etcd_member_certificates_carry_member_ip_and_loopback(default_run):
 
 def test_every_private_key_is_declared_secret_and_exported_only_as_secret(default_run):
     keys = default_run.of_type("tls:index/privateKey:PrivateKey")
-    assert len(keys) == 3 + 9 + 3 + 6 + 1 + 1  # CAs, identities, workers, etcd server+peer, SA key, SSH key
+    assert len(keys) == 3 + 10 + 3 + 6 + 1 + 1  # CAs, identities, workers, etcd server+peer, SA key, SSH key
     for key in keys:
         assert {"privateKeyPem", "privateKeyOpenssh"} <= set(key.additional_secret_outputs), key.name
     assert "sshPrivateKey" in default_run.secret_outputs
