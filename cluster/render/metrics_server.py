@@ -89,7 +89,8 @@ def _deployment(image: str, replicas: int) -> dict:
             "template": {"metadata": {"labels": LABELS}, "spec": {
                 "serviceAccountName": NAME,
                 "priorityClassName": "system-cluster-critical",
-                "securityContext": restricted_pod_security(NOBODY),
+                # fsGroup: the serving key in the secret volume is the group's to read, and only the group's.
+                "securityContext": {**restricted_pod_security(NOBODY), "fsGroup": NOBODY},
                 # One per worker: losing a worker (or draining it) never takes the whole API away.
                 "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
                     {"labelSelector": {"matchLabels": LABELS}, "topologyKey": "kubernetes.io/hostname"}]}},
@@ -105,7 +106,7 @@ def _deployment(image: str, replicas: int) -> dict:
                     "volumeMounts": [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
                                      {"name": "tmp", "mountPath": "/tmp"}],
                 }],
-                "volumes": [{"name": "tls", "secret": {"secretName": TLS_SECRET, "defaultMode": 0o400}},
+                "volumes": [{"name": "tls", "secret": {"secretName": TLS_SECRET, "defaultMode": 0o440}},
                             {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
             }},
         },

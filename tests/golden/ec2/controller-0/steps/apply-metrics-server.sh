@@ -223,7 +223,8 @@ set -euo pipefail
               "runAsGroup": 65534,
               "seccompProfile": {
                 "type": "RuntimeDefault"
-              }
+              },
+              "fsGroup": 65534
             },
             "affinity": {
               "podAntiAffinity": {
@@ -315,7 +316,7 @@ set -euo pipefail
                 "name": "tls",
                 "secret": {
                   "secretName": "metrics-server-tls",
-                  "defaultMode": 256
+                  "defaultMode": 288
                 }
               },
               {
