@@ -9,6 +9,7 @@ from cluster.etcd import EtcdCluster, EtcdClusterArgs
 from cluster.etcd_backup import EtcdBackups, EtcdBackupsArgs
 from cluster.podnet import PodNetwork, PodNetworkArgs
 from cluster.remote import Ssh
+from cluster.render import metrics_server
 from cluster.render.ssh_config import render_ssh_config
 from cluster.render.workers.node import NodeHost
 from cluster.smoke import SmokeTest, SmokeTestArgs
@@ -16,7 +17,7 @@ from cluster.versions import resolve_artifacts
 from cluster.workers import Workers, WorkersArgs
 from infra.apilb import ApiLoadBalancer, ApiLoadBalancerArgs
 from infra.backup_bucket import BackupBucket, BackupBucketArgs
-from infra.certs import CA_SPECS, KUBERNETES_CA, Host, cluster_cert_specs
+from infra.certs import CA_SPECS, KUBERNETES_CA, METRICS_SERVER, Host, cluster_cert_specs
 from infra.aws_facts import STACK_TAG
 from infra.guards import refuse_unsafe_changes
 from infra.network import Network, NetworkArgs
@@ -66,6 +67,7 @@ pki = Pki(f"{settings.cluster_name}-pki", PkiArgs(cas=CA_SPECS, certs=cluster_ce
     controllers=[Host(n.name, n.private_ip) for n in nodes.controllers],
     workers=[Host(n.name, n.private_ip) for n in nodes.workers],
     service_ip=settings.service_ip,
+    metrics_server_namespace=metrics_server.NAMESPACE if settings.metrics_server else None,
 )))
 
 # 5. Node bootstrap over SSH: etcd, then the control plane; workers install in parallel with both.
@@ -102,7 +104,7 @@ kubeconfig = admin_kubeconfig_output(settings.cluster_name, api_lb.endpoint, pki
 api_through_lb = load_balancer_check(f"{settings.cluster_name}-api-through-load-balancer", kubeconfig,
                                      control_plane.ready, parent=api_lb)
 
-# 6. Pod network from the podCIDRs the cluster assigned, CoreDNS, and the nginx smoke test.
+# 6. Pod network from the podCIDRs the cluster assigned, CoreDNS, metrics-server, and the nginx smoke test.
 pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
     pod_routing=settings.pod_routing, pod_cidr=settings.pod_cidr, vpc_cidr=settings.vpc_cidr,
     workers=nodes.workers, worker_hosts=workers.hosts, controllers=nodes.controllers,
@@ -110,8 +112,9 @@ pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
 ))
 addons = Addons(f"{settings.cluster_name}-addons", AddonsArgs(
     host=control_plane.first_host, cluster_dns_ip=settings.cluster_dns_ip, kubernetes_service_ip=settings.service_ip,
-    dns_check_name=settings.dns_check_name, worker_count=settings.workers.count,
+    dns_check_name=settings.dns_check_name, workers=[n.name for n in nodes.workers],
     control_plane_ready=[control_plane.rbac], pod_network_ready=pod_network.ready,
+    cluster_ca_pem=pki.cas[KUBERNETES_CA].cert_pem, metrics_server_tls=pki.certs.get(METRICS_SERVER),
 ))
 smoke = SmokeTest(f"{settings.cluster_name}-smoke-test", SmokeTestArgs(
     host=control_plane.first_host, workers=nodes.workers,

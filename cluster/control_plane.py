@@ -24,8 +24,9 @@ from cluster.render.common import NodeFile, files_digest, write_files_script
 from cluster.render.install import install_artifact_script, service_switch_script
 from cluster.render.services import Service, installs
 from cluster.versions import Artifacts
-from infra.certs import (ADMIN, APISERVER_ETCD_CLIENT, APISERVER_KUBELET_CLIENT, DEPLOYER, ETCD_CA, KUBE_APISERVER,
-                         KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBERNETES_CA, SUPER_ADMIN)
+from infra.certs import (ADMIN, APISERVER_ETCD_CLIENT, APISERVER_KUBELET_CLIENT, DEPLOYER, ETCD_CA, FRONT_PROXY_CA,
+                         FRONT_PROXY_CLIENT, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBERNETES_CA,
+                         SUPER_ADMIN)
 from infra.nodes import Node
 from infra.pki import Pki
 
@@ -110,9 +111,11 @@ class ControlPlane(pulumi.ComponentResource):
         pki = args.pki
         shared = {
             "ca_pem": pki.cas[KUBERNETES_CA].cert_pem, "etcd_ca_pem": pki.cas[ETCD_CA].cert_pem,
+            "front_proxy_ca_pem": pki.cas[FRONT_PROXY_CA].cert_pem,
             **_key_pairs(pki, apiserver=KUBE_APISERVER, kubelet_client=APISERVER_KUBELET_CLIENT,
                          etcd_client=APISERVER_ETCD_CLIENT, controller_manager=KUBE_CONTROLLER_MANAGER,
-                         scheduler=KUBE_SCHEDULER, admin=ADMIN, super_admin=SUPER_ADMIN, deployer=DEPLOYER),
+                         scheduler=KUBE_SCHEDULER, admin=ADMIN, super_admin=SUPER_ADMIN, deployer=DEPLOYER,
+                         front_proxy_client=FRONT_PROXY_CLIENT),
             "service_account_key_pem": pki.service_account_private_key_pem,
             "service_account_pub_pem": pki.service_account_public_key_pem,
             "encryption_key_b64": pulumi.Output.secret(encryption_key.base64),

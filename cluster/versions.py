@@ -166,9 +166,12 @@ DEFAULT_VERSIONS = {"kubernetes": "1.37.2", "etcd": "3.6.14", "containerd": "2.3
                     "cni-plugins": "1.9.1", "crictl": "1.37.0"}
 
 # Images the cluster pulls (pinned by tag; CoreDNS and pause as kubeadm 1.37.2 deploys them: CoreDNSVersion and
-# PauseVersion in cmd/kubeadm/app/constants/constants.go).
+# PauseVersion in cmd/kubeadm/app/constants/constants.go). metrics-server as its release's manifest names it
+# (manifests/components/release in sigs.k8s.io/metrics-server v0.9.0; 0.9.x supports Kubernetes 1.34 and later).
+# 0.9.1 exists but needs Go 1.26.10 to build, and the lab builds the very version the cluster runs.
 IMAGES = {"pause": "registry.k8s.io/pause:3.10.2", "coredns": "registry.k8s.io/coredns/coredns:v1.14.6",
-          "nginx": "docker.io/library/nginx:1.29", "busybox": "docker.io/library/busybox:1.37"}
+          "nginx": "docker.io/library/nginx:1.29", "busybox": "docker.io/library/busybox:1.37",
+          "metrics-server": "registry.k8s.io/metrics-server/metrics-server:v0.9.0"}
 
 
 def _is_hex(value: Any, algorithm: str) -> bool:

@@ -27,6 +27,7 @@ SUPER_ADMIN_EARLY_RENEWAL_HOURS = 6 * 24
 
 KUBERNETES_CA = "kubernetes-ca"
 ETCD_CA = "etcd-ca"
+FRONT_PROXY_CA = "front-proxy-ca"
 
 # The in-cluster names of the API server; the full family, including the one the 2016 tutorial mistyped.
 KUBERNETES_SERVICE_NAMES = (
@@ -52,6 +53,12 @@ APISERVER_ETCD_CLIENT = "kube-apiserver-etcd-client"
 KUBE_CONTROLLER_MANAGER = "kube-controller-manager"
 KUBE_SCHEDULER = "kube-scheduler"
 KUBE_PROXY = "kube-proxy"
+# What the API server presents when it proxies a request to an aggregated API (metrics-server, say), which then
+# trusts the X-Remote-User/Group/Extra- headers it sends. The CN is the one name the API servers and every aggregated
+# API accept for that (--requestheader-allowed-names), as kubeadm names it.
+FRONT_PROXY_CLIENT = "front-proxy-client"
+# metrics-server's serving certificate: the API server verifies it with the cluster CA (the APIService's caBundle).
+METRICS_SERVER = "metrics-server"
 
 # People. The everyday admin is a member of a group of ours that RBAC binds to `cluster-admin` (kubeadm does the same
 # with `kubeadm:cluster-admins` since 1.29), so its rights can be narrowed or revoked with a ClusterRoleBinding.
@@ -97,6 +104,9 @@ CA_SPECS = (
     CaSpec(KUBERNETES_CA, "Kubernetes CA"),
     # etcd trusts only its own CA: a certificate of the Kubernetes CA (any kubelet's, say) opens no etcd door.
     CaSpec(ETCD_CA, "etcd CA"),
+    # Aggregated APIs believe whoever presents a certificate of this CA about who the user is: it signs the API
+    # server's front-proxy client and nothing else, so no kubelet or user certificate can speak for another user.
+    CaSpec(FRONT_PROXY_CA, "front-proxy CA"),
 )
 
 
@@ -112,6 +122,11 @@ def etcd_peer_cert_name(member: str) -> str:
     return f"{member}-peer"
 
 
+def service_dns_names(service: str, namespace: str) -> tuple[str, ...]:
+    """The names a Service answers to inside the cluster, as a serving certificate for it lists them."""
+    return (service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local")
+
+
 def api_server_sans(controllers: Sequence[Host], service_ip: str, extra_dns_names: Sequence[Any] = ()
                     ) -> tuple[tuple[Any, ...], tuple[str, ...]]:
     """DNS and IP SANs of the API server's serving certificate."""
@@ -121,9 +136,12 @@ def api_server_sans(controllers: Sequence[Host], service_ip: str, extra_dns_name
 
 
 def cluster_cert_specs(*, etcd: Sequence[Host], controllers: Sequence[Host], workers: Sequence[Host],
-                       service_ip: str, api_dns_names: Sequence[Any] = ()) -> list[CertSpec]:
+                       service_ip: str, api_dns_names: Sequence[Any] = (),
+                       metrics_server_namespace: str | None = None) -> list[CertSpec]:
     """Every certificate the cluster needs. `api_dns_names`: extra API server names (a DNS name of your own in
-    front of the API, say); the load balancer's is not one of them (see API_TLS_SERVER_NAME)."""
+    front of the API, say); the load balancer's is not one of them (see API_TLS_SERVER_NAME).
+    `metrics_server_namespace`: where metrics-server runs, when it does (its serving certificate names its
+    Service there)."""
     api_dns, api_ips = api_server_sans(controllers, service_ip, api_dns_names)
     specs = [
         CertSpec(ADMIN, KUBERNETES_CA, ADMIN, CLUSTER_ADMINS_GROUP, CLIENT),
@@ -136,7 +154,11 @@ def cluster_cert_specs(*, etcd: Sequence[Host], controllers: Sequence[Host], wor
         CertSpec(KUBE_SCHEDULER, KUBERNETES_CA, "system:kube-scheduler", None, CLIENT),
         CertSpec(KUBE_PROXY, KUBERNETES_CA, "system:kube-proxy", "system:node-proxier", CLIENT),
         CertSpec(APISERVER_ETCD_CLIENT, ETCD_CA, APISERVER_ETCD_CLIENT_CN, None, CLIENT),
+        CertSpec(FRONT_PROXY_CLIENT, FRONT_PROXY_CA, FRONT_PROXY_CLIENT, None, CLIENT),
     ]
+    if metrics_server_namespace:
+        specs.append(CertSpec(METRICS_SERVER, KUBERNETES_CA, METRICS_SERVER, None, SERVER,
+                              service_dns_names(METRICS_SERVER, metrics_server_namespace)))
     for worker in workers:
         # The Node authorizer maps this CN to the node; the SANs let the API server verify the kubelet it calls
         # for logs, exec and port-forward, by IP (InternalIP is preferred) or by name.

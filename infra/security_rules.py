@@ -16,6 +16,7 @@ API_PORT = 6443
 KUBELET_PORT = 10250
 NODEPORT_RANGE = (30000, 32767)
 SSH_PORT = 22
+ANY_TCP_PORT = (0, 65535)
 
 GROUPS = ("etcd", "controllers", "workers", "bastion")
 
@@ -77,9 +78,12 @@ def ingress_rules(settings: Settings) -> list[Rule]:
                       cidr=settings.pod_cidr))
     ssh_to("controllers")
 
-    # Workers: the API server calls kubelets (logs, exec, port-forward); pods talk to pods on other workers, and
+    # Workers: the API servers call kubelets (logs, exec, port-forward) and pods on any port (admission and
+    # conversion webhooks, aggregated APIs such as metrics-server, the pod and service proxy): a group's rule cannot
+    # tell a pod's address from its worker's, so it is every TCP port. Pods talk to pods on other workers, and
     # workers to each other (NodePorts and Services are forwarded between nodes); people test NodePorts.
-    rules.append(_tcp("workers", KUBELET_PORT, "kubelet API from the API servers", source_group="controllers"))
+    rules.append(_tcp("workers", ANY_TCP_PORT, f"API servers to kubelets ({KUBELET_PORT}) and to pods on any port "
+                      "(webhooks, aggregated APIs, the proxy)", source_group="controllers"))
     rules.append(Rule("workers", "-1", None, None, "pod traffic between workers (pod range)", cidr=settings.pod_cidr))
     rules.append(Rule("workers", "-1", None, None, "node traffic between workers (Services, NodePorts)",
                       source_group="workers"))

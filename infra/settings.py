@@ -93,6 +93,7 @@ class Settings:
     image_registry_mirror: str | None = None
     etcd_snapshots: EtcdSnapshotSettings = EtcdSnapshotSettings()
     export_super_admin_kubeconfig: bool = False
+    metrics_server: bool = True
     # Keys the stack marks secret (`pulumi config set --secret`): their values must stay secret wherever they go.
     secret_keys: frozenset[str] = frozenset()
 
@@ -196,6 +197,10 @@ SETTINGS_REFERENCE: tuple[SettingSpec, ...] = (
     SettingSpec("exportSuperAdminKubeconfig", False, "true",
                 "Also export the break-glass kubeconfig (`system:masters`, valid a week) as the secret output "
                 "`superAdminKubeconfig`. Off: it lives on the first controller only."),
+    SettingSpec("metricsServer", True, "false",
+                "Run metrics-server, the resource metrics API behind `kubectl top` and the HorizontalPodAutoscaler's "
+                "CPU and memory targets (an aggregated API, in the namespace `metrics-server`, `restricted` Pod "
+                "Security). `pulumi up` waits until it has metrics of every node."),
 )
 
 
@@ -542,6 +547,9 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
     export_super_admin = values["exportSuperAdminKubeconfig"]
     if not isinstance(export_super_admin, bool):
         raise _fail("exportSuperAdminKubeconfig", export_super_admin, "expected true or false")
+    metrics_server = values["metricsServer"]
+    if not isinstance(metrics_server, bool):
+        raise _fail("metricsServer", metrics_server, "expected true or false")
 
     return Settings(
         cluster_name=cluster_name, admin_cidrs=admin_cidrs, etcd=etcd, controllers=controllers, workers=workers,
@@ -552,6 +560,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str = "dev", secret_keys: f
         download_base_url=base_url.rstrip("/") if base_url else None, secret_keys=frozenset(secret_keys),
         dns_check_name=dns_check_name, image_registry_mirror=mirror.rstrip("/") if mirror else None,
         etcd_snapshots=etcd_snapshots, export_super_admin_kubeconfig=export_super_admin,
+        metrics_server=metrics_server,
     )
 
 

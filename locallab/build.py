@@ -7,16 +7,17 @@ replaces each staging module with the published v0.<minor>.<patch> of the same r
 release's own go.mod, so a new staging module is picked up). etcd's server, etcdctl and etcdutl modules pin each
 other at the same release and build the same way through a wrapper of their own.
 
-The worker components (containerd, runc, the CNI plugins, crictl, CoreDNS) have no replace directives in their go.mod,
-so a wrapper module that requires the release resolves exactly the dependencies the release pins. One generic builder
-writes it (the commands as `tool`s) and builds each command with the tags, cgo setting and link flags of that
-project's own release build (WORKER_RECIPES).
+The worker components (containerd, runc, the CNI plugins, crictl) and the add-ons (CoreDNS, metrics-server) have no
+replace directives in their go.mod, so a wrapper module that requires the release resolves exactly the dependencies
+the release pins. One generic builder writes it (the commands as `tool`s) and builds each command with the tags, cgo
+setting and link flags of that project's own release build (WORKER_RECIPES).
 
 Binaries are stamped with `-X` as the release scripts do (hack/lib/version.sh for Kubernetes), so `kubectl version`,
 `/version`, the Node objects and `containerd --version` report the pinned release instead of v0.0.0-master.
 
 Output: CACHE/build/<group>-<version>-<key>/bin/<binary> per group (kubernetes, etcd, containerd, runc, cni-plugins,
-crictl, coredns), where key is a hash of the group's version, its recipe below, the Go version and the architecture.
+crictl, coredns, metrics-server), where key is a hash of the group's version, its recipe below, the Go version and
+the architecture.
 A finished group leaves manifest.json (sha256 and build time per binary); a warm run reads it and returns in well
 under a second. A group's build of the same version with another recipe is removed once the new one is done; builds
 of other versions stay (an upgrade lab needs two Kubernetes releases at once, and labs of other branches share this
@@ -99,6 +100,14 @@ WORKER_RECIPES = {
         "revision": 1, "module": "sigs.k8s.io/cri-tools",
         "commands": {"crictl": "sigs.k8s.io/cri-tools/cmd/crictl"},
         "stamp": {"sigs.k8s.io/cri-tools/pkg/version.Version": "{version}"}},
+    # Makefile: CGO_ENABLED=0, -trimpath, `-w` and client-go's version stamps from the tag and its commit (the build
+    # date is left out: it would make every build another binary).
+    "metrics-server": {
+        "revision": 1, "module": "sigs.k8s.io/metrics-server",
+        "commands": {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
+        "ldflags": "-w",
+        "stamp": {"k8s.io/client-go/pkg/version.gitVersion": "v{version}",
+                  "k8s.io/client-go/pkg/version.gitCommit": "{commit}"}},
     # Makefile: CGO_ENABLED=0, coremain.GitCommit (the version itself is a constant in coremain).
     "coredns": {
         "revision": 1, "module": "github.com/coredns/coredns",
@@ -113,6 +122,7 @@ RELEASE_COMMITS = {
     "containerd": {"2.3.4": "db8809540e1a7a9da5d518876894933ff55692ab"},
     "runc": {"1.4.3": "bb14dabeb7185bb72c8c86735d090dcb20f36587", "1.5.1": "8f2685a471d3347a686ad3909783d8aafc6bb208"},
     "coredns": {"1.14.6": "424d125775cd70fa90dfc80bf0e52cc9a9aeb574"},
+    "metrics-server": {"0.9.0": "2a7c4b2c7d46552ff47f4aeaa3a735c582587ecd"},
 }
 
 
@@ -120,8 +130,10 @@ class BuildError(RuntimeError):
     pass
 
 
-# Group -> the version the program pins: cluster/versions.py DEFAULT_VERSIONS, CoreDNS from its image's tag.
-PROGRAM_PINS = {**DEFAULT_VERSIONS, "coredns": IMAGES["coredns"].rsplit(":", 1)[1].removeprefix("v")}
+# Group -> the version the program pins: cluster/versions.py DEFAULT_VERSIONS, CoreDNS and metrics-server from their
+# images' tags.
+PROGRAM_PINS = {**DEFAULT_VERSIONS, **{image: IMAGES[image].rsplit(":", 1)[1].removeprefix("v")
+                                       for image in ("coredns", "metrics-server")}}
 
 
 @dataclass(frozen=True)
@@ -135,11 +147,13 @@ class BuildVersions:
     cni_plugins: str = PROGRAM_PINS["cni-plugins"]
     crictl: str = PROGRAM_PINS["crictl"]
     coredns: str = PROGRAM_PINS["coredns"]
+    metrics_server: str = PROGRAM_PINS["metrics-server"]
 
     @classmethod
     def pinned(cls) -> "BuildVersions":
         """The versions the program pins, read at run time. K8S_FROM_SCRATCH_LAB_<GROUP> (KUBERNETES, ETCD,
-        CONTAINERD, RUNC, CNI_PLUGINS, CRICTL, COREDNS) builds another release of that group instead."""
+        CONTAINERD, RUNC, CNI_PLUGINS, CRICTL, COREDNS, METRICS_SERVER) builds another release of that group
+        instead."""
         return cls(**{_field(group): os.environ.get(f"K8S_FROM_SCRATCH_LAB_{_field(group).upper()}") or version
                       for group, version in PROGRAM_PINS.items()})
 
@@ -382,9 +396,9 @@ def _ensure_group(group: str, version: str, go: str, arch: str, log, builder=Non
 
 def ensure_build(versions: BuildVersions | None = None, log=print, groups: tuple[str, ...] = tuple(BUILDERS)) -> Build:
     """The cached builds of these versions (default: the program's pins), each group built first if missing.
-    Each group (kubernetes, etcd, containerd, runc, cni-plugins, crictl, coredns) is cached on its own: a new etcd
-    patch release rebuilds nothing else. `groups`: only these (the lab builds only CoreDNS when it downloaded the
-    rest)."""
+    Each group (kubernetes, etcd, containerd, runc, cni-plugins, crictl, coredns, metrics-server) is cached on its
+    own: a new etcd patch release rebuilds nothing else. `groups`: only these (the lab builds only CoreDNS and
+    metrics-server when it downloaded the rest)."""
     versions = versions or BuildVersions.pinned()
     if shutil.which("go") is None:
         raise BuildError(f"building {', '.join(groups)} from Go modules needs Go 1.26 on PATH (https://go.dev/dl/)")

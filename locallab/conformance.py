@@ -205,7 +205,7 @@ def push_images(target: Target, directory: Path, log=print) -> dict[str, images.
         raise conformance_images.ImageError(
             f"e2e.test does not ask for {', '.join(missing)}: its release uses other images than "
             "locallab/conformance_images.py REFERENCES names (compare with `e2e.test --list-images`)")
-    lab_images = images.ensure_images(target.lab_binary("coredns", "coredns"), log=log)
+    lab_images = images.ensure_images({name: target.lab_binary(name, name) for name in images.GO_BUILT}, log=log)
     built = conformance_images.ensure_images(directory, lab_images, target.lab_binary("etcd", "etcd"), log=log)
     started = time.monotonic()
     registry.run_client(target.lab, "deployer", "push", REGISTRY_URL, *conformance_images.push_targets(built))

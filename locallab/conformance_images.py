@@ -5,7 +5,8 @@ flag is needed).
 agnhost is the release's agnhost on Debian's versions of the userland its alpine image has (a shell, curl, dig, nc,
 ip, iperf, socat, ...), with porter's certificate and key and the user and group one test expects in the image.
 kitten and nautilus are agnhost plus their pages, agnhost 2.55 (AgnhostPrev) is agnhost under another label, as
-`FROM` images: layers on top of agnhost's. busybox is the lab's with every applet in /bin as in the official image;
+`FROM` images: layers on top of agnhost's. busybox is upstream's release built as the official image builds it
+(locallab/busybox.py: Debian's shell drops variables that the ConfigMap and Secret tests read), every applet in /bin;
 nginx and pause are the lab's own images under the e2e names. nonewprivs and sample-apiserver are their programs on
 the lab's busybox (upstream: alpine); etcd is the lab's etcd build; glibc-dns-testing is Debian with dnsutils, as
 its Dockerfile makes it.
@@ -22,6 +23,7 @@ from typing import Callable
 
 from cluster.versions import IMAGES
 from locallab import images
+from locallab.busybox import ensure_busybox
 from locallab.images import PATH_ENV, Image, ImageError, Recipe, sha256_file
 from locallab.rootfs import RECIPE as ROOTFS_RECIPE
 
@@ -127,13 +129,22 @@ def _fill_agnhost(agnhost: Path, files: Path) -> Callable[[Path], None]:
     return fill
 
 
-def _fill_busybox(root: Path) -> None:
-    """The lab's busybox root, and every applet in /bin as well, as in the official busybox image that upstream's is
-    (the Sysctls test runs /bin/sysctl, which busybox's own layout puts in /sbin)."""
-    images._fill_busybox(root)
-    for applet in images._run(str(images.BUSYBOX), "--list").split():
-        if not (root / "bin" / applet).exists() and not (root / "bin" / applet).is_symlink():
-            (root / "bin" / applet).symlink_to("busybox")
+def _fill_busybox(binary: Path) -> Callable[[Path], None]:
+    """Upstream's busybox (locallab/busybox.py) laid out as the official image that e2e's is: every applet in /bin
+    (the Sysctls test runs /bin/sysctl), /usr/bin/env; the lab busybox image's users and directories."""
+    def fill(root: Path) -> None:
+        images._copy(binary, root / "bin" / "busybox", 0o755)
+        for applet in images._run(str(binary), "--list").split():
+            if applet != "busybox":
+                (root / "bin" / applet).symlink_to("busybox")
+        (root / "usr" / "bin").mkdir(parents=True)
+        (root / "usr" / "bin" / "env").symlink_to("../../bin/env")
+        images._write(root / "etc" / "passwd", images.BUSYBOX_PASSWD)
+        images._write(root / "etc" / "group", images.BUSYBOX_GROUP)
+        for directory, mode in (("tmp", 0o1777), ("root", 0o700), ("home", 0o755)):
+            (root / directory).mkdir(exist_ok=True)
+            (root / directory).chmod(mode)
+    return fill
 
 
 def _fill_files(sources: dict[str, tuple[Path, int]]) -> Callable[[Path], None]:
@@ -150,12 +161,13 @@ def _fill_glibc_dns(root: Path) -> None:
         raise ImageError("Debian's bind9-dnsutils no longer installs /usr/bin/dig")
 
 
-def recipes(conformance_dir: Path, lab_images: dict[str, Image], etcd: Path) -> dict[str, Recipe | Image]:
+def recipes(conformance_dir: Path, lab_images: dict[str, Image], etcd: Path, busybox: Path
+            ) -> dict[str, Recipe | Image]:
     """The conformance images as recipes (a lab Image where one serves as it is): conformance_dir is the build
-    group (locallab/conformance.py), lab_images the lab's images, etcd the lab's etcd binary. Recipes whose base is
-    agnhost are built by ensure_images once agnhost is."""
+    group (locallab/conformance.py), lab_images the lab's images, etcd the lab's etcd binary, busybox upstream's
+    (locallab/busybox.py). Recipes whose base is agnhost are built by ensure_images once agnhost is."""
     binaries, files = conformance_dir / "bin", conformance_dir / "files"
-    for path in [binaries / "agnhost", binaries / "nnp", binaries / "sample-apiserver", etcd]:
+    for path in [binaries / "agnhost", binaries / "nnp", binaries / "sample-apiserver", etcd, busybox]:
         if not path.is_file():
             raise ImageError(f"the conformance images need {path}: build it first (python -m locallab.conformance)")
     agnhost_version = (files / "test/images/agnhost/VERSION").read_text().strip()
@@ -174,9 +186,9 @@ def recipes(conformance_dir: Path, lab_images: dict[str, Image], etcd: Path) -> 
                                                  for n in ("localhost.crt", "localhost.key")], "revision": 2},
         fill=_fill_agnhost(binaries / "agnhost", files))
     built["busybox"] = Recipe(config={"Cmd": ["sh"], "Env": [PATH_ENV]},
-                              inputs={"busybox": sha256_file(images.BUSYBOX), "passwd": images.BUSYBOX_PASSWD,
-                                      "group": images.BUSYBOX_GROUP, "applets": "/bin"},
-                              fill=_fill_busybox)
+                              inputs={"busybox": sha256_file(busybox), "passwd": images.BUSYBOX_PASSWD,
+                                      "group": images.BUSYBOX_GROUP, "applets": "/bin", "revision": 2},
+                              fill=_fill_busybox(busybox))
     built["glibc-dns-testing"] = Recipe(config={"Cmd": ["bash"], "Env": [PATH_ENV]},
                                         inputs={"packages": GLIBC_DNS_PACKAGES, **suite, "revision": 1},
                                         fill=_fill_glibc_dns)
@@ -211,10 +223,11 @@ def _on_agnhost(agnhost: Image, files: Path) -> dict[str, Recipe]:
 
 
 def ensure_images(conformance_dir: Path, lab_images: dict[str, Image], etcd: Path, log=print) -> dict[str, Image]:
-    """Every image in REFERENCES, keyed like it, each with its e2e reference, built first where the cache has none."""
+    """Every image in REFERENCES, keyed like it, each with its e2e reference, built first where the cache has none
+    (upstream's busybox too, locallab/busybox.py)."""
     def ensure(name: str, recipe: Recipe) -> Image:
         return images.ensure_image(name, recipe, log, reference=REFERENCES[name], images_root=IMAGES_ROOT)
-    planned = recipes(conformance_dir, lab_images, etcd)
+    planned = recipes(conformance_dir, lab_images, etcd, ensure_busybox(log))
     built = {name: item if isinstance(item, Image) else ensure(name, item) for name, item in planned.items()}
     built.update({name: ensure(name, recipe)
                   for name, recipe in _on_agnhost(built["agnhost"], conformance_dir / "files").items()})

@@ -1,11 +1,11 @@
 """The images the cluster pulls (cluster/versions.py IMAGES), built in the lab as real OCI images, so the lab needs
 no registry on the internet: pause from a small static C program (locallab/pause.c), busybox from Debian's
-busybox-static, nginx from Debian's nginx-light and its libraries, CoreDNS from the lab's Go build.
+busybox-static, nginx from Debian's nginx-light and its libraries, CoreDNS and metrics-server from the lab's Go build.
 
 Each image is one gzip'd layer in an OCI image layout (oci-layout, index.json, blobs/sha256/...). The layer has
 fixed times and owners and a sorted file order, so the same inputs always give the same digests. An image is cached
-at CACHE/images/<name>-<key>, where key hashes its recipe and the digests of what goes into it (the busybox and
-CoreDNS binaries, pause.c and the compiler); a warm call reads index.json and returns at once.
+at CACHE/images/<name>-<key>, where key hashes its recipe and the digests of what goes into it (the busybox, CoreDNS
+and metrics-server binaries, pause.c and the compiler); a warm call reads index.json and returns at once.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from cluster.render.addons import COREDNS_USER
 from cluster.versions import IMAGES
@@ -64,6 +64,10 @@ nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 NGINX_GROUP = "root:x:0:\nwww-data:x:33:\nnginx:x:101:\nnobody:x:65534:\n"
 BUSYBOX_PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
 BUSYBOX_GROUP = "root:x:0:\nnobody:x:65534:\n"
+# The images made of one binary of the lab's Go build (locallab/build.py), by the binary's name.
+GO_BUILT = ("coredns", "metrics-server")
+# metrics-server's image is distroless/static running as nobody (its Dockerfile: USER 65534).
+METRICS_SERVER_USER = "65534:65534"
 
 
 class ImageError(RuntimeError):
@@ -203,7 +207,7 @@ def write_layout(layout: Path, root: Path | None, config: dict, reference: str, 
     return manifest_descriptor["digest"]
 
 
-# --- the four recipes ------------------------------------------------------------------------------------------------
+# --- the recipes ---------------------------------------------------------------------------------------------------
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,19 +268,23 @@ def _fill_nginx(root: Path) -> None:
         raise ImageError("Debian's nginx no longer ships a default page saying 'Welcome to nginx!'")
 
 
-def _fill_coredns(binary: Path) -> Callable[[Path], None]:
+def _fill_static_binary(binary: Path) -> Callable[[Path], None]:
+    """A static Go program at /<name> and the CA bundle, as on distroless/static."""
     def fill(root: Path) -> None:
-        _copy(binary, root / "coredns", 0o755)
+        _copy(binary, root / binary.name, 0o755)
         _copy(CA_BUNDLE, root / "etc" / "ssl" / "certs" / "ca-certificates.crt", 0o644)
     return fill
 
 
-def recipes(coredns_binary: Path) -> dict[str, Recipe]:
-    """One recipe per IMAGES key. Computing the inputs hashes the binaries that go in (well under a second)."""
+def recipes(binaries: Mapping[str, Path]) -> dict[str, Recipe]:
+    """One recipe per IMAGES key; `binaries` holds the lab's builds of GO_BUILT by name. Computing the inputs hashes
+    the binaries that go in (well under a second)."""
     if not BUSYBOX_PACKAGE_LIST.exists() or str(BUSYBOX) not in BUSYBOX_PACKAGE_LIST.read_text().split():
         raise ImageError(f"the busybox image needs Debian's busybox-static ({BUSYBOX}): apt-get install busybox-static")
-    if not coredns_binary.is_file():
-        raise ImageError(f"the CoreDNS image needs the lab's CoreDNS build; {coredns_binary} does not exist")
+    for name in GO_BUILT:
+        if name not in binaries or not binaries[name].is_file():
+            raise ImageError(f"the {name} image needs the lab's {name} build; {binaries.get(name)} does not exist")
+    coredns_binary, metrics_server_binary = binaries["coredns"], binaries["metrics-server"]
     compiler = _run("gcc", "--version").splitlines()[0]
     return {
         "pause": Recipe(config={"Entrypoint": ["/pause"], "User": PAUSE_USER, "Env": [PATH_ENV]},
@@ -293,7 +301,12 @@ def recipes(coredns_binary: Path) -> dict[str, Recipe]:
         "coredns": Recipe(config={"Entrypoint": ["/coredns"], "User": f"{COREDNS_USER}:{COREDNS_USER}",
                                   "Env": [PATH_ENV]},
                           inputs={"coredns": sha256_file(coredns_binary), "ca-certificates": sha256_file(CA_BUNDLE)},
-                          fill=_fill_coredns(coredns_binary)),
+                          fill=_fill_static_binary(coredns_binary)),
+        "metrics-server": Recipe(config={"Entrypoint": ["/metrics-server"], "User": METRICS_SERVER_USER,
+                                         "Env": [PATH_ENV]},
+                                 inputs={"metrics-server": sha256_file(metrics_server_binary),
+                                         "ca-certificates": sha256_file(CA_BUNDLE)},
+                                 fill=_fill_static_binary(metrics_server_binary)),
     }
 
 
@@ -342,6 +355,7 @@ def ensure_image(name: str, recipe: Recipe, log=print, reference: str | None = N
     return image
 
 
-def ensure_images(coredns_binary: Path, log=print) -> dict[str, Image]:
-    """Every image in IMAGES, keyed like IMAGES, built first where the cache has none for its recipe and inputs."""
-    return {name: ensure_image(name, recipe, log) for name, recipe in recipes(coredns_binary).items()}
+def ensure_images(binaries: Mapping[str, Path], log=print) -> dict[str, Image]:
+    """Every image in IMAGES, keyed like IMAGES, built first where the cache has none for its recipe and inputs;
+    `binaries`: the lab's builds of GO_BUILT by name (more are ignored)."""
+    return {name: ensure_image(name, recipe, log) for name, recipe in recipes(binaries).items()}

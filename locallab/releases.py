@@ -199,12 +199,14 @@ def lab_binaries(arch: str, mirror: Path, base: str | None = None, log=print,
             reason = f"release archives unavailable ({why})"
             log(f"{reason}: building every component from its Go module instead")
         else:
-            coredns = ensure_build(pins, log=log, groups=("coredns",))
+            # Images, not release archives: built from their Go modules either way.
+            images = ensure_build(pins, log=log, groups=("coredns", "metrics-server"))
             serve_archives(mirror, archives, program_versions, arch)
             setting = {k: v for k, v in program_versions.items() if v != versions.DEFAULT_VERSIONS[k]}
-            build = go_build.Build(pins, {**groups, **coredns.groups}, {**manifests, **coredns.manifests})
+            build = go_build.Build(pins, {**groups, **images.groups}, {**manifests, **images.manifests})
             return LabBinaries(build, setting, frozenset(archives), "the publishers' release archives, checksums "
-                               "as cluster/versions.py pins them (CoreDNS built from its Go module)")
+                               "as cluster/versions.py pins them (CoreDNS and metrics-server built from their Go "
+                               "modules)")
     else:
         reason = f"Kubernetes {kubernetes} is not the pin" if base != "off" else "K8S_FROM_SCRATCH_LAB_RELEASES=off"
     build = ensure_build(pins, log=log)

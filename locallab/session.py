@@ -439,9 +439,9 @@ def check(session: LabSession, log=print) -> None:
 
 
 def serve_images(machines: Machines, build: go_build.Build, state_dir: Path, log=print) -> None:
-    """The cluster's images (pause, CoreDNS, nginx, busybox), built in the lab, in a registry on the deployer at
-    REGISTRY_URL: the lab stack's imageRegistryMirror."""
-    built = images.ensure_images(build.binary("coredns"), log=log)
+    """The cluster's images (pause, CoreDNS, nginx, busybox, metrics-server), built in the lab, in a registry on the
+    deployer at REGISTRY_URL: the lab stack's imageRegistryMirror."""
+    built = images.ensure_images(build.binaries, log=log)
     pid = registry.start_registry(machines.lab, "deployer", storage=state_dir / "registry",
                                   workdir=state_dir, port=REGISTRY_PORT)
     machines.pids["registry"] = pid

@@ -15,7 +15,7 @@ from cluster.render.apiserver_config import ENCRYPTION_CONFIG, encryption_config
 from cluster.render.common import (BIN_DIR, CA_CERT, KUBE_DIR, PKI_DIR, UNIT_DIR, NodeFile, flags, kubeconfig,
                                    kubectl_apply, systemd_unit)
 from cluster.render.services import Service, Skew, in_report_order
-from infra.certs import ADMIN, DEPLOYER_CN, SUPER_ADMIN
+from infra.certs import ADMIN, DEPLOYER_CN, FRONT_PROXY_CLIENT, SUPER_ADMIN
 
 LOCAL_API = "https://127.0.0.1:6443"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -50,6 +50,10 @@ SHUTDOWN_DELAY_SECONDS = (API_LB_UNHEALTHY_THRESHOLD + 1) * API_LB_CHECK_INTERVA
 # request timeout) and a margin, before it is killed.
 APISERVER_STOP_TIMEOUT_SECONDS = SHUTDOWN_DELAY_SECONDS + 60 + 30
 
+FRONT_PROXY_CA_CERT = f"{PKI_DIR}/front-proxy-ca.crt"
+FRONT_PROXY_CLIENT_CERT = f"{PKI_DIR}/front-proxy-client.crt"
+FRONT_PROXY_CLIENT_KEY = f"{PKI_DIR}/front-proxy-client.key"
+
 
 @dataclass(frozen=True)
 class ControlPlaneInputs:
@@ -80,6 +84,9 @@ class ControlPlaneInputs:
     super_admin_key_pem: str
     deployer_cert_pem: str
     deployer_key_pem: str
+    front_proxy_ca_pem: str
+    front_proxy_client_cert_pem: str
+    front_proxy_client_key_pem: str
     encryption_key_b64: str           # 32 random bytes, base64
     holds_break_glass: bool = False   # the first controller: it keeps the super-admin kubeconfig, no other does
 
@@ -107,6 +114,18 @@ def apiserver_flags(inputs: ControlPlaneInputs) -> list[tuple[str, str | None]]:
         ("kubelet-client-certificate", f"{PKI_DIR}/kube-apiserver-kubelet-client.crt"),
         ("kubelet-client-key", f"{PKI_DIR}/kube-apiserver-kubelet-client.key"),
         ("kubelet-preferred-address-types", "InternalIP,Hostname,ExternalIP"),
+        # Webhooks and aggregated APIs are dialled at their Services' endpoints (pod addresses, which controllers
+        # route to) instead of the cluster IP, which only kube-proxy translates and controllers run none.
+        ("enable-aggregator-routing", "true"),
+        # The aggregation layer as kubeadm sets it up: the API server proxies to an aggregated API with the
+        # front-proxy client certificate and names the user in these headers, which only that CA may send.
+        ("requestheader-client-ca-file", FRONT_PROXY_CA_CERT),
+        ("requestheader-allowed-names", FRONT_PROXY_CLIENT),
+        ("requestheader-username-headers", "X-Remote-User"),
+        ("requestheader-group-headers", "X-Remote-Group"),
+        ("requestheader-extra-headers-prefix", "X-Remote-Extra-"),
+        ("proxy-client-cert-file", FRONT_PROXY_CLIENT_CERT),
+        ("proxy-client-key-file", FRONT_PROXY_CLIENT_KEY),
         # The 2016 tutorial and today's KTHW leave this out; then the `kubernetes` Service is not 10.32.0.1.
         ("service-cluster-ip-range", inputs.service_cidr),
         ("service-node-port-range", "30000-32767"),
@@ -189,6 +208,9 @@ def apiserver_files(inputs: ControlPlaneInputs) -> list[NodeFile]:
         NodeFile(f"{PKI_DIR}/kube-apiserver-etcd-client.key", inputs.etcd_client_key_pem, "0600", secret=True),
         NodeFile(f"{PKI_DIR}/service-account.pub", inputs.service_account_pub_pem),
         NodeFile(SERVICE_ACCOUNT_KEY, inputs.service_account_key_pem, "0600", secret=True),
+        NodeFile(FRONT_PROXY_CA_CERT, inputs.front_proxy_ca_pem),
+        NodeFile(FRONT_PROXY_CLIENT_CERT, inputs.front_proxy_client_cert_pem),
+        NodeFile(FRONT_PROXY_CLIENT_KEY, inputs.front_proxy_client_key_pem, "0600", secret=True),
         NodeFile(ENCRYPTION_CONFIG, encryption_config(inputs.encryption_key_b64), "0600", secret=True),
         NodeFile(policy.AUTHENTICATION_CONFIG, policy.authentication_config(), "0600"),
         NodeFile(policy.ADMISSION_CONFIG, policy.admission_config(), "0600"),

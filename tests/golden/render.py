@@ -34,6 +34,9 @@ FILE_BLOCK = re.compile(
     r"chmod (?P<mode>\d+) \"\$tmp\"\nchown '?(?P<owner>[^': ]+)'?: \"\$tmp\"\n")
 PEM = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]+)-----\n.*?-----END (?P=kind)-----", re.S)
 EMBEDDED = re.compile(r'("(?:client-certificate|client-key|certificate-authority)-data": ")[A-Za-z0-9+/=]+(")')
+# PEM inside a JSON string (a Secret's stringData), and a CA bundle in base64 (an APIService's caBundle).
+PEM_IN_JSON = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]+)-----\\n.*?-----END (?P=kind)-----", re.S)
+CA_BUNDLE = re.compile(r'("caBundle": ")[A-Za-z0-9+/=]+(")')
 FINGERPRINT = re.compile(r"\b[0-9a-f]{32}\b")
 # The mocks' public addresses follow the order in which instances register, which varies from run to run.
 PUBLIC_ADDRESS = re.compile(r"\b203\.0\.113\.\d+\b")
@@ -41,8 +44,10 @@ PUBLIC_ADDRESS = re.compile(r"\b203\.0\.113\.\d+\b")
 
 def mask(text: str) -> str:
     text = PEM.sub(lambda m: f"-----BEGIN {m['kind']}-----\n(masked)\n-----END {m['kind']}-----", text)
+    text = PEM_IN_JSON.sub(lambda m: f"-----BEGIN {m['kind']}-----\\n(masked)\\n-----END {m['kind']}-----", text)
     text = EMBEDDED.sub(r"\1(masked)\2", text)
     text = PUBLIC_ADDRESS.sub("<public address>", text)
+    text = CA_BUNDLE.sub(r"\1(masked)\2", text)
     return FINGERPRINT.sub("<fingerprint>", text)
 
 

@@ -26,7 +26,7 @@ import pytest
 
 from cluster.render import access, addons, control_plane, etcd
 from cluster.render.common import write_files_script
-from infra.certs import ETCD_CA, KUBERNETES_CA, Host
+from infra.certs import ETCD_CA, FRONT_PROXY_CA, FRONT_PROXY_CLIENT, KUBERNETES_CA, Host
 from tests.support.binaries import binaries_or_reason
 from tests.support.pki import mint_cluster
 from simulator.realistic_tls import private_key_outputs
@@ -81,6 +81,8 @@ def prepare(work: Path) -> None:
         admin_cert_pem=pki["admin"].cert_pem, admin_key_pem=pki["admin"].key_pem,
         super_admin_cert_pem=pki["super-admin"].cert_pem, super_admin_key_pem=pki["super-admin"].key_pem,
         deployer_cert_pem=pki["deployer"].cert_pem, deployer_key_pem=pki["deployer"].key_pem,
+        front_proxy_ca_pem=pki[FRONT_PROXY_CA].cert_pem, front_proxy_client_cert_pem=pki[FRONT_PROXY_CLIENT].cert_pem,
+        front_proxy_client_key_pem=pki[FRONT_PROXY_CLIENT].key_pem,
         encryption_key_b64=base64.b64encode(os.urandom(32)).decode(), holds_break_glass=True)
     tls = etcd.EtcdTls(pki[ETCD_CA].cert_pem, pki["etcd-0-server"].cert_pem, pki["etcd-0-server"].key_pem,
                        pki["etcd-0-peer"].cert_pem, pki["etcd-0-peer"].key_pem)
@@ -96,7 +98,7 @@ def prepare(work: Path) -> None:
     units = dict(control_plane.control_plane_units(inputs), etcd=etcd.etcd_unit(MEMBER, [MEMBER], "cis"))
     for name, text in units.items():
         (work / f"{name}.cmd").write_text(command_line(text) + "\n")
-    for name in ("admin", "super-admin", "deployer"):
+    for name in ("admin", "super-admin", "deployer", FRONT_PROXY_CLIENT):
         (work / f"{name}.crt").write_text(pki[name].cert_pem)
         (work / f"{name}.key").write_text(pki[name].key_pem)
     (work / "bin").mkdir()
@@ -135,9 +137,11 @@ W = sys.argv[1]
 API = "https://127.0.0.1:6443"
 seen = {"ready": True}
 
-def call(path, who=None, method="GET", body=None, headers=False):
+def call(path, who=None, method="GET", body=None, headers=False, send=()):
     cmd = ["curl", "-s", "-o", f"{W}/body", "-D", f"{W}/headers", "-w", "%{http_code}", "--cacert",
            "/etc/kubernetes/pki/ca.crt", "-X", method, API + path]
+    for header in send:
+        cmd += ["-H", header]
     if who:
         cmd += ["--cert", f"{W}/{who}.crt", "--key", f"{W}/{who}.key"]
     if body is not None:
@@ -189,6 +193,19 @@ service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "external
            "spec": {"ports": [{"port": 80}], "externalIPs": ["10.43.0.99"]}}
 seen["service with externalIPs"] = call("/api/v1/namespaces/default/services", "admin", "POST", service)[:2]
 secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cis"}, "stringData": {"k": "TOPSECRETVALUE"}}
+code, text = call("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication", "admin")
+data = json.loads(text).get("data", {}) if code == 200 else {}
+seen["aggregation layer published"] = {k: v for k, v in data.items() if k.startswith("requestheader-")
+                                       and not k.endswith("-ca-file")}
+seen["aggregation layer CA is the front-proxy CA"] = (
+    data.get("requestheader-client-ca-file", "").strip() == open("/etc/kubernetes/pki/front-proxy-ca.crt").read().strip())
+def who_am_i(cert):
+    code, text = call("/apis/authentication.k8s.io/v1/selfsubjectreviews", cert, "POST",
+                      {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+                      send=("X-Remote-User: alice", "X-Remote-Group: k8s-from-scratch:cluster-admins"))
+    return [code, json.loads(text).get("status", {}).get("userInfo", {}).get("username")] if code == 201 else [code]
+seen["front proxy speaks for the user in its headers"] = who_am_i("front-proxy-client")
+seen["a cluster CA certificate cannot"] = who_am_i("admin")
 seen["secret created"] = call("/api/v1/namespaces/default/secrets", "admin", "POST", secret)[0]
 raw = subprocess.run(["/usr/local/bin/etcdctl", "--endpoints", "https://10.43.0.10:2379", "--cacert",
                       "/etc/etcd/pki/ca.crt", "--cert", "/etc/etcd/pki/server.crt", "--key", "/etc/etcd/pki/server.key",
@@ -303,6 +320,19 @@ def test_profiling_is_off_and_the_components_are_healthy(observed):
     assert observed["apiserver pprof"] == 404
     for name in ("kube-controller-manager", "kube-scheduler"):
         assert observed[f"{name} healthz"] == "200" and observed[f"{name} pprof"] == "404", name
+
+
+def test_the_aggregation_layer_trusts_the_front_proxy_ca_and_only_it(observed):
+    """The API server proxies to aggregated APIs (metrics-server) as front-proxy-client and publishes the request
+    header settings they read; a certificate of the cluster CA sending the same headers is still itself."""
+    assert observed["aggregation layer published"] == {
+        "requestheader-allowed-names": '["front-proxy-client"]',
+        "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]',
+        "requestheader-group-headers": '["X-Remote-Group"]',
+        "requestheader-username-headers": '["X-Remote-User"]'}
+    assert observed["aggregation layer CA is the front-proxy CA"] is True
+    assert observed["front proxy speaks for the user in its headers"] == [201, "alice"]
+    assert observed["a cluster CA certificate cannot"] == [201, "admin"]
 
 
 def test_only_strong_tls_cipher_suites_are_accepted(observed):

@@ -1,11 +1,11 @@
 """A subset of the Kubernetes conformance suite on the shared lab, through `./lab conformance`'s own code path
 (locallab.conformance.run_suite: e2e.test and the test images built from the pinned release, the images pushed to
 the lab registry, ginkgo run from the deployer namespace): admission webhooks, CRD conversion, the aggregator,
-Services, DNS and pod networking.
+Services, DNS, pod networking, and a ConfigMap read through the environment (the busybox image).
 
-Every spec of the subset must pass except those listed in FAIL_API_SERVERS_CANNOT_REACH_SERVICES, which must fail:
-an expected failure that passes fails this test too, so the list is emptied by the change that fixes its reason.
-The full suite is `./lab conformance` (docs/conformance.md).
+Every spec of the subset must pass. Until the API servers reached pods (--enable-aggregator-routing, the
+front-proxy certificates), the webhook, conversion, field selector and aggregator specs here failed; the ConfigMap
+one failed on Debian's busybox shell. The full suite is `./lab conformance` (docs/conformance.md).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ FIELD_SELECTORS = ("[sig-api-machinery] CustomResourceFieldSelectors [Privileged
 SERVICES = "[sig-network] Services"
 DNS = "[sig-network] DNS"
 POD_NETWORK = "[sig-network] Networking Granular Checks: Pods"
+CONFIGMAP = "[sig-node] ConfigMap"
 
 # The specs, named as the suite's JUnit report names them.
 SUBSET = [
@@ -55,21 +56,8 @@ SUBSET = [
     f"{POD_NETWORK} should function for intra-pod communication: udp [Conformance] [NodeConformance]",
     f"{POD_NETWORK} should function for node-pod communication: http [LinuxOnly] [Conformance] [NodeConformance]",
     f"{POD_NETWORK} should function for node-pod communication: udp [LinuxOnly] [Conformance] [NodeConformance]",
+    f"{CONFIGMAP} should be consumable via the environment [Conformance] [NodeConformance]",
 ]
-
-# The API servers dial a webhook's or an APIService's Service at its cluster IP, and the controllers run no
-# kube-proxy, so nothing there translates it (kube-apiserver's buildServiceResolver uses the cluster IP unless
-# --enable-aggregator-routing; the Aggregator test also needs the front-proxy certificates the program does not
-# make; the field selector spec converts through a webhook). A program change, not the lab, fixes these: it empties
-# this list.
-FAIL_API_SERVERS_CANNOT_REACH_SERVICES = {
-    f"{WEBHOOK} should be able to deny pod and configmap creation [Conformance]",
-    f"{WEBHOOK} should mutate custom resource [Conformance]",
-    f"{CONVERSION} should be able to convert from CR v1 to CR v2 [Conformance]",
-    f"{FIELD_SELECTORS} MUST list and watch custom resources matching the field selector [Conformance]",
-    "[sig-api-machinery] Aggregator Should be able to support the 1.17 Sample API Server using the current "
-    "Aggregator [LinuxOnly] [Conformance]",
-}
 
 
 def go_regex_alternatives(names: list[str]) -> str:
@@ -81,20 +69,14 @@ def test_the_focus_matches_each_name_of_the_subset_literally():
     pattern = re.compile(go_regex_alternatives(SUBSET))
     assert all(pattern.search(name) for name in SUBSET)
     assert not pattern.search(f"{SERVICES} should serve a basic endpoint from pods")   # the tag is part of it
-    assert FAIL_API_SERVERS_CANNOT_REACH_SERVICES <= set(SUBSET)
 
 
-def test_the_conformance_subset_passes_on_the_lab_but_for_the_known_program_gap(lab, tmp_path_factory):
+def test_the_conformance_subset_passes_on_the_lab(lab, tmp_path_factory):
     report_dir = tmp_path_factory.mktemp("conformance")
     summary = conformance.run_suite(lab.state_dir, report_dir, focus=go_regex_alternatives(SUBSET),
                                     procs=conformance.DEFAULT_PROCS)
     print("\n" + summary.text())
     assert sorted(summary.results) == sorted(SUBSET), "the focus selected other specs than the subset"
-    failed = {f.name: f.first_line for f in summary.failures}
-    unexpected = {name: line for name, line in failed.items() if name not in FAIL_API_SERVERS_CANNOT_REACH_SERVICES}
-    assert not unexpected, "failed (see e2e.log and junit_01.xml in %s):\n%s" % (
-        report_dir, "\n".join(f"{name}\n    {line}" for name, line in unexpected.items()))
-    now_passing = FAIL_API_SERVERS_CANNOT_REACH_SERVICES - set(failed)
-    assert not now_passing, ("passed although listed in FAIL_API_SERVERS_CANNOT_REACH_SERVICES: remove them from "
-                             "the list:\n" + "\n".join(sorted(now_passing)))
-    assert summary.skipped == 0 and summary.passed == len(SUBSET) - len(FAIL_API_SERVERS_CANNOT_REACH_SERVICES)
+    assert not summary.failures, "failed (see e2e.log and junit_01.xml in %s):\n%s" % (
+        report_dir, "\n".join(f"{f.name}\n    {f.first_line}" for f in summary.failures))
+    assert summary.skipped == 0 and summary.passed == len(SUBSET)

@@ -7,11 +7,11 @@ import functools
 import os
 
 from cluster import versions
-from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install, podcidrs,
-                           podnet, restore, rollout, steps, workers)
+from cluster.render import (access, addons, control_plane, deployer_checks, etcd, etcd_backup, install,
+                           metrics_server, podcidrs, podnet, restore, rollout, steps, workers)
 from cluster.render.workers import cni, node, prepare_os
 from cluster.render.common import NodeFile, write_files_script
-from infra.certs import ETCD_CA, KUBERNETES_CA, Host
+from infra.certs import ETCD_CA, FRONT_PROXY_CA, FRONT_PROXY_CLIENT, KUBERNETES_CA, METRICS_SERVER, Host
 from tests.support.pki import mint_cluster
 from simulator.realistic_tls import private_key_outputs
 
@@ -23,7 +23,8 @@ LB_DNS = "k8s-dev-api-nlb-0123456789abcdef.elb.eu-west-1.amazonaws.com"
 
 @functools.lru_cache(maxsize=1)
 def pki():
-    return mint_cluster([Host(m.name, m.ip) for m in ETCD], CONTROLLERS, WORKERS, api_dns_names=[LB_DNS])
+    return mint_cluster([Host(m.name, m.ip) for m in ETCD], CONTROLLERS, WORKERS, api_dns_names=[LB_DNS],
+                        metrics_server_namespace=metrics_server.NAMESPACE)
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,6 +57,8 @@ def control_plane_inputs(i: int = 0) -> control_plane.ControlPlaneInputs:
         admin_cert_pem=p["admin"].cert_pem, admin_key_pem=p["admin"].key_pem,
         super_admin_cert_pem=p["super-admin"].cert_pem, super_admin_key_pem=p["super-admin"].key_pem,
         deployer_cert_pem=p["deployer"].cert_pem, deployer_key_pem=p["deployer"].key_pem,
+        front_proxy_ca_pem=p[FRONT_PROXY_CA].cert_pem, front_proxy_client_cert_pem=p[FRONT_PROXY_CLIENT].cert_pem,
+        front_proxy_client_key_pem=p[FRONT_PROXY_CLIENT].key_pem,
         encryption_key_b64=base64.b64encode(os.urandom(32)).decode(), holds_break_glass=i == 0,
     )
 
@@ -123,6 +126,8 @@ def scripts() -> dict[str, str]:
         "apply-coredns": addons.kubectl_apply_script("CoreDNS", coredns()),
         "dns-check": addons.dns_check_script(image=versions.IMAGES["busybox"], kubernetes_service_ip="10.32.0.1",
                                              external_name="sts.amazonaws.com"),
+        "apply-metrics-server": addons.kubectl_apply_script("metrics-server", metrics_server_manifest()),
+        "metrics-check": metrics_server.check_script(nodes=[w.name for w in WORKERS]),
         "apply-nginx": addons.kubectl_apply_script("nginx", nginx()),
         "nginx-rollout": addons.nginx_rollout_script(),
         "smoke-check-on-a-worker": deployer_checks.on_node(deployer_checks.nodeport_check_program(
@@ -147,6 +152,12 @@ def pod_network_apply() -> str:
 
 def coredns() -> str:
     return addons.coredns_manifest(cluster_dns_ip="10.32.0.10", image=versions.IMAGES["coredns"], replicas=2)
+
+
+def metrics_server_manifest() -> str:
+    p = pki()
+    return metrics_server.manifest(image=versions.IMAGES["metrics-server"], replicas=2, ca_pem=p[KUBERNETES_CA].cert_pem,
+                                   cert_pem=p[METRICS_SERVER].cert_pem, key_pem=p[METRICS_SERVER].key_pem)
 
 
 def nginx() -> str:

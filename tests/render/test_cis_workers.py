@@ -164,7 +164,7 @@ def objects() -> list[dict]:
                                         external_name="sts.amazonaws.com")
     docs = re.findall(r"<<'K8S_FROM_SCRATCH_EOF'[^\n]*\n(.*?)\nK8S_FROM_SCRATCH_EOF", dns_check, re.S)
     return [*json.loads(sample.coredns())["items"], *json.loads(sample.nginx())["items"],
-            *(json.loads(d) for d in docs)]
+            *json.loads(sample.metrics_server_manifest())["items"], *(json.loads(d) for d in docs)]
 
 
 def pods() -> dict[str, dict]:
@@ -185,20 +185,21 @@ def namespaces() -> dict[str, dict]:
 
 POD_CLAIMS = [
     ("5.6.4 (5.7.4 of v1.8)", "the default namespace is not used", lambda: sorted({p["namespace"] for p in pods().values()}),
-     ["dns-check", "kube-system", "smoke-test"]),
+     ["dns-check", "kube-system", "metrics-server", "smoke-test"]),
     ("5.6.1", "own namespaces enforce, warn and audit `restricted`",
      lambda: {n: {k: v for k, v in ns["metadata"]["labels"].items() if k.startswith("pod-security")}
               for n, ns in namespaces().items()},
      {n: {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "warn", "audit")}
-      for n in ("dns-check", "smoke-test")}),
+      for n in ("dns-check", "metrics-server", "smoke-test")}),
     ("5.6.2", "seccompProfile RuntimeDefault", lambda: {n: p["spec"]["securityContext"]["seccompProfile"]["type"]
                                                         for n, p in pods().items()},
-     {"coredns": "RuntimeDefault", "nginx": "RuntimeDefault", "dns-check": "RuntimeDefault"}),
+     {"coredns": "RuntimeDefault", "nginx": "RuntimeDefault", "dns-check": "RuntimeDefault",
+      "metrics-server": "RuntimeDefault"}),
     ("5.1.6", "no service account token where none is used",
      lambda: {n: p["spec"].get("automountServiceAccountToken", ABSENT) for n, p in pods().items()},
-     {"coredns": ABSENT, "nginx": False, "dns-check": False}),
+     {"coredns": ABSENT, "nginx": False, "dns-check": False, "metrics-server": ABSENT}),
     ("5.2.7", "runAsNonRoot", lambda: {n: p["spec"]["securityContext"]["runAsNonRoot"] for n, p in pods().items()},
-     {"coredns": True, "nginx": True, "dns-check": True}),
+     {"coredns": True, "nginx": True, "dns-check": True, "metrics-server": True}),
 ]
 
 
@@ -244,7 +245,8 @@ def test_add_on_and_smoke_pods_meet_the_restricted_pod_security_standard(kubeche
     result = subprocess.run([str(kubecheck), "pod-security", "restricted"], input=json.dumps(payload),
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(result.stdout.splitlines()) == ["coredns: allowed", "dns-check: allowed", "nginx: allowed"]
+    assert sorted(result.stdout.splitlines()) == ["coredns: allowed", "dns-check: allowed", "metrics-server: allowed",
+                                                  "nginx: allowed"]
 
 
 def test_the_pod_security_check_can_fail(kubecheck):

@@ -48,6 +48,8 @@ def mint(specs: Sequence[CertSpec], cas: dict[str, Minted] | None = None) -> dic
 
 def mint_cluster(etcd: Sequence[Host], controllers: Sequence[Host], workers: Sequence[Host],
                  service_ip: str = "10.32.0.1", api_dns_names: Sequence[str] = (),
-                 cas: dict[str, Minted] | None = None) -> dict[str, Minted]:
+                 cas: dict[str, Minted] | None = None, metrics_server_namespace: str | None = None
+                 ) -> dict[str, Minted]:
     return mint(cluster_cert_specs(etcd=etcd, controllers=controllers, workers=workers, service_ip=service_ip,
-                                   api_dns_names=api_dns_names), cas)
+                                   api_dns_names=api_dns_names, metrics_server_namespace=metrics_server_namespace),
+                cas)

@@ -18,7 +18,8 @@ WORKER_STEPS = {"ready", "time-sync", "prepare-os", "worker-files", "install-con
                 "install-crictl", "install-kubernetes-node", "start-haproxy", "start-containerd", "start-kubelet",
                 "start-kube-proxy", "start-k8s-cni-config", "node-ready", "pod-network"}
 # Cluster-wide steps, run once from the first controller.
-CLUSTER_STEPS = {"apply-rbac", "read-pod-cidrs", "apply-coredns", "dns-check", "apply-nginx", "nginx-rollout"}
+CLUSTER_STEPS = {"apply-rbac", "read-pod-cidrs", "apply-coredns", "dns-check", "apply-metrics-server", "metrics-check",
+                 "apply-nginx", "nginx-rollout"}
 
 
 config = stack_config
@@ -113,7 +114,7 @@ def test_no_command_line_holds_a_value_and_secret_payloads_travel_only_as_secret
             assert c.inputs["logging"] == "none", f"{c.name} carries secrets with logging on"
         if "stdin" in c.secret_inputs:
             assert c.inputs["logging"] == "none", c.name
-    assert carrying == 3 + 3 + 3  # the files step of every host
+    assert carrying == 3 + 3 + 3 + 1  # the files step of every host, and metrics-server's (its serving key)
 
 
 def test_secret_files_reach_nodes_with_private_modes(run):

@@ -162,3 +162,17 @@ def test_each_image_is_pushed_under_its_e2e_reference_without_the_registry_host(
     assert targets["/cache/agnhost-prev"] == "e2e-test-images/agnhost:2.55"
     assert targets["/cache/etcd"] == "etcd:3.7.0-0" and targets["/cache/pause"] == "pause:3.10.2"
     assert all(r.startswith("registry.k8s.io/") for r in conformance_images.REFERENCES.values())
+
+
+def test_busybox_takes_the_official_images_configuration_over_defconfig(tmp_path):
+    from locallab import busybox
+    config = tmp_path / ".config"
+    config.write_text("# CONFIG_AR is not set\nCONFIG_FEATURE_SYNC_FANCY=y\nCONFIG_LAST_SUPPORTED_WCHAR=767\n"
+                      "# CONFIG_STATIC is not set\nCONFIG_ASH=y\n")
+    busybox._configure(config)
+    lines = config.read_text().splitlines()
+    assert lines[:5] == ["CONFIG_AR=y", "# CONFIG_FEATURE_SYNC_FANCY is not set", "CONFIG_LAST_SUPPORTED_WCHAR=0",
+                         "CONFIG_STATIC=y", "CONFIG_ASH=y"]
+    assert set(busybox.SET) <= set(lines)      # the ones defconfig does not name are added
+    # The release tarball from Debian's archive is busybox.net's own: the sha256 the official image's build checks.
+    assert busybox.SOURCE["url"].endswith(f"/pool/main/b/busybox/busybox_{busybox.VERSION}.orig.tar.bz2")

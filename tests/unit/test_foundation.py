@@ -66,8 +66,9 @@ def test_each_size_declares_every_node_with_its_planned_address(sized):
     assert set(run.outputs["nodes"]) == {"etcd", "controllers", "workers"}
     assert len(run.outputs["nodes"]["workers"]) == workers
     assert len(run.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")) == controllers
-    # one CSR-signed certificate per worker and two per etcd member, on top of the 9 cluster identities
-    assert len(run.of_type(CERT)) == 9 + workers + 2 * etcd
+    # one CSR-signed certificate per worker and two per etcd member, on top of the 11 cluster identities (the
+    # deployer, the front-proxy client and metrics-server's serving certificate among them)
+    assert len(run.of_type(CERT)) == 11 + workers + 2 * etcd
 
 
 def test_each_worker_certificate_names_the_node_and_carries_its_own_ip(sized):
@@ -108,9 +109,10 @@ def test_no_certificate_waits_for_the_load_balancer(default_run):
 def test_certificates_chain_to_the_right_ca(default_run):
     cas = {r.inputs["subject"]["commonName"]: x509.load_pem_x509_certificate(r.outputs["certPem"].encode())
            for r in default_run.of_type(CA_CERT)}
-    assert set(cas) == {"Kubernetes CA", "etcd CA"}
+    assert set(cas) == {"Kubernetes CA", "etcd CA", "front-proxy CA"}
     for name, ca in (("admin", "Kubernetes CA"), ("kube-apiserver", "Kubernetes CA"), ("worker-0", "Kubernetes CA"),
-                     ("etcd-0-server", "etcd CA"), ("etcd-1-peer", "etcd CA"), ("kube-apiserver-etcd-client", "etcd CA")):
+                     ("metrics-server", "Kubernetes CA"), ("etcd-0-server", "etcd CA"), ("etcd-1-peer", "etcd CA"),
+                     ("kube-apiserver-etcd-client", "etcd CA"), ("front-proxy-client", "front-proxy CA")):
         cert(default_run, name).verify_directly_issued_by(cas[ca])
     for ca in cas.values():
         assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -124,6 +126,7 @@ def test_certificates_chain_to_the_right_ca(default_run):
     ("kube-scheduler", "system:kube-scheduler", None),
     ("kube-proxy", "system:kube-proxy", "system:node-proxier"),
     ("kube-apiserver-kubelet-client", "kube-apiserver-kubelet-client", None),
+    ("front-proxy-client", "front-proxy-client", None),
 ])
 def test_client_identities(default_run, name, cn, org):
     c = cert(default_run, name)
@@ -142,7 +145,7 @@ def test_etcd_member_certificates_carry_member_ip_and_loopback(default_run):
 
 def test_every_private_key_is_declared_secret_and_exported_only_as_secret(default_run):
     keys = default_run.of_type("tls:index/privateKey:PrivateKey")
-    assert len(keys) == 2 + 9 + 3 + 6 + 1 + 1  # CAs, identities, workers, etcd server+peer, SA key, SSH key
+    assert len(keys) == 3 + 11 + 3 + 6 + 1 + 1  # CAs, identities, workers, etcd server+peer, SA key, SSH key
     for key in keys:
         assert {"privateKeyPem", "privateKeyOpenssh"} <= set(key.additional_secret_outputs), key.name
     assert "sshPrivateKey" in default_run.secret_outputs
@@ -207,12 +210,17 @@ def test_etcd_ports_admit_only_controllers_and_members(default_run):
     assert all(rule.get("cidrIpv4") in (None, *ADMIN) for rule, _ in etcd_rules)
 
 
-def test_kubelet_port_only_from_controllers_and_pod_range_between_workers(default_run):
-    worker_rules = [(rule, src) for group, rule, src in ingress_rules(default_run) if group == "workers"]
-    assert [src for rule, src in worker_rules if rule.get("fromPort") == 10250] == ["controllers"]
+@pytest.mark.parametrize("fixture", ["default_run", "private_run"])
+def test_controllers_reach_kubelets_and_pods_on_every_tcp_port_and_pods_each_other(fixture, request):
+    """The API servers call kubelets and, for webhooks, aggregated APIs and the proxy, pods on any port."""
+    worker_rules = [(rule, src) for group, rule, src in ingress_rules(request.getfixturevalue(fixture))
+                    if group == "workers"]
+    from_controllers = [rule for rule, src in worker_rules if src == "controllers"]
+    assert [(r["ipProtocol"], r["fromPort"], r["toPort"]) for r in from_controllers] == [("tcp", 0, 65535)]
     assert any(rule.get("cidrIpv4") == "10.200.0.0/16" and rule["ipProtocol"] == "-1" for rule, _ in worker_rules)
-    nodeports = [rule["cidrIpv4"] for rule, _ in worker_rules if rule.get("fromPort") == 30000]
-    assert sorted(nodeports) == sorted(ADMIN)
+    if fixture == "default_run":
+        nodeports = [rule["cidrIpv4"] for rule, _ in worker_rules if rule.get("fromPort") == 30000]
+        assert sorted(nodeports) == sorted(ADMIN)
 
 
 def test_api_port_from_admins_and_inside_the_vpc(default_run):

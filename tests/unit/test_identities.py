@@ -67,7 +67,7 @@ def test_n12_every_cluster_level_step_runs_as_the_deployer(run):
 def test_n16_every_certificates_expiry_is_an_output(run):
     expiry = run.outputs["certificateExpiry"]
     names = {r.name.removeprefix("k8s-dev-pki-") for r in run.of_type(LOCALLY_SIGNED)}
-    assert set(expiry) == names | {"kubernetes-ca", "etcd-ca"}
+    assert set(expiry) == names | {"kubernetes-ca", "etcd-ca", "front-proxy-ca"}
     now = datetime.datetime.now(datetime.timezone.utc)
     days = {name: (datetime.datetime.fromisoformat(v.replace("Z", "+00:00")) - now).days for name, v in expiry.items()}
     assert days["kubernetes-ca"] in (3648, 3649) and days["worker-0"] in (363, 364)

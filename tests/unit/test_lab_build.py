@@ -75,7 +75,8 @@ def test_every_group_builds_the_version_the_program_pins_unless_the_environment_
     pinned = build.BuildVersions.pinned()
     assert pinned.program_versions() == DEFAULT_VERSIONS
     assert IMAGES["coredns"].endswith(f":v{pinned.coredns}")
-    assert set(build.BUILDERS) == set(DEFAULT_VERSIONS) | {"coredns"}
+    assert IMAGES["metrics-server"].endswith(f":v{pinned.metrics_server}")
+    assert set(build.BUILDERS) == set(DEFAULT_VERSIONS) | {"coredns", "metrics-server"}
     monkeypatch.setenv("K8S_FROM_SCRATCH_LAB_CNI_PLUGINS", "1.9.2")
     assert build.BuildVersions.pinned().of("cni-plugins") == "1.9.2"
     assert build.BuildVersions.pinned().program_versions()["containerd"] == DEFAULT_VERSIONS["containerd"]
@@ -112,5 +113,8 @@ def test_release_stamps_follow_the_upstream_build_and_drop_an_unknown_commit():
     assert "-X 'github.com/containerd/containerd/v2/version.Version=v2.3.4'" in containerd
     assert "version.Revision=db8809540e1a7a9da5d518876894933ff55692ab'" in containerd
     assert "coremain.GitCommit=424d125'" in build.worker_ldflags("coredns", "1.14.6")
+    assert build.worker_ldflags("metrics-server", "0.9.0").split(" -X ") == [
+        "-w", "'k8s.io/client-go/pkg/version.gitVersion=v0.9.0'",
+        "'k8s.io/client-go/pkg/version.gitCommit=2a7c4b2c7d46552ff47f4aeaa3a735c582587ecd'"]
     assert "pkg/version.Version=1.37.0'" in build.worker_ldflags("crictl", "1.37.0")
     assert "buildversion.BuildVersion=v1.9.1'" in build.worker_ldflags("cni-plugins", "1.9.1")

@@ -119,7 +119,8 @@ def test_an_image_reads_back_from_its_layout_with_the_path_containerd_asks_a_mir
     assert paths == {"pause": ("registry.k8s.io", "pause", "3.10.2"),
                      "coredns": ("registry.k8s.io", "coredns/coredns", "v1.14.6"),
                      "nginx": ("docker.io", "library/nginx", "1.29"),
-                     "busybox": ("docker.io", "library/busybox", "1.37")}
+                     "busybox": ("docker.io", "library/busybox", "1.37"),
+                     "metrics-server": ("registry.k8s.io", "metrics-server/metrics-server", "v0.9.0")}
 
 
 def test_the_cache_key_follows_the_recipe_and_its_inputs():

@@ -102,7 +102,7 @@ def test_downloaded_archives_are_verified_unpacked_and_served_unchanged_with_no_
     log: list[str] = []
     got = releases.lab_binaries(ARCH, tmp_path / "mirror", base=publishers["base"], log=log.append, ensure_build=go)
 
-    assert go.asked == [("coredns",)], "only CoreDNS, which has no pinned binary, is built"
+    assert go.asked == [("coredns", "metrics-server")], "only the images, which have no pinned binary, are built"
     assert got.versions_setting == {}, "the lab stack installs with the publishers' checksums, no override"
     assert got.served == frozenset(versions.COMPONENTS)
     resolved = versions.resolve_versions(got.versions_setting)

@@ -93,6 +93,7 @@ def test_role_objects_merge_with_defaults():
                                                    "expected a registry as scheme://host[:port]"),
     ({"imageRegistryMirror": "https://registry.internal/docker"}, "setting 'imageRegistryMirror' = "
                                                                   "'https://registry.internal/docker' is invalid"),
+    ({"metricsServer": "no"}, "setting 'metricsServer' = 'no' is invalid: expected true or false"),
 ])
 def test_bad_input_names_the_key_the_value_and_what_is_allowed(overrides, fragment):
     raw = {**ADMIN, **overrides}

@@ -142,6 +142,48 @@ else
   echo "changed: /etc/kubernetes/pki/service-account.key"
 fi
 
+install -d -m 0755 "$(dirname /etc/kubernetes/pki/front-proxy-ca.crt)"
+tmp=$(mktemp /etc/kubernetes/pki/front-proxy-ca.crt.XXXXXX)
+base64 -d > "$tmp" <<'K8S_FROM_SCRATCH_EOF'
+<file: /etc/kubernetes/pki/front-proxy-ca.crt>
+K8S_FROM_SCRATCH_EOF
+chmod 0644 "$tmp"
+chown root: "$tmp"
+if [ -f /etc/kubernetes/pki/front-proxy-ca.crt ] && cmp -s "$tmp" /etc/kubernetes/pki/front-proxy-ca.crt && [ "$(stat -c '%a %U' /etc/kubernetes/pki/front-proxy-ca.crt)" = "$(stat -c '%a %U' "$tmp")" ]; then
+  rm -f "$tmp"
+else
+  mv -f "$tmp" /etc/kubernetes/pki/front-proxy-ca.crt
+  echo "changed: /etc/kubernetes/pki/front-proxy-ca.crt"
+fi
+
+install -d -m 0755 "$(dirname /etc/kubernetes/pki/front-proxy-client.crt)"
+tmp=$(mktemp /etc/kubernetes/pki/front-proxy-client.crt.XXXXXX)
+base64 -d > "$tmp" <<'K8S_FROM_SCRATCH_EOF'
+<file: /etc/kubernetes/pki/front-proxy-client.crt>
+K8S_FROM_SCRATCH_EOF
+chmod 0644 "$tmp"
+chown root: "$tmp"
+if [ -f /etc/kubernetes/pki/front-proxy-client.crt ] && cmp -s "$tmp" /etc/kubernetes/pki/front-proxy-client.crt && [ "$(stat -c '%a %U' /etc/kubernetes/pki/front-proxy-client.crt)" = "$(stat -c '%a %U' "$tmp")" ]; then
+  rm -f "$tmp"
+else
+  mv -f "$tmp" /etc/kubernetes/pki/front-proxy-client.crt
+  echo "changed: /etc/kubernetes/pki/front-proxy-client.crt"
+fi
+
+install -d -m 0755 "$(dirname /etc/kubernetes/pki/front-proxy-client.key)"
+tmp=$(mktemp /etc/kubernetes/pki/front-proxy-client.key.XXXXXX)
+base64 -d > "$tmp" <<'K8S_FROM_SCRATCH_EOF'
+<file: /etc/kubernetes/pki/front-proxy-client.key>
+K8S_FROM_SCRATCH_EOF
+chmod 0600 "$tmp"
+chown root: "$tmp"
+if [ -f /etc/kubernetes/pki/front-proxy-client.key ] && cmp -s "$tmp" /etc/kubernetes/pki/front-proxy-client.key && [ "$(stat -c '%a %U' /etc/kubernetes/pki/front-proxy-client.key)" = "$(stat -c '%a %U' "$tmp")" ]; then
+  rm -f "$tmp"
+else
+  mv -f "$tmp" /etc/kubernetes/pki/front-proxy-client.key
+  echo "changed: /etc/kubernetes/pki/front-proxy-client.key"
+fi
+
 install -d -m 0755 "$(dirname /etc/kubernetes/encryption-config.yaml)"
 tmp=$(mktemp /etc/kubernetes/encryption-config.yaml.XXXXXX)
 base64 -d > "$tmp" <<'K8S_FROM_SCRATCH_EOF'
