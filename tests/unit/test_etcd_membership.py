@@ -79,8 +79,9 @@ def test_every_member_but_the_first_has_a_removal_that_runs_on_the_first_before_
     for i, step in steps.items():
         # the engine deletes a dependent first: the member is removed before its instance is terminated
         assert step.depends_on_urn(instances[f"etcd-{i}"])
-        # deleted with the first member's machine only: a destroy removes no member, a scale-down does
-        assert step.deleted_with == instances["etcd-0"]
+        # deleted with the VPC only: a destroy removes no member, a scale-down does, and a lost or replaced first
+        # member neither cascades nor skips it (review D9, D12)
+        assert step.deleted_with == five_from_three.of_type("aws:ec2/vpc:Vpc")[0].urn
         assert f"$3 == \"etcd-{i}\"" in step.inputs["delete"] and "member remove" in step.inputs["delete"]
         assert "triggers" not in step.inputs
         if i > 1:

@@ -214,9 +214,11 @@ def test_a_leaving_worker_is_drained_and_its_node_deleted_before_its_instance_go
         assert re.search(rf"kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig\)? drain \"\$node\" "
                          r"--ignore-daemonsets --delete-emptydir-data \\\s+--timeout=300s", command), command
         assert "node=worker-%d" % i in command and 'delete node "$node"' in command
-        # `pulumi destroy` drains nothing: the step goes with the controller it runs on
-        controller = plan.named("k8s-dev-controller-0", INSTANCE)
-        assert removal.before.deleted_with == controller.before.urn
+        # only while the Node runs on the machine the step was made for (review D1)
+        assert f"machine={instances[f'k8s-dev-worker-{i}'].before.id}" in command
+        # `pulumi destroy` drains nothing: the step goes with the VPC, which only a destroy deletes
+        vpc = next(c for c in plan.changes.values() if c.type == "aws:ec2/vpc:Vpc")
+        assert removal.before.deleted_with == vpc.before.urn
 
 
 def test_a_replaced_worker_is_drained_before_its_old_machine_goes_and_checked_after_the_new_one():
