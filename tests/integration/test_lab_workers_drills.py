@@ -1,0 +1,51 @@
+"""Drills of what the engine does to a running cluster (issue 17), played on the lab the other lab tests share
+(tests/integration/conftest.py), after them (the file name sorts last): a node registered again with another
+range (N2). Each leaves the lab's shape as it found it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from locallab.session import replay_program
+from tests.integration.test_lab_workers_day2 import kubectl, ready_nodes, wait_for, workers
+
+pytestmark = pytest.mark.integration
+
+
+def node(lab, name: str) -> dict:
+    return json.loads(kubectl(lab, "get", "node", name, "-o", "json"))
+
+
+def pod_routes(lab, host: str) -> str:
+    return lab.on(host, "ip -4 route show").stdout
+
+
+def test_a_node_registered_again_with_another_range_is_routed_there_on_the_next_update(lab):
+    """N2: its Node deleted and registered again, a worker gets another range from the controller-manager; the
+    next `pulumi up` (the deployer's live read of the API) moves every other node's route to it, and only the
+    pod-network steps run."""
+    worker = workers(lab)[-1]
+    before = node(lab, worker)["spec"]["podCIDR"]
+    kubectl(lab, "delete", "node", worker, "--wait=true")
+    assert lab.on(worker, "systemctl restart kubelet").returncode == 0
+    after = wait_for(lambda: node(lab, worker)["spec"].get("podCIDR") if worker in ready_nodes(lab) else None,
+                     180, f"{worker} registered again, Ready, with a range")
+    # The range allocator hands out the next free range after the last it gave, not the one just released.
+    assert after != before, f"{worker} got its range {before} back: the drill proves nothing"
+
+    lab.new_update()
+    report = replay_program(lab)
+    assert not report.by_status("failed"), report.table()
+    assert lab.run.outputs["podCidrs"][worker] == after
+    replayed = {r.step for r in report.by_status("replayed")}
+    assert {f"{host}-pod-network" for host in lab.nodes if host != worker and not host.startswith("etcd-")} \
+        <= replayed, report.table()
+    assert not any(s.endswith(("-read-pod-cidr", "-node-ready", "-start-kubelet")) for s in replayed), report.table()
+    for host in lab.nodes:
+        if host != worker and not host.startswith("etcd-"):
+            routes = pod_routes(lab, host)
+            assert f"{after} via {lab.nodes[worker]}" in routes, (host, routes)
+            assert before not in routes, (host, routes)
