@@ -1,6 +1,6 @@
 """Drills of what the engine does to a running cluster (issue 17), played on the lab the other lab tests share
 (tests/integration/conftest.py), after them (the file name sorts last): a node registered again with another
-range (N2). Each leaves the lab's shape as it found it.
+range (N2), a worker's machine made anew at its address (D1). Each leaves the lab's shape as it found it.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from cluster.render.rollout import INSTANCE_ID
 from locallab.session import replay_program
 from tests.integration.test_lab_workers_day2 import kubectl, ready_nodes, wait_for, workers
 
@@ -49,3 +50,30 @@ def test_a_node_registered_again_with_another_range_is_routed_there_on_the_next_
             routes = pod_routes(lab, host)
             assert f"{after} via {lab.nodes[worker]}" in routes, (host, routes)
             assert before not in routes, (host, routes)
+
+
+def test_a_workers_machine_made_anew_at_its_address_comes_back_and_nothing_drains_it(lab):
+    """D1: a worker's machine terminated, then `pulumi refresh` and `pulumi up`: a new machine (a new instance id)
+    boots at the same address and its steps replay. The old half of its removal step runs when the update ends,
+    after the new machine came into service: it names the old machine, so it leaves the new one's Node alone."""
+    worker = workers(lab)[0]
+    machine_before = node(lab, worker)["metadata"]["annotations"][INSTANCE_ID]
+
+    report = lab.recreate(worker)
+    assert not report.by_status("failed"), report.table()
+    replayed = {r.step for r in report.by_status("replayed")}
+    assert {f"{worker}-start-kubelet", f"{worker}-node-ready", f"{worker}-read-pod-cidr",
+            f"controller-0-uncordon-{worker}"} <= replayed, report.table()
+    removal = [r for r in report.by_status("deleted") if r.step == f"controller-0-remove-{worker}"]
+    assert len(removal) == 1, report.table()
+    assert f"not on {machine_before}" in removal[0].output and "nothing to remove" in removal[0].output, \
+        removal[0].output
+
+    now = node(lab, worker)
+    assert now["metadata"]["annotations"][INSTANCE_ID] != machine_before
+    assert not now["spec"].get("unschedulable"), now["spec"]
+    assert worker in ready_nodes(lab)
+    # Its Node, kept, keeps its range: every other node still routes it.
+    for host in lab.nodes:
+        if host != worker and not host.startswith("etcd-"):
+            assert f"{now['spec']['podCIDR']} via {lab.nodes[worker]}" in pod_routes(lab, host), host
