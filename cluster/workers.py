@@ -85,6 +85,7 @@ class Workers(pulumi.ComponentResource):
         self._args = args
         self.hosts, self.ready, self.removals, self.bootstrapped = {}, [], [], []
         self._node_ready: dict[str, pulumi.Resource] = {}
+        self._in_service: dict[str, pulumi.Resource] = {}      # per worker, its uncordon step
         batches = rollout_batches([n.name for n in args.workers], args.running_workers, args.rollout_batch_size)
         back_in_service: dict[int, list[pulumi.Resource]] = {}    # each batch's uncordon steps
         for node, address in zip(args.workers, args.addresses):
@@ -98,7 +99,9 @@ class Workers(pulumi.ComponentResource):
             if batch is not None:
                 back_in_service.setdefault(batch, []).append(ready)
             self.ready.append(ready)
-            self.bootstrapped.append(host.mark_bootstrapped([ready]))
+            # Once in service (its uncordon step recorded what its pods run on): a retry after an update stopped
+            # before that treats it as new, rather than draining it to restart nothing.
+            self.bootstrapped.append(host.mark_bootstrapped([self._in_service[node.name]]))
         self.register_outputs({})
 
     def declare_removals(self, routes: dict[str, Sequence[pulumi.Resource]]) -> None:
@@ -166,6 +169,7 @@ class Workers(pulumi.ComponentResource):
             f"uncordon-{node.name}", pulumi.Output.all(pod_runtime, node.instance.id).apply(
                 lambda v: rollout.uncordon_script(node.name, v[0], v[1])),
             triggers=[pod_runtime, node_ready.id], parent=self, depends_on=[node_ready, *([drain] if drain else [])])
+        self._in_service[node.name] = uncordon
         if drain is None:
             # A new worker: its drain step comes after its uncordon step, which recorded what its pods' runtime
             # runs, so it finds nothing to drain; the next change finds it in place, before the restarts.

@@ -80,6 +80,14 @@ def test_a_first_creation_drains_nothing_before_a_start():
             assert not after(run, f"worker-{i}-start-{service}", drain)
 
 
+def test_a_new_worker_counts_as_running_only_once_in_service(first):
+    """Its bootstrapped tag waits for its uncordon step: a retry after an update stopped between its Ready check
+    and its uncordon treats it as new, instead of draining it before a restart that does not come."""
+    for i in range(5):
+        tag = first.named(f"worker-{i}-bootstrapped", "aws:ec2/tag:Tag")
+        assert step(first, f"controller-0-uncordon-worker-{i}").urn in tag.edges()
+
+
 def test_a_first_creation_keeps_its_depth_whatever_the_controllers_workers_and_batch_size():
     depths = {(c, w, b): dependency_depth(run_program(config(controllers=c, workers=w, batch=b)))
               for c, w, b in ((1, 3, 1), (3, 3, 1), (3, 12, 1), (3, 12, 4))}
