@@ -83,6 +83,10 @@ def _load_keys(saved: list) -> dict:
     return {tuple(k): v for k, v in saved}
 
 
+class UpdateKilled(BaseException):
+    """The deployer running `pulumi up` died (a drill): not an error of a step, so nothing catches it."""
+
+
 @dataclass
 class LabSession:
     tag: str
@@ -101,6 +105,7 @@ class LabSession:
     # tags of the nodes whose health check passed (rolling restarts chain only those). None during the first creation.
     existing: ProgramRun | None = None
     generations: dict[str, int] = field(default_factory=dict)   # node -> times its machine was made anew
+    killed_after: list[str] = field(default_factory=list)       # the steps after which an update was killed
 
     @property
     def nodes(self) -> dict[str, str]:
@@ -199,6 +204,24 @@ class LabSession:
         report = self.replayer.replay(collect(run or self.run), **kwargs)
         self.save()
         return report
+
+    def replay_killed_after(self, step_name: str) -> bool:
+        """`pulumi up` killed as soon as `step_name` is recorded: the steps in flight then end unrecorded (as the
+        engine's pending operations), and nothing after runs. False when the update ended before that step ran."""
+        def kill(row: Row) -> None:
+            self.step_done(row)
+            if row.step == step_name and row.status == "replayed":
+                raise UpdateKilled(step_name)
+
+        self.replayer.on_step = kill
+        try:
+            replay_program(self)
+            return False
+        except UpdateKilled:
+            return True
+        finally:
+            self.replayer.on_step = self.step_done
+            self.save()
 
     def step_done(self, row: Row) -> None:
         """The replayer's report of a step: once one is recorded, the lab's state is saved, as the engine saves its
@@ -329,10 +352,12 @@ def attach(tag: str = "lab") -> LabSession:
 
 
 def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = None, workers: int | None = None,
-       log=print) -> LabSession:
+       log=print, kill_first_up_after: Sequence[str] = ()) -> LabSession:
     """Build what is missing, boot the lab and replay the program; a lab already running is replayed again
     (only what changed runs), with another worker count when `workers` differs from its own. A count left out
-    is 3 for a new lab and the running lab's own otherwise."""
+    is 3 for a new lab and the running lab's own otherwise. `kill_first_up_after` (a drill): a new lab's first
+    `pulumi up` is killed once the first of these steps is recorded, the next once the second is, and so on;
+    `session.killed_after` lists those that were."""
     if running(tag):
         session = attach(tag)
         shape = {role: session.config[role]["count"] for role in ("etcd", "controllers", "workers")}
@@ -391,6 +416,10 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
         timings["boot"] = time.monotonic() - started
         session.save()
         started = time.monotonic()
+        for step_name in kill_first_up_after:
+            if session.replay_killed_after(step_name):
+                session.killed_after.append(step_name)
+            session.new_update()
         session.first_report = replay_program(session)
         timings["replay"] = time.monotonic() - started
         save_report(state_dir, session.first_report)
@@ -526,10 +555,11 @@ def kubectl_command(tag: str, args: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def lab_session(*, etcd: int = 3, controllers: int = 3, workers: int = 3, tag: str = "lab") -> Iterator[LabSession]:
+def lab_session(*, etcd: int = 3, controllers: int = 3, workers: int = 3, tag: str = "lab",
+                kill_first_up_after: Sequence[str] = ()) -> Iterator[LabSession]:
     """A lab for the length of a `with` block (tests, bench), removed afterwards whatever happens."""
     down(tag)
     try:
-        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers)
+        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers, kill_first_up_after=kill_first_up_after)
     finally:
         down(tag)
