@@ -77,7 +77,7 @@ ssh = Ssh(user=settings.ssh_user, private_key=nodes.ssh_private_key,
 artifacts = resolve_artifacts(settings.versions, settings.architecture, settings.download_base_url)
 etcd = EtcdCluster(f"{settings.cluster_name}-etcd", EtcdClusterArgs(
     cluster_name=settings.cluster_name, members=nodes.etcd, addresses=nodes.ssh_addresses(nodes.etcd), ssh=ssh,
-    pki=pki, artifacts=artifacts, running_members=existing.names("etcd"),
+    pki=pki, artifacts=artifacts, vpc=network.vpc, bootstrapped=existing.bootstrapped("etcd"),
     running_instance_ids=existing.instance_ids("etcd"),
 ))
 etcd_backups = EtcdBackups(f"{settings.cluster_name}-etcd-backups", EtcdBackupsArgs(
@@ -93,7 +93,8 @@ workers = Workers(f"{settings.cluster_name}-workers", WorkersArgs(
     cluster_name=settings.cluster_name, workers=nodes.workers, addresses=nodes.ssh_addresses(nodes.workers),
     controller_ips=[n.private_ip for n in nodes.controllers], ssh=ssh, pki=pki, pod_cidr=settings.pod_cidr,
     cluster_dns_ip=settings.cluster_dns_ip, control_plane_ready=[*control_plane.ready, control_plane.rbac],
-    cluster_host=control_plane.first_host, artifacts=artifacts, image_registry_mirror=settings.image_registry_mirror,
+    cluster_host=control_plane.first_host, artifacts=artifacts, vpc=network.vpc,
+    image_registry_mirror=settings.image_registry_mirror,
     # Running workers restart after the whole control plane, in batches (the version skew order).
     control_plane_rolled=[*control_plane.rolled, control_plane.rbac],
     running_workers=existing.names("workers"),
@@ -109,7 +110,9 @@ pod_network = PodNetwork(f"{settings.cluster_name}-pod-network", PodNetworkArgs(
     pod_routing=settings.pod_routing, pod_cidr=settings.pod_cidr, vpc_cidr=settings.vpc_cidr,
     workers=nodes.workers, worker_hosts=workers.hosts, controllers=nodes.controllers,
     controller_hosts=control_plane.hosts, workers_ready=workers.ready, route_table_ids=network.node_route_table_ids,
+    kubeconfig=kubeconfig,
 ))
+workers.declare_removals(pod_network.routes)     # a leaving worker is drained before its routes go
 addons = Addons(f"{settings.cluster_name}-addons", AddonsArgs(
     host=control_plane.first_host, cluster_dns_ip=settings.cluster_dns_ip, kubernetes_service_ip=settings.service_ip,
     dns_check_name=settings.dns_check_name, workers=[n.name for n in nodes.workers],

@@ -136,6 +136,7 @@ AWS: dict[str, Latency] = {
     "aws:ec2/subnetCidrReservation:SubnetCidrReservation":
         Latency(1, ESTIMATE, "one EC2 API call, like a route (0-2 s)"),
     "aws:ec2/keyPair:KeyPair": Latency(1, ESTIMATE, "one EC2 API call, like a route (0-2 s)"),
+    "aws:ec2/tag:Tag": Latency(1, ESTIMATE, "one EC2 API call, like a route (0-2 s)"),
     "aws:ec2/instance:Instance": Latency(20.3, PUBLISHED, "brevdev-launch"),   # API 3.7 s + pending->running 16.6 s
     "aws:lb/loadBalancer:LoadBalancer": Latency(157, PUBLISHED, "tf-apply-nlb"),   # median of 142, 157, 161 s
     "aws:lb/targetGroup:TargetGroup": Latency(1, ESTIMATE, "one ELB API call, like the listener (0-1 s)"),
@@ -187,7 +188,7 @@ STEP_ESTIMATES: dict[str, tuple[float, str]] = {
     "uncordon": (1, "the node is Ready already: two API reads and one annotation"),
     "remove": (1, "one API read on create: the step drains and deletes its worker's Node when it is deleted"),
     "node-ready": (20, "kubelet registers its Node, gets a podCIDR, the CNI config follows, NodeReady"),
-    "read-pod-cidrs": (2, "one API read: the controller-manager assigns a podCIDR on registration"),
+    "read-pod-cidr": (2, "one API read on the worker: the controller-manager assigns a podCIDR on registration"),
     "apply-coredns": (2, "kubectl apply of one manifest"),
     "dns-check": (30, "CoreDNS image pulled and started, then a lookup"),
     "apply-nginx": (2, "kubectl apply of one manifest"),

@@ -99,6 +99,7 @@ class ControlPlane(pulumi.ComponentResource):
     # Those checks and every controller-manager and scheduler start: the whole control plane at its new inputs.
     rolled: list[pulumi.Resource]
     rbac: pulumi.Resource                      # the cluster-wide RBAC step: after it the admin group is cluster-admin
+    bootstrapped: list[pulumi.Resource]        # per controller, the tag that says it came up (infra/aws_facts.py)
 
     def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:ControlPlane", name, None, opts)
@@ -146,6 +147,7 @@ class ControlPlane(pulumi.ComponentResource):
                 c.ready = c.ready_check([c.apiserver, *started])
             self.ready.append(c.ready)
             self.rolled += [c.ready, *started]
+        self.bootstrapped = [c.host.mark_bootstrapped([c.ready]) for c in controllers]
 
         # As the break-glass identity (neither the admin nor the deployer group has rights before these bindings);
         # every cluster-level step after it runs as the deployer.

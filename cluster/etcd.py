@@ -5,12 +5,13 @@ Starting in member order costs nothing on a first creation (a new member's start
 before a quorum of its peers has started), and makes a restart of running members a rolling one: each restarted
 member waits for its own health and every member's before the next one's step runs. New members of a running cluster
 join with `member add` (in their start step); members that leave are removed with `member remove`, run on the first
-member, before their machines go."""
+member, before their machines go. Once the cluster is healthy each member is tagged as come up: a first `pulumi up`
+that failed before is retried as a first creation (review D3)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_command as command
@@ -21,6 +22,7 @@ from cluster.render.common import files_digest, write_files_script
 from cluster.render.install import install_artifact_script, service_switch_script
 from cluster.render.services import installs
 from cluster.versions import Artifacts
+from infra.aws_facts import BOOTSTRAPPED, ETCD_JOINED
 from infra.certs import ETCD_CA, etcd_peer_cert_name, etcd_server_cert_name
 from infra.nodes import Node
 from infra.pki import Pki
@@ -38,11 +40,29 @@ class EtcdClusterArgs:
     ssh: Ssh
     pki: Pki
     artifacts: Artifacts
-    # Names of the members whose machines ran before this update (infra/guards.py reads them from AWS); empty on a
-    # first creation. A member without data joins the running cluster when there is one.
-    running_members: Sequence[str] = ()
-    # Their instances: a member whose instance is not one of them is a new machine (a raised count, a replacement).
+    # The cluster's VPC: membership steps are deleted with it, so `pulumi destroy` runs no removal, and a lost or
+    # replaced first member (where they run) neither cascades nor skips them.
+    vpc: pulumi.Resource
+    # The members that came up before this update, with their bootstrapped tag (infra/aws_facts.py reads them from
+    # AWS); empty on a first creation, and after a first `pulumi up` that failed before etcd was healthy.
+    bootstrapped: Mapping[str, str] = field(default_factory=dict)
+    # The instances AWS showed for the etcd role when this update began: a member whose instance is not one of them
+    # is a new machine (a replacement).
     running_instance_ids: Sequence[str] = ()
+
+
+def joins_running_cluster(member: str, bootstrapped: Mapping[str, str], instance_id: str | None = None,
+                          running_instance_ids: Sequence[str] = ()) -> bool:
+    """Whether `member`, should it have no data, joins a running cluster rather than starting a new one: a new
+    machine (replaced: its instance is not one AWS showed) of a cluster that came up joins; a member that joined once
+    is told so again (its tag says so), a member that came up with a new cluster is told not to, and a member that
+    never came up joins when another one did. So the answer for a member never changes once it came up, and a
+    `pulumi up` that changes nothing re-runs no start step."""
+    if bootstrapped and instance_id is not None and running_instance_ids and instance_id not in running_instance_ids:
+        return True
+    if member in bootstrapped:
+        return bootstrapped[member] == ETCD_JOINED
+    return bool(bootstrapped)
 
 
 class EtcdCluster(pulumi.ComponentResource):
@@ -51,6 +71,7 @@ class EtcdCluster(pulumi.ComponentResource):
     client_urls: str                               # what the API server's --etcd-servers takes
     healthy: command.remote.Command                # the health check of the whole cluster, after every start
     membership: list[command.remote.Command]       # per member after the first: its removal from the cluster
+    bootstrapped: list[pulumi.Resource]            # per member, the tag that says it came up
 
     def __init__(self, name: str, args: EtcdClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:EtcdCluster", name, None, opts)
@@ -60,6 +81,7 @@ class EtcdCluster(pulumi.ComponentResource):
         ca = args.pki.cas[ETCD_CA].cert_pem
 
         started: list[command.remote.Command] = []
+        joins_by_member: dict[str, pulumi.Output] = {}
         self.hosts = []
         for node, member, address in zip(args.members, self.members, args.addresses):
             host = RemoteHost(node.name, address, args.ssh, node, self)
@@ -81,10 +103,12 @@ class EtcdCluster(pulumi.ComponentResource):
             # release it runs.
             triggers = [inputs.apply(lambda i: files_digest(service.files_restarting_it(i))),
                         *(args.artifacts[c].digest for c in service.artifacts)]
-            script = pulumi.Output.all(fingerprint(triggers), node.instance.id).apply(
+            joins = node.instance.id.apply(lambda i, m=member: joins_running_cluster(
+                m.name, args.bootstrapped, i, args.running_instance_ids))
+            joins_by_member[member.name] = joins
+            script = pulumi.Output.all(fingerprint(triggers), joins).apply(
                 lambda v, m=member: render.etcd_start_script(
-                    m, self.members, args.cluster_name, v[0],
-                    new_machine=bool(args.running_instance_ids) and v[1] not in args.running_instance_ids,
+                    m, self.members, args.cluster_name, v[0], new_machine=v[1],
                     switch=service_switch_script(service, args.artifacts)))
             # After the previous member's start: one member at a time restarts or joins.
             started.append(host.step("start-etcd", script, triggers=triggers,
@@ -94,6 +118,10 @@ class EtcdCluster(pulumi.ComponentResource):
         health = render.etcd_health_script(self.members)
         self.healthy = self.hosts[0].step("etcd-health", health, triggers=[health, *(s.id for s in started)],
                                           depends_on=started)
+        self.bootstrapped = [
+            host.mark_bootstrapped([self.healthy], joins_by_member[m.name].apply(
+                lambda joins: ETCD_JOINED if joins else BOOTSTRAPPED))
+            for host, m in zip(self.hosts, self.members)]
         self.membership = self._membership_steps(args)
         self.register_outputs({"clientUrls": self.client_urls})
 
@@ -102,7 +130,7 @@ class EtcdCluster(pulumi.ComponentResource):
         Created, it checks the member is listed; deleted, it removes the member from the cluster. It depends on
         the member's machine, so the engine deletes it (removing the member) before terminating the machine; each
         depends on the previous member's, so members are removed one at a time, the highest first. It is deleted
-        with the first member's machine only, so `pulumi destroy` runs no removal; and it has no triggers (a
+        with the VPC, so `pulumi destroy` runs no removal; and it has no triggers (a
         replacement is created before the old one is deleted, whose removal would remove the member just
         rejoined), so a replaced machine is left to its own start step, which rejoins it."""
         first, via = self.hosts[0], self.members[0]
@@ -111,7 +139,7 @@ class EtcdCluster(pulumi.ComponentResource):
             steps.append(first.removal_step(
                 f"membership-{member.name}", check=render.etcd_member_listed_script(member, via=via),
                 remove=render.etcd_member_remove_script(member, via=via),
-                depends_on=[self.healthy, node.instance, *steps[-1:]], deleted_with=args.members[0].instance,
+                depends_on=[self.healthy, node.instance, *steps[-1:]], deleted_with=args.vpc,
                 parent=self, timeout_seconds=MEMBERSHIP_TIMEOUT_SECONDS,
                 engine_timeouts=pulumi.CustomTimeouts(delete="5m")))
         return steps

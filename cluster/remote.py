@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_command as command
 
 from cluster.render.common import digest
 from cluster.render.steps import (GATE_TIMEOUT_SECONDS, NO_SWITCH, readiness_gate_script,
                                   restart_services_script, time_sync_script)
+from infra.aws_facts import BOOTSTRAPPED, BOOTSTRAPPED_TAG
 
 if TYPE_CHECKING:
     from infra.nodes import Node
@@ -130,29 +132,43 @@ class RemoteHost:
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout_minutes}m", update=f"{timeout_minutes}m")),
         )
 
-    def removal_step(self, step_name: str, *, check: str, remove: str, depends_on: Sequence[pulumi.Resource],
-                     deleted_with: pulumi.Resource, parent: pulumi.Resource, timeout_seconds: int,
+    def removal_step(self, step_name: str, *, check: str, remove: pulumi.Input[str],
+                     depends_on: Sequence[pulumi.Resource], deleted_with: pulumi.Resource, parent: pulumi.Resource, timeout_seconds: int,
                      triggers: Sequence[pulumi.Input] | None = None,
                      engine_timeouts: pulumi.CustomTimeouts | None = None) -> command.remote.Command:
         """A step on this host whose work is its deletion: created, it runs `check`; deleted, it runs `remove`.
         Whatever it depends on is deleted after it, so a step that depends on another node's instance runs
         `remove` before that instance is terminated. It has no `update`: a new connection runs `check` again.
-        `remove` travels in the delete command line (a delete gets no stdin of its own): it must hold names and
-        addresses only, never a secret. `deleted_with` skips the removal when that resource goes too (`pulumi
-        destroy`). `triggers`: what replaces it (none: nothing does). `engine_timeouts`: by default ten minutes
+        `remove` travels in the delete command line (a delete gets no stdin of its own): it must hold names,
+        addresses and instance ids only, never a secret. `deleted_with` skips the removal when that resource goes
+        too: the cluster's VPC, which only `pulumi destroy` deletes, and which no refresh drops (a refresh that
+        dropped this host would clear a deletedWith that named it, and destroy would dial a machine that is gone).
+        `triggers`: what replaces it (none: nothing does). `engine_timeouts`: by default ten minutes
         to create or update, and the scripts' bound plus two minutes to delete."""
         return command.remote.Command(
             f"{self.name}-{step_name}",
             connection=self.connection,
             create=run_command(self.name, step_name, timeout_seconds),
             stdin=check,
-            delete=f"sudo timeout --kill-after=30 {timeout_seconds} bash -c {shlex.quote(remove)}",
+            delete=pulumi.Output.from_input(remove).apply(
+                lambda text: f"sudo timeout --kill-after=30 {timeout_seconds} bash -c {shlex.quote(text)}"),
             triggers=None if triggers is None else list(triggers),
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
                 parent=parent, depends_on=[self.gate, *depends_on], deleted_with=deleted_with,
                 custom_timeouts=engine_timeouts or pulumi.CustomTimeouts(
                     create="10m", update="10m", delete=f"{timeout_seconds // 60 + 2}m")))
+
+    def mark_bootstrapped(self, after: Sequence[pulumi.Resource], value: pulumi.Input[str] = BOOTSTRAPPED
+                          ) -> aws.ec2.Tag:
+        """Tag the node's primary interface once `after` (its health check) passed: the next `pulumi up` counts the
+        node as running (infra/aws_facts.py). A node whose first `pulumi up` failed before is new to the next one:
+        no rolling restart waits for it, and no etcd member joins a cluster it never formed."""
+        return aws.ec2.Tag(f"{self.name}-bootstrapped", resource_id=self.instance.primary_network_interface_id,
+                           key=BOOTSTRAPPED_TAG, value=value,
+                           # A terminated instance's interface is gone with it: nothing to untag.
+                           opts=pulumi.ResourceOptions(parent=self.parent, depends_on=list(after),
+                                                       deleted_with=self.instance))
 
     def _carries_secret(self, value) -> bool:
         return any(secret in str(value) for secret in self.secret_values)

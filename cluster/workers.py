@@ -11,8 +11,8 @@ nothing, so its depth does not grow with the worker count. A worker added to a r
 batches, its kubelet and kube-proxy after the control plane.
 
 Every worker also has a removal step, run on the first controller when the worker leaves the cluster (a lower count,
-or its machine replaced): the engine deletes it before the worker's instance, and its delete command cordons,
-drains and deletes the Node."""
+or its machine replaced): the engine deletes it before the worker's instance and its pod routes, and its delete
+command cordons, drains and deletes the Node, unless the Node has come up on a newer machine since."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ class WorkersArgs:
     # the removal of leaving workers.
     cluster_host: RemoteHost
     artifacts: Artifacts
+    # The cluster's VPC: removal steps are deleted with it, so `pulumi destroy` runs none, and a lost or replaced
+    # first controller (where they run) neither cascades nor skips them.
+    vpc: pulumi.Resource
     image_registry_mirror: str | None = None
     # The whole control plane at its new inputs: running workers restart only after it (kubelets and kube-proxy
     # last in the skew order).
@@ -75,11 +78,14 @@ class Workers(pulumi.ComponentResource):
     # service again).
     ready: list[pulumi.Resource]
     removals: list[command.remote.Command]     # per worker, the step that drains it and deletes its Node when it goes
+    bootstrapped: list[pulumi.Resource]        # per worker, the tag that says it came up (infra/aws_facts.py)
 
     def __init__(self, name: str, args: WorkersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:cluster:Workers", name, None, opts)
         self._args = args
-        self.hosts, self.ready, self.removals = {}, [], []
+        self.hosts, self.ready, self.removals, self.bootstrapped = {}, [], [], []
+        self._node_ready: dict[str, pulumi.Resource] = {}
+        self._in_service: dict[str, pulumi.Resource] = {}      # per worker, its uncordon step
         batches = rollout_batches([n.name for n in args.workers], args.running_workers, args.rollout_batch_size)
         back_in_service: dict[int, list[pulumi.Resource]] = {}    # each batch's uncordon steps
         for node, address in zip(args.workers, args.addresses):
@@ -93,7 +99,28 @@ class Workers(pulumi.ComponentResource):
             if batch is not None:
                 back_in_service.setdefault(batch, []).append(ready)
             self.ready.append(ready)
+            # Once in service (its uncordon step recorded what its pods run on): a retry after an update stopped
+            # before that treats it as new, rather than draining it to restart nothing.
+            self.bootstrapped.append(host.mark_bootstrapped([self._in_service[node.name]]))
         self.register_outputs({})
+
+    def declare_removals(self, routes: dict[str, Sequence[pulumi.Resource]]) -> None:
+        """Each worker's removal step, once its pod `routes` (VPC routes; none in host mode) are declared: it
+        depends on them, so the engine deletes it, draining the worker, before them (step_generator.go
+        ScheduleDeletes 2747-2797 deletes a resource after everything that depends on it); traffic to pods still
+        being evicted keeps its route. The instance id is its only trigger, so nothing but a new machine (replaced
+        delete-first: this step goes first) replaces it; its delete command names that instance, so the old half
+        of a step replaced create-first (a lost worker refreshed and created again: deleted at the end of the
+        update) leaves the new machine's Node alone."""
+        args, cluster = self._args, self._args.cluster_host
+        for node in args.workers:
+            remove = node.instance.id.apply(lambda i, n=node.name: rollout.remove_node_script(n, i))
+            self.removals.append(cluster.removal_step(
+                f"remove-{node.name}", check=rollout.node_listed_script(node.name), remove=remove,
+                triggers=[node.instance.id],
+                depends_on=[node.instance, self._node_ready[node.name], *routes.get(node.name, ())],
+                deleted_with=args.vpc, parent=self,
+                timeout_seconds=rollout.DRAIN_TIMEOUT_SECONDS + 120))
 
     def _worker(self, node: Node, host: RemoteHost, previous_batch: Sequence[pulumi.Resource] | None
                 ) -> pulumi.Resource:
@@ -138,22 +165,17 @@ class Workers(pulumi.ComponentResource):
         node_ready = host.step(
             "node-ready", check, triggers=[check, started["kubelet"].id],
             depends_on=[*(started[s.name] for s in last_started(render.SERVICES)), *args.control_plane_ready])
+        self._node_ready[node.name] = node_ready
         uncordon = cluster.step(
-            f"uncordon-{node.name}", pod_runtime.apply(lambda f: rollout.uncordon_script(node.name, f)),
+            f"uncordon-{node.name}", pulumi.Output.all(pod_runtime, node.instance.id).apply(
+                lambda v: rollout.uncordon_script(node.name, v[0], v[1])),
             triggers=[pod_runtime, node_ready.id], parent=self, depends_on=[node_ready, *([drain] if drain else [])])
+        self._in_service[node.name] = uncordon
         if drain is None:
             # A new worker: its drain step comes after its uncordon step, which recorded what its pods' runtime
             # runs, so it finds nothing to drain; the next change finds it in place, before the restarts.
             self._drain(node, pod_runtime, [uncordon])
 
-        # Deleted before the worker's instance (it depends on it): a lower count or a replaced machine drains
-        # the worker and deletes its Node first. The instance id is its only trigger, so nothing but a new
-        # machine (replaced delete-first: this step goes first) replaces it.
-        self.removals.append(cluster.removal_step(
-            f"remove-{node.name}", check=rollout.node_listed_script(node.name),
-            remove=rollout.remove_node_script(node.name), triggers=[node.instance.id],
-            depends_on=[node.instance, node_ready], deleted_with=cluster.instance, parent=self,
-            timeout_seconds=rollout.DRAIN_TIMEOUT_SECONDS + 120))
         return node_ready if drain is None else uncordon
 
     def _inputs(self, node: Node) -> pulumi.Output[WorkerInputs]:

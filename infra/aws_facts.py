@@ -1,16 +1,16 @@
 """What AWS holds that the settings must fit, read before anything is declared: this stack's nodes (found by a tag
-that names the stack), whoever else holds the cluster's names, the instance types and the zones that offer them,
-and the account's quotas. `infra/guards.py` judges these facts; this module only reads them.
+that names the stack) and which of them came up once (a tag the program sets after their health check), whoever else
+holds the cluster's names, the instance types and the zones that offer them, and the account's quotas.
+`infra/guards.py` judges these facts; this module only reads them.
 
-The number of lookups does not grow with the node count: instances are listed with tag and attribute filters, and
-only etcd members (at most 9) and one node per other role are described one by one.
+The number of lookups does not grow with the node count: instances and network interfaces are listed with tag and
+attribute filters, and only etcd members (at most 9) and one node per other role are described one by one.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from infra import addressing
@@ -22,6 +22,13 @@ CLUSTER_TAG = "cluster"
 ROLE_TAG = "role"
 ARCHITECTURE_TAG = "architecture"
 SSH_KEY_TAG = "k8s-from-scratch:ssh-key"  # on the key pair: "generated", or the fingerprint of the user's key
+# On a node's primary network interface once the node came up (cluster/remote.py `RemoteHost.mark_bootstrapped`):
+# only such nodes count as running. Not on the instance: the instance resource owns the instance's tags, and the
+# update after a `pulumi refresh` would remove one it does not declare; nothing owns the interface's tags, and the
+# interface lives and dies with its instance.
+BOOTSTRAPPED_TAG = "k8s-from-scratch:bootstrapped"
+BOOTSTRAPPED = "yes"
+ETCD_JOINED = "joined"                    # the value on an etcd member that joined a running cluster
 # Instances that still exist: a terminated one holds nothing back.
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 ROLES = ("etcd", "controllers", "workers")
@@ -54,6 +61,7 @@ class RunningNode:
     private_ip: str
     name: str = ""                 # the node name, where it is known (etcd members, planned addresses)
     instance_type: str = ""
+    bootstrapped: str = ""         # its BOOTSTRAPPED_TAG: "" while it never came up (a first `pulumi up` that failed)
 
 
 @dataclass(frozen=True)
@@ -113,11 +121,20 @@ class AwsFacts:
     name_holders: tuple[NameHolder, ...] = ()
 
     def running(self, role: str) -> list[RunningNode]:
+        """Every instance of a role, whether or not it ever came up."""
         return [n for n in self.nodes if n.role == role]
 
+    def came_up(self, role: str) -> list[RunningNode]:
+        """The nodes of a role that came up once: what rolling restarts, etcd joins and quorum rules count."""
+        return [n for n in self.running(role) if n.bootstrapped]
+
     def names(self, role: str) -> list[str]:
-        """The names of the running nodes of a role that the new layout keeps where they are."""
-        return [n.name for n in self.running(role) if n.name]
+        """The names of the nodes of a role that came up and that the new layout keeps where they are."""
+        return [n.name for n in self.came_up(role) if n.name]
+
+    def bootstrapped(self, role: str) -> dict[str, str]:
+        """Node name -> its bootstrapped tag, for the nodes of a role that came up."""
+        return {n.name: n.bootstrapped for n in self.came_up(role) if n.name}
 
     def instance_ids(self, role: str) -> list[str]:
         """The instances of one role that run: a node whose instance is not among them is a new machine."""
@@ -249,7 +266,24 @@ class _Reader:
                 nodes.append(RunningNode(instance_id, tags.get(ROLE_TAG, ""), with_name[instance_id], name,
                                          described.instance_type or ""))
                 legacy += 1
+        marks = self.bootstrapped([n.instance_id for n in nodes])
+        nodes = [replace(n, bootstrapped=marks.get(n.instance_id, "")) for n in nodes]
         return _named(s, nodes), samples, renamed, foreign_stacks, legacy
+
+    def bootstrapped(self, instance_ids: list[str]) -> dict[str, str]:
+        """Instance id -> its bootstrapped tag, for the instances that carry one: two lookups of interfaces by tag,
+        and the instances they belong to, whatever the node count."""
+        if not instance_ids:
+            return {}
+        marks: dict[str, str] = {}
+        for value in (BOOTSTRAPPED, ETCD_JOINED):
+            interfaces = self.aws.ec2.get_network_interfaces(filters=[
+                self.aws.ec2.GetNetworkInterfacesFilterArgs(name=f"tag:{BOOTSTRAPPED_TAG}", values=[value]),
+                self.aws.ec2.GetNetworkInterfacesFilterArgs(name="attachment.instance-id", values=instance_ids)])
+            if interfaces.ids:
+                marks |= {i: value for i in self.ids(filters=[
+                    self.filter("network-interface.network-interface-id", list(interfaces.ids))])}
+        return marks
 
     def sample(self, role: str, nodes: list[RunningNode]) -> NodeSample | None:
         if not nodes:
@@ -329,7 +363,7 @@ def _named(settings: Settings, nodes: list[RunningNode]) -> list[RunningNode]:
     node; one elsewhere is leaving or moving, and is no running node of the new layout."""
     planned = {(p.role, p.private_ip): p.name for role in ("controllers", "workers")
                for p in addressing.plan_nodes(settings, role)}
-    return [n if n.name else dataclasses.replace(n, name=planned.get((n.role, n.private_ip), "")) for n in nodes]
+    return [n if n.name else replace(n, name=planned.get((n.role, n.private_ip), "")) for n in nodes]
 
 
 def instance_types_in_use(settings: Settings) -> dict[str, list[str]]:

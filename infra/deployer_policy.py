@@ -218,6 +218,10 @@ RESOURCES: dict[str, Permissions] = {
     "random:index/randomBytes:RandomBytes": LOCAL,
     "command:remote:Command": Permissions("none: a script over SSH", source="no AWS call"),
     "command:local:Command": Permissions("none: a command on the deployer", source="no AWS call"),
+    # The bootstrapped mark on a node's primary interface (cluster/remote.py): a tag as a resource of its own.
+    "aws:ec2/tag:Tag": Permissions(
+        "aws_ec2_tag", create=("ec2:CreateTags",), read=("ec2:DescribeTags",), update=("ec2:CreateTags",),
+        delete=("ec2:DeleteTags",), source=PIKE.format(kind="resource", service="ec2", name="aws_ec2_tag")),
 }
 
 INVOKES: dict[str, Permissions] = {
@@ -242,6 +246,11 @@ INVOKES: dict[str, Permissions] = {
     "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": Permissions(
         "aws_ec2_instance_type_offerings", read=("ec2:DescribeInstanceTypeOfferings",),
         source=PIKE.format(kind="data", service="ec2", name="aws_ec2_instance_type_offerings")),
+    "aws:ec2/getNetworkInterfaces:getNetworkInterfaces": Permissions(
+        "aws_network_interfaces", read=("ec2:DescribeNetworkInterfaces",),
+        source=PIKE.format(kind="data", service="ec2", name="aws_network_interfaces")),
+    # The deployer's live read of every node's pod range (cluster/podnet.py): kubectl against the cluster's API.
+    "command:local:run": Permissions("none: a command on the deployer", source="no AWS call"),
     "aws:ec2/getEips:getEips": Permissions(
         "aws_eips", read=("ec2:DescribeAddresses",),
         source=PIKE.format(kind="data", service="ec2", name="aws_eips")),

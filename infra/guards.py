@@ -65,12 +65,14 @@ def unsafe_changes(settings: Settings, facts: AwsFacts) -> list[str]:
                 f"setting '{role}.rootVolumeGb' = {wanted} cannot be applied: the {role} nodes have "
                 f"{sample.root_volume_gb} GB root volumes and EBS volumes cannot shrink. Keep {sample.root_volume_gb} "
                 "or more")
-    if _key_changed(s, facts) and facts.running("etcd"):
+    # Only members that came up hold data: a first `pulumi up` that failed before any did can be retried with any
+    # key, count or layout.
+    if _key_changed(s, facts) and facts.came_up("etcd"):
         problems.append(
             "setting 'sshPublicKey' cannot be changed on a running cluster: a node's key pair is fixed at launch, "
             f"so all {len(facts.nodes)} nodes would be replaced at once and etcd would start empty. "
             "Set the key you had (or unset it to keep the generated one), or build a new stack")
-    members = {n.name: n.private_ip for n in facts.running("etcd")}
+    members = {n.name: n.private_ip for n in facts.came_up("etcd")}
     if members:
         if problem := etcd_count_change_problem(len(members), s.etcd.count):
             problems.append(problem)

@@ -91,6 +91,9 @@ REPLACE_RULES: tuple[ReplaceRule, ...] = (
                 "root volume size and type, vpc_security_group_ids, source_dest_check, metadata_options and "
                 "user_data (without user_data_replace_on_change, per the pulumi-aws SDK doc) are updated in place",
                 new_on_create=("arn", "primaryNetworkInterfaceId", "publicIp", "publicDns", "privateDns")),
+    ReplaceRule("aws:ec2/tag:Tag", ("resourceId", "key"),
+                f"{TF_AWS} internal/service/ec2/tag.go: resource_id and key ForceNew; value is updated by "
+                "CreateTags"),
     # --- load balancer ------------------------------------------------------------------------------------------
     ReplaceRule("aws:lb/loadBalancer:LoadBalancer", ("name", "namePrefix", "internal", "loadBalancerType",
                                                      "customerOwnedIpv4Pool"),

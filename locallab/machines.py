@@ -380,10 +380,12 @@ class Machines:
             self._keys[digest] = path
         return self._keys[digest]
 
-    def ssh(self, host: str, user: str, private_key: str, command: str, stdin: str) -> subprocess.CompletedProcess:
-        """What pulumi-command does for a step: connect as `user` with the stack's key and run `command`."""
+    def ssh(self, host: str, user: str, private_key: str, command: str, stdin: str,
+            timeout: float | None = None) -> subprocess.CompletedProcess:
+        """What pulumi-command does for a step: connect as `user` with the stack's key and run `command`. Past
+        `timeout` seconds the ssh client is killed (subprocess.TimeoutExpired), as when the deployer dies."""
         return self.lab.exec("deployer", "ssh", "-i", str(self.key_file(private_key)), *SSH_OPTIONS,
-                             f"{user}@{host}", command, input=stdin, check=False)
+                             f"{user}@{host}", command, input=stdin, check=False, timeout=timeout)
 
     def local(self, command: str, stdin: str) -> subprocess.CompletedProcess:
         """What pulumi-command does for a local step: run `command` on the deployer (here: its namespace)."""

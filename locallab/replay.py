@@ -8,6 +8,10 @@ the id), and a step whose triggers hold another step's id runs again when that i
 readiness check after its restart, say. Steps whose binaries or services cannot exist on this machine are listed
 as not replayed, each with its reason; a step no rule names is replayed, so nothing new is ever skipped silently.
 Deployer-side steps (`command:local:Command`) run in the lab's deployer namespace.
+
+Like the engine, the replayer records each step as it completes (a replay killed part way has kept what finished),
+and a step with a delete command that a change of triggers replaced keeps its old delete command, run when the
+update ends (the old half of a create-first replacement, step_generator.go GenerateDeletes 2390-2423).
 """
 
 from __future__ import annotations
@@ -133,7 +137,7 @@ def _no_deployer(command: str, stdin: str) -> subprocess.CompletedProcess:
 
 class Replayer:
     def __init__(self, ssh: SshRunner, *, local: LocalRunner = _no_deployer, served: set[str] = frozenset(),
-                 workers: int = 16, gate_wait_seconds: float = 90):
+                 workers: int = 16, gate_wait_seconds: float = 90, on_step: Callable[[Row], None] | None = None):
         self.ssh = ssh
         self.local = local
         self.served = set(served)
@@ -144,6 +148,11 @@ class Replayer:
         # urn -> how to run the delete command of a step that has one (name, host, user, private key, command), as
         # Pulumi keeps a resource's last inputs in its state to delete it after the program stopped declaring it.
         self.deletes: dict[str, dict[str, str]] = {}
+        # The delete commands of steps replaced since (their triggers changed): run when the update ends.
+        self.old_halves: list[dict[str, str]] = []
+        # Called with each step's row as it starts ("running") and once it is recorded: the lab saves its state
+        # then, as the engine writes its snapshot after each step.
+        self.on_step = on_step or (lambda row: None)
         self.workers = workers
         self.gate_wait_seconds = gate_wait_seconds
 
@@ -189,6 +198,7 @@ class Replayer:
                         rows[urn] = Row(step.name, step.host, "unchanged")
                         done.add(urn)
                     else:
+                        self.on_step(Row(step.name, step.host, "running"))
                         running[pool.submit(self._run, step)] = step
                 if not running:
                     if pending and not failure:
@@ -204,12 +214,15 @@ class Replayer:
                     else:
                         triggers = self._triggers(step)
                         if self.ids.get(step.urn, {}).get("triggers") != triggers:    # created or replaced
+                            if step.urn in self.deletes:        # replaced: its old self goes at the end
+                                self.old_halves.append(self.deletes.pop(step.urn))
                             self.ids[step.urn] = {"triggers": triggers, "id": uuid.uuid4().hex[:16]}
                         self.state[step.urn] = self._inputs(step)
                         if step.delete:
                             self.deletes[step.urn] = {"name": step.name, "host": step.host, "user": step.user,
                                                       "private_key": step.private_key, "delete": step.delete}
                         done.add(step.urn)
+                    self.on_step(row)
         report = Report([rows[s.urn] for s in steps if s.urn in rows])
         if failure:
             raise ReplayError(f"step {failure.step} failed on {failure.host} ({failure.reason}):\n{failure.output}")
@@ -223,23 +236,32 @@ class Replayer:
         return _digest([step.fingerprint, self._triggers(step)])
 
     def delete_absent(self, steps: list[Step]) -> Report:
-        """What Pulumi does at the end of an update for the steps the program no longer declares (the whole program,
-        `steps`): run each one's delete command, the latest created first, and forget them. A removed worker's
-        removal step drains it here, before its machine is powered off. Raises ReplayError when one fails."""
+        """What Pulumi does at the end of an update: run the delete commands of the old halves of replaced steps,
+        then of the steps the program no longer declares (the whole program, `steps`), the latest created first,
+        and forget them. A removed worker's removal step drains it here, before its machine is powered off. Raises
+        ReplayError when one fails."""
         declared = {s.urn for s in steps}
         rows = []
+        while self.old_halves:
+            rows.append(self._delete(self.old_halves[0]))
+            self.old_halves.pop(0)
+            self.on_step(rows[-1])
         for urn in reversed([u for u in self.state if u not in declared]):
             recorded = self.deletes.get(urn)
             if recorded:
-                started = time.monotonic()
-                result = self.ssh(recorded["host"], recorded["user"], recorded["private_key"], recorded["delete"], "")
-                row = Row(recorded["name"], recorded["host"], "deleted", seconds=time.monotonic() - started,
-                          output=result.stdout + result.stderr)
-                rows.append(row)
-                if result.returncode != 0:    # kept in the state, as Pulumi keeps a resource it could not delete
-                    raise ReplayError(f"the delete command of step {row.step} failed on {row.host} "
-                                      f"(exit {result.returncode}):\n{row.output}")
+                rows.append(self._delete(recorded))
             self.state.pop(urn)
             self.deletes.pop(urn, None)
             self.ids.pop(urn, None)
+            self.on_step(rows[-1] if recorded else Row("", "", "deleted"))
         return Report(rows)
+
+    def _delete(self, recorded: dict[str, str]) -> Row:
+        started = time.monotonic()
+        result = self.ssh(recorded["host"], recorded["user"], recorded["private_key"], recorded["delete"], "")
+        row = Row(recorded["name"], recorded["host"], "deleted", seconds=time.monotonic() - started,
+                  output=result.stdout + result.stderr)
+        if result.returncode != 0:    # kept in the state, as Pulumi keeps a resource it could not delete
+            raise ReplayError(f"the delete command of step {row.step} failed on {row.host} "
+                              f"(exit {result.returncode}):\n{row.output}")
+        return row

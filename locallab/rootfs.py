@@ -22,7 +22,7 @@ RECIPE = {
     "variant": "minbase",
     "include": ["systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "iproute2", "iptables", "curl",
                 "ca-certificates", "iputils-ping", "procps", "kmod", "passwd", "libnss-myhostname",
-                # Ubuntu's images have python3; the program's read-pod-cidrs step runs its reader with it.
+                # Ubuntu's images have python3; each worker's read-pod-cidr step runs its reader with it.
                 "python3",
                 # What a worker's prepare-os installs: the machines reach no package mirror, so the image carries
                 # its packages (prepare-os finds them installed), haproxy for the node-local API proxy among them.

@@ -16,12 +16,13 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 from urllib.parse import urlparse
 
 from locallab import build as go_build
@@ -63,12 +64,15 @@ def _lab_addresses(args) -> dict:
 
 
 def run_lab_program(config: dict, key_material: dict, pod_cidrs: dict[str, str] | None = None,
-                    existing: ProgramRun | None = None) -> ProgramRun:
-    """`pod_cidrs`: what the read-pod-cidrs step answered on the lab (None: the mocks' own answer). `existing`: the
-    run whose machines were running when this update began (what AWS would report; None: a first creation)."""
-    return run_program(config, stack="lab", mocks=ClusterMocks(extra_outputs=_lab_addresses, key_material=key_material,
-                                                               pod_cidrs=pod_cidrs, existing=existing),
-                       lab_machines=True)
+                    existing: ProgramRun | None = None, *, registered: dict[str, str] | None = None,
+                    generations: dict[str, int] | None = None,
+                    deployer: Callable[[str, str], str] | None = None) -> ProgramRun:
+    """`pod_cidrs` and `registered`: what the workers' read-pod-cidr steps answered on the lab (None: the mocks' own
+    answer). `existing`: what AWS holds when this update begins (None: a first creation). `generations`: how many
+    times each node's machine was made anew. `deployer`: runs the program's live read of the API for real."""
+    return run_program(config, stack="lab", mocks=ClusterMocks(
+        extra_outputs=_lab_addresses, key_material=key_material, pod_cidrs=pod_cidrs, existing=existing,
+        registered=registered, generations=generations, deployer=deployer), lab_machines=True)
 
 
 def _save_keys(key_material: dict) -> list:
@@ -77,6 +81,10 @@ def _save_keys(key_material: dict) -> list:
 
 def _load_keys(saved: list) -> dict:
     return {tuple(k): v for k, v in saved}
+
+
+class UpdateKilled(BaseException):
+    """The deployer running `pulumi up` died (a drill): not an error of a step, so nothing catches it."""
 
 
 @dataclass
@@ -92,9 +100,12 @@ class LabSession:
     timings: dict[str, float] = field(default_factory=dict)
     first_report: Report | None = None
     pod_cidrs: dict[str, str] | None = None
-    # The run whose machines were running when the current update began: the instances the program's EC2 lookups
-    # find (rolling restarts chain only those). None during the first creation.
+    registered: dict[str, str] | None = None        # when each worker's Node was created, as its reader read it
+    # What AWS held when the current update began: the instances the program's EC2 lookups find, and the bootstrapped
+    # tags of the nodes whose health check passed (rolling restarts chain only those). None during the first creation.
     existing: ProgramRun | None = None
+    generations: dict[str, int] = field(default_factory=dict)   # node -> times its machine was made anew
+    killed_after: list[str] = field(default_factory=list)       # the steps after which an update was killed
 
     @property
     def nodes(self) -> dict[str, str]:
@@ -133,9 +144,6 @@ class LabSession:
         engine creates instances), the program's steps replay (a leaving worker's removal step drains it and deletes
         its Node), then the leaving workers' machines power off (as their instances are terminated)."""
         self.config = {**self.config, "workers": {**self.config["workers"], "count": workers}}
-        # The mocks' own pod ranges for the new shape: the steps that use the reader's answer wait for it, and the
-        # replay runs the program again with the real one.
-        self.pod_cidrs = None
         self.new_update()
         nodes = self.nodes
         new = {name: ip for name, ip in nodes.items() if name not in self.machines.pids}
@@ -167,23 +175,73 @@ class LabSession:
         self.save()
         return report
 
-    def new_update(self) -> ProgramRun:
+    def new_update(self, gone: Sequence[str] = ()) -> ProgramRun:
         """The program at the start of another `pulumi up` (after a change of config or keys): the machines of the
-        last run are the instances AWS reports, so a change of running nodes rolls."""
-        self.existing = self.run
+        last run are the instances AWS reports, less the `gone` nodes' (terminated, then `pulumi refresh`), so a
+        change of nodes that came up rolls."""
+        self.existing = self.aws_view(self.run, gone)
         self.run = self.rerun_program()
         return self.run
 
-    def rerun_program(self, pod_cidrs: dict[str, str] | None = None) -> ProgramRun:
+    def rerun_program(self) -> ProgramRun:
         """The same stack again within the same update (the same keys, as Pulumi would keep them in state, and the
-        same instances found running when the update began)."""
-        return run_lab_program(self.config, self.key_material, pod_cidrs if pod_cidrs is not None else self.pod_cidrs,
-                               existing=self.existing)
+        same instances found running when the update began); its live read of the API runs on the deployer."""
+        return run_lab_program(self.config, self.key_material, self.pod_cidrs, existing=self.existing,
+                               registered=self.registered, generations=self.generations,
+                               deployer=lambda command, stdin: self.machines.local(command, stdin).stdout)
+
+    def aws_view(self, run: ProgramRun, gone: Sequence[str] = ()) -> ProgramRun:
+        """What AWS holds after `run`'s update as far as the replay got: a node's bootstrapped tag only once every
+        step it waits for ran (the replay, unlike the mocks, can stop part way), and nothing of the `gone` nodes'
+        instances."""
+        done = set(self.replayer.state)
+        steps = {r.urn for r in run.resources if r.type.startswith("command:")}
+        lost = {r.urn for r in run.of_type("aws:ec2/instance:Instance")
+                if re.search(r"^hostname: (\S+)$", r.inputs.get("userData", ""), re.M).group(1) in gone}
+        kept = [r for r in run.resources if r.urn not in lost and not (
+            r.type == "aws:ec2/tag:Tag" and ((r.edges() & steps) - done or r.edges() & lost))]
+        return ProgramRun(kept, run.outputs, run.secret_outputs)
+
+    def recreate(self, node: str, log=print) -> Report:
+        """A node's machine terminated out of band, `pulumi refresh`, then `pulumi up`: its machine powers off and
+        loses its disk, a new one (a new instance id) boots at the same address, and the program's steps replay."""
+        log(f"lab: {node}'s machine is terminated; a new one boots at {self.nodes[node]}")
+        self.machines.stop(node)
+        shutil.rmtree(self.machines.disks / node, ignore_errors=True)
+        self.generations[node] = self.generations.get(node, 0) + 1
+        self.new_update(gone=[node])
+        self.machines.boot_all({node: self.nodes[node]}, self.state_dir / "authorized", self.private_key, LAB_USER)
+        self.save()
+        return replay_program(self)
 
     def replay(self, run: ProgramRun | None = None, **kwargs) -> Report:
         report = self.replayer.replay(collect(run or self.run), **kwargs)
         self.save()
         return report
+
+    def replay_killed_after(self, step_name: str) -> bool:
+        """`pulumi up` killed as soon as `step_name` is recorded: the steps in flight then end unrecorded (as the
+        engine's pending operations), and nothing after runs. False when the update ended before that step ran."""
+        def kill(row: Row) -> None:
+            self.step_done(row)
+            if row.step == step_name and row.status == "replayed":
+                raise UpdateKilled(step_name)
+
+        self.replayer.on_step = kill
+        try:
+            replay_program(self)
+            return False
+        except UpdateKilled:
+            return True
+        finally:
+            self.replayer.on_step = self.step_done
+            self.save()
+
+    def step_done(self, row: Row) -> None:
+        """The replayer's report of a step: once one is recorded, the lab's state is saved, as the engine saves its
+        snapshot after each step (a replay killed part way keeps what finished)."""
+        if row.status != "running":
+            self.save()
 
     def save(self) -> None:
         state = {
@@ -198,6 +256,8 @@ class LabSession:
             "replay_ids": self.replayer.ids,
             "served": sorted(self.replayer.served),
             "keys": _save_keys(self.key_material), "timings": self.timings, "pod_cidrs": self.pod_cidrs,
+            "registered": self.registered, "generations": self.generations,
+            "replay_old_halves": self.replayer.old_halves,
         }
         path = self.state_dir / "state.json"
         path.write_text(json.dumps(state, indent=1))
@@ -282,9 +342,6 @@ def attach(tag: str = "lab") -> LabSession:
     state_dir = _state_dir(tag)
     state = json.loads((state_dir / "state.json").read_text())
     key_material = _load_keys(state["keys"])
-    # Another update of a running lab: every machine of its last run is an instance AWS reports.
-    existing = run_lab_program(state["config"], key_material, state["pod_cidrs"])
-    run = run_lab_program(state["config"], key_material, state["pod_cidrs"], existing=existing)
     lab = Lab(tag, hosts=dict(state["namespaces"]), addresses=dict(state["addresses"]))
     machines = Machines(lab, Path(state["rootfs"]), state_dir, pids={k: int(v) for k, v in state["pids"].items()},
                         ips=dict(state["ips"]), cgroups=dict(state.get("cgroups", {})))
@@ -292,12 +349,20 @@ def attach(tag: str = "lab") -> LabSession:
     replayer.state = dict(state["replay_state"])
     replayer.deletes = dict(state.get("replay_deletes", {}))
     replayer.ids = dict(state.get("replay_ids", {}))
+    replayer.old_halves = list(state.get("replay_old_halves", []))
     known = {f.name for f in dataclasses.fields(go_build.BuildVersions)}
     build = go_build.Build(go_build.BuildVersions(**{k: v for k, v in state["build"]["versions"].items() if k in known}),
                            {g: Path(d) for g, d in state["build"]["groups"].items()}, {})
-    return LabSession(tag, state_dir, state["config"], run, machines, replayer, key_material, build,
-                      dict(state["timings"]), first_report=load_report(state_dir), pod_cidrs=state["pod_cidrs"],
-                      existing=existing)
+    generations = {k: int(v) for k, v in (state.get("generations") or {}).items()}
+    # Another update of a running lab: every machine of its last run is an instance AWS reports.
+    last = run_lab_program(state["config"], key_material, state["pod_cidrs"], registered=state.get("registered"),
+                           generations=generations)
+    session = LabSession(tag, state_dir, state["config"], last, machines, replayer, key_material, build,
+                         dict(state["timings"]), first_report=load_report(state_dir), pod_cidrs=state["pod_cidrs"],
+                         registered=state.get("registered"), generations=generations)
+    replayer.on_step = session.step_done
+    session.new_update()
+    return session
 
 
 @dataclass
@@ -319,11 +384,13 @@ def run_phases(phases: list[Phase], timings: dict[str, float], log=print) -> Non
 
 
 def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = None, workers: int | None = None,
-       kubernetes: str | None = None, log=print) -> LabSession:
+       kubernetes: str | None = None, log=print, kill_first_up_after: Sequence[str] = ()) -> LabSession:
     """Build what is missing, boot the lab and replay the program; a lab already running is replayed again
     (only what changed runs), with another worker count when `workers` differs from its own. A count left out
     is 3 for a new lab and the running lab's own otherwise. `kubernetes`: a new lab's Kubernetes release (default:
-    the program's pin); a running lab is upgraded to it (LabSession.upgrade)."""
+    the program's pin); a running lab is upgraded to it (LabSession.upgrade). `kill_first_up_after` (a drill): a new
+    lab's first `pulumi up` is killed once the first of these steps is recorded, the next once the second is, and so
+    on; `session.killed_after` lists those that were."""
     if running(tag):
         return _update(tag, etcd, controllers, workers, kubernetes, log)
     etcd, controllers, workers = etcd or 3, controllers or 3, workers or 3
@@ -348,6 +415,7 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
         replayer = Replayer(machines.ssh, local=machines.local, served=set(made["binaries"].served))
         made["session"] = session = LabSession(tag, state_dir, config, run, machines, replayer, key_material,
                                                made["binaries"].build, timings)
+        session.replayer.on_step = session.step_done
         hold_host_sysctls(tag)
         machines.start_deployer(mirror)
         machines.start_resolver({parse_settings(config, lab_machines=True).dns_check_name: DEPLOYER_IP})
@@ -367,6 +435,10 @@ def up(*, tag: str = "lab", etcd: int | None = None, controllers: int | None = N
 
     def replay() -> None:
         session = made["session"]
+        for step_name in kill_first_up_after:
+            if session.replay_killed_after(step_name):
+                session.killed_after.append(step_name)
+            session.new_update()
         session.first_report = replay_program(session)
         save_report(state_dir, session.first_report)
         session.save()
@@ -454,13 +526,15 @@ def replay_program(session: LabSession) -> Report:
     not wait for it are replayed first, then the program runs again with the answer it gave (as Pulumi would keep
     it in state) and the rest is replayed. One report: each step's row from the replay that ran it."""
     steps = collect(session.run)
-    reader = next((s for s in steps if s.name.endswith("-read-pod-cidrs")), None)
-    waiting = _waiting_for(reader, steps) if reader else set()
+    readers = [s for s in steps if s.name.endswith("-read-pod-cidr")]
+    waiting = set().union(*(_waiting_for(r, steps) for r in readers))
     first = session.replayer.replay([s for s in steps if s.urn not in waiting])
     rows = {r.step: r for r in first.rows}
-    read_row = rows.get(reader.name) if reader else None
-    if read_row and read_row.status == "replayed":
-        session.pod_cidrs = {r.name: r.pod_cidr for r in podcidrs.parse_reader_output(read_row.output)}
+    read = [p for s in readers if rows.get(s.name) and rows[s.name].status == "replayed"
+            for p in podcidrs.parse_reader_output(rows[s.name].output)]
+    if read:
+        session.pod_cidrs = {**(session.pod_cidrs or {}), **{r.name: r.pod_cidr for r in read}}
+        session.registered = {**(session.registered or {}), **{r.name: r.registered for r in read}}
         session.run = session.rerun_program()
     second = session.replayer.replay(collect(session.run))
     for row in second.rows:
@@ -556,10 +630,11 @@ def kubectl_command(tag: str, args: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def lab_session(*, etcd: int = 3, controllers: int = 3, workers: int = 3, tag: str = "lab",
-                kubernetes: str | None = None) -> Iterator[LabSession]:
+                kubernetes: str | None = None, kill_first_up_after: Sequence[str] = ()) -> Iterator[LabSession]:
     """A lab for the length of a `with` block (tests, bench), removed afterwards whatever happens."""
     down(tag)
     try:
-        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers, kubernetes=kubernetes)
+        yield up(tag=tag, etcd=etcd, controllers=controllers, workers=workers, kubernetes=kubernetes,
+                 kill_first_up_after=kill_first_up_after)
     finally:
         down(tag)

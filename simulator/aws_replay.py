@@ -298,6 +298,14 @@ class AwsReplay:
         self.ids[r.id] = name
         return {"name": name}
 
+    def _Tag(self, r, i):
+        resource = self.ref(i["resourceId"])
+        self.ec2.create_tags(Resources=[resource], Tags=[{"Key": i["key"], "Value": i["value"]}])
+        return {"resource": resource, "key": i["key"]}
+
+    def _delete_Tag(self, r, h):
+        self.ec2.delete_tags(Resources=[h["resource"]], Tags=[{"Key": h["key"]}])
+
     def _delete_KeyPair(self, r, h):
         self.ec2.delete_key_pair(KeyName=h["name"])
 

@@ -153,13 +153,13 @@ def destroy(config: dict[str, Any], *, gone: Iterable[str] = (), refresh_first: 
 
 
 def _without(resources: list[Resource], failed: set[str], *, keep: Callable[[Resource], bool]) -> list[Resource]:
-    """What completed: resources `keep` accepts that depend on none of the `failed` (names), directly or not."""
-    by_urn = {r.urn: r for r in resources}
-    bad = {r.urn for r in resources if r.name in failed}
+    """What completed: resources `keep` accepts that depend, directly or not, on none of the `failed` (names) and on
+    nothing `keep` rejects (what waits for a step that never ran was never made either)."""
+    bad = {r.urn for r in resources if r.name in failed or not keep(r)}
     for r in dependency_order(resources):
         if engine._Graph.edges(r, with_parent=False) & bad:
             bad.add(r.urn)
-    return [r for r in resources if r.urn not in bad and keep(by_urn[r.urn])]
+    return [r for r in resources if r.urn not in bad]
 
 
 def retry_partial_first_up(config: dict[str, Any], failed: Iterable[str]) -> ChangePlan:
@@ -562,7 +562,7 @@ What each change does, as the change simulator plays it on a running stack of 1 
 (`simulator/engine.py`, each citing the pulumi/pulumi source it follows, at commit {engine.ENGINE_COMMIT[:10]}) decide
 what is created, updated, replaced and deleted, in which order, which delete commands run on which machine and
 which are skipped: a delete-first replacement makes the inputs that come from the replaced resource unknown and
-replaces what the provider then must (so every pod route goes when a worker is replaced), a step deletedWith a
+replaces what the provider then must (a replaced worker's own pod routes go with it), a step deletedWith a
 replaced instance goes with it, old halves of create-first replacements are deleted last, a refresh drops what
 AWS no longer has. `simulator/change_sim.py` plays the scenarios; counts grow with the node counts.
 `tests/unit/test_change_simulator.py` checks that this section is what the simulator prints

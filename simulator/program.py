@@ -11,6 +11,7 @@ import ast
 import asyncio
 import contextlib
 import dataclasses
+import io
 import functools
 import re
 import base64
@@ -192,6 +193,9 @@ QUOTAS = {"L-1216C47A": 1024.0, "L-0263D0A3": 5.0}
 NO_LOAD_BALANCER = "Search returned 0 results, please revise so only one is returned"
 NO_KEY_PAIR = "no matching EC2 Key Pair found"
 NO_AMI = "Your query returned no results. Please change your search criteria and try again."
+# When the mocks' nodes registered with the API: first, and again (with another range).
+REGISTERED = "2026-01-01T00:00:00Z"
+REGISTERED_AGAIN = "2026-01-02T00:00:00Z"
 
 
 class ProviderError(Exception):
@@ -207,7 +211,8 @@ class ClusterMocks(pulumi.runtime.Mocks):
                  existing: "ProgramRun | None" = None, existing_instances: list[dict] | None = None,
                  quotas: dict[str, float] | None = None, not_offered: set[tuple[str, str]] | None = None,
                  load_balancers: list[dict] | None = None, eips: list[dict] | None = None,
-                 gone_images: set[str] | None = None):
+                 gone_images: set[str] | None = None, deployer: Callable[[str, str], str] | None = None,
+                 registered: dict[str, str] | None = None, generations: dict[str, int] | None = None):
         """`key_material`: share one dict between runs to get the same keys and certificates for the same inputs,
         so that two runs differ only where the program's inputs differ.
         `existing`: what AWS holds before this run (the resources of this stack's previous `pulumi up`, or of
@@ -215,13 +220,18 @@ class ClusterMocks(pulumi.runtime.Mocks):
         and a remote step declared with the inputs it had there keeps its outputs (the engine does not run it).
         None: a new stack in an empty account.
         `pod_cidrs`: what the API answers for node.spec.podCIDR (node name -> range, None for not yet assigned);
-        by default worker-N gets 10.200.N.0/24.
+        a node it does not name, worker-N, has 10.200.N.0/24.
         `existing_instances`: more instances AWS reports, each {"id", "tags", "rootVolumeGb"} and optionally
-        "privateIp", "keyName", "instanceType", "architecture" (x86_64 or arm64), "ami".
+        "privateIp", "keyName", "instanceType", "architecture" (x86_64 or arm64), "ami", and the tags on its
+        primary interface, "interfaceTags".
         `quotas`: Service Quotas values by code (QUOTAS by default). `not_offered`: (instance type, zone) pairs EC2
         does not offer. `load_balancers`: more load balancers and target groups, each {"name", "tags", "kind":
         "load balancer" | "target group"}. `eips`: more Elastic IPs, each {"tags"}. `gone_images`: AMIs
-        deregistered since."""
+        deregistered since. `deployer(command, stdin) -> stdout`: runs the program's `command:local:run` invokes
+        for real (the lab's deployer); None: they are answered here. `registered`: when each node's Node object
+        was created, as the API says (node name -> RFC 3339); by default REGISTERED, or REGISTERED_AGAIN for a
+        node whose range is not the one it gets first. `generations`: node name -> how many times its machine was
+        made anew (terminated out of band and created again): each time, its instance gets a new id."""
         self.existing_instances = existing_instances or []
         self.calls: list[tuple[str, dict]] = []
         self.declared: list[tuple[str, str]] = []      # (type, name) of every resource the program registered
@@ -236,6 +246,9 @@ class ClusterMocks(pulumi.runtime.Mocks):
         self.load_balancers = load_balancers or []
         self.eips = eips or []
         self.gone_images = gone_images or set()
+        self.deployer = deployer
+        self.registered = registered or {}
+        self.generations = generations or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.declared.append((args.typ, args.name))
@@ -257,16 +270,18 @@ class ClusterMocks(pulumi.runtime.Mocks):
         elif args.typ == "command:remote:Command" and (kept := self._unchanged_step(args.name, inputs)):
             # Same inputs as in state: the engine runs nothing and the step keeps what it answered then.
             return kept.id, {**outputs, **{k: v for k, v in kept.outputs.items() if k in ("stdout", "stderr")}}
-        elif args.typ == "command:remote:Command" and args.name.endswith("-read-pod-cidrs"):
+        elif args.typ == "command:remote:Command" and args.name.endswith("-read-pod-cidr"):
             outputs["stdout"] = self._read_pod_cidrs(inputs["stdin"])
             outputs["stderr"] = ""
         elif args.typ == "aws:ec2/instance:Instance":
             hostname = re.search(r"^hostname: (\S+)$", inputs.get("userData", ""), re.M)
             if hostname:
                 self.node_ips[hostname.group(1)] = inputs.get("privateIp")
-            resource_id = f"i-{_stable_hex(args.name)}"
+            generation = self.generations.get(hostname.group(1)) if hostname else None
+            machine = f"{args.name}#{generation}" if generation else args.name
+            resource_id = f"i-{_stable_hex(machine)}"
             outputs["privateIp"] = inputs.get("privateIp")
-            outputs["primaryNetworkInterfaceId"] = f"eni-{_stable_hex(args.name)}"
+            outputs["primaryNetworkInterfaceId"] = f"eni-{_stable_hex(machine)}"
             outputs["arn"] = f"arn:aws:ec2:{REGION}:123456789012:instance/{resource_id}"
             if inputs.get("associatePublicIpAddress"):
                 outputs["publicIp"] = self._public_ip(args.name)
@@ -310,24 +325,47 @@ class ClusterMocks(pulumi.runtime.Mocks):
             if address not in taken:
                 return address
 
-    def node_list(self, expected: list[str]) -> dict:
-        """What `kubectl get nodes -o json` would answer once the workers registered."""
+    def node_list(self, expected: list[str], ips: dict[str, str] | None = None) -> dict:
+        """What `kubectl get nodes -o json` would answer once the workers registered. A node whose range is not the
+        one worker-N gets first (10.200.N.0/24) registered again later (the range allocator gave it another)."""
         items = []
         for name in expected:
-            cidr = (self.pod_cidrs or {}).get(name) if self.pod_cidrs is not None else \
-                f"10.200.{int(name.rsplit('-', 1)[1])}.0/24"
+            first = f"10.200.{int(name.rsplit('-', 1)[1])}.0/24"
+            cidr = (self.pod_cidrs or {}).get(name, first)
             spec = {"podCIDR": cidr} if cidr else {}
-            items.append({"metadata": {"name": name}, "spec": spec,
-                          "status": {"addresses": [{"type": "InternalIP", "address": self.node_ips[name]},
+            created = self.registered.get(name) or (REGISTERED if cidr == first else REGISTERED_AGAIN)
+            items.append({"metadata": {"name": name, "creationTimestamp": created},
+                          "spec": spec,
+                          "status": {"addresses": [{"type": "InternalIP", "address": (ips or self.node_ips)[name]},
                                                    {"type": "Hostname", "address": name}]}})
         return {"kind": "List", "items": items}
 
     def _read_pod_cidrs(self, script: str) -> str:
-        """Answer the reader step as it would answer on a controller, through the reader's own code."""
+        """Answer a worker's reader step as it would answer on the worker, through the reader's own code."""
         expected = ast.literal_eval(re.search(r"sys\.exit\(main\((\[.*?\])", script).group(1))
         ranges = podcidrs.wait_for_pod_cidrs(expected, lambda: self.node_list(expected), timeout=0,
                                              sleep=lambda _: None)
         return podcidrs.RESULT_PREFIX + json.dumps([dataclasses.asdict(r) for r in ranges]) + "\n"
+
+    def _call_run(self, a):
+        """`command:local:run`: the live read of the nodes' ranges. None on a new stack (no API answers yet); run
+        by `deployer` when there is one (the lab); else answered through the program's own code from the workers
+        AWS holds."""
+        if "live_main(" not in a.get("stdin", ""):
+            raise AssertionError(f"unexpected local run: {a.get('command')}")
+        if self.existing is None:
+            stdout = podcidrs.UNAVAILABLE_PREFIX + "no cluster answers yet\n"
+        elif self.deployer is not None:
+            stdout = self.deployer(a["command"], a["stdin"])
+        else:
+            ips = {node: r.inputs.get("privateIp") for r in self._held("aws:ec2/instance:Instance")
+                   if (r.inputs.get("tags") or {}).get("role") == "workers"
+                   and (node := re.search(r"^hostname: (\S+)$", r.inputs.get("userData", ""), re.M).group(1))}
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                podcidrs.live_main({}, 0, fetch=lambda kubeconfig, timeout: self.node_list(sorted(ips), ips))
+            stdout = out.getvalue()
+        return {"command": a.get("command"), "stdout": stdout, "stderr": ""}
 
     # --- lookups (invokes), answered as AWS would ----------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -426,6 +464,36 @@ class ClusterMocks(pulumi.runtime.Mocks):
                         "publicKey": r.inputs.get("publicKey"), "tags": r.inputs.get("tags") or {}}
         raise ProviderError(NO_KEY_PAIR)
 
+    def _interface_tags(self) -> dict[str, dict[str, str]]:
+        """Network interface id -> its tags: those the stack's `aws.ec2.Tag` resources put there."""
+        tags: dict[str, dict[str, str]] = {}
+        for t in self._held("aws:ec2/tag:Tag"):
+            tags.setdefault(t.inputs.get("resourceId"), {})[t.inputs.get("key")] = t.inputs.get("value")
+        return tags
+
+    def _call_getNetworkInterfaces(self, a):
+        """The primary interfaces of the instances AWS holds, by `tag:K` and `attachment.instance-id` filters."""
+        tags = self._interface_tags()
+        interfaces = [(r.outputs.get("primaryNetworkInterfaceId"), r.id) for r in self._held("aws:ec2/instance:Instance")]
+        interfaces += [(i.get("networkInterfaceId", f"eni-{i['id']}"), i["id"]) for i in self.existing_instances]
+        for i in self.existing_instances:
+            for k, v in (i.get("interfaceTags") or {}).items():
+                tags.setdefault(i.get("networkInterfaceId", f"eni-{i['id']}"), {})[k] = v
+        found = []
+        for eni, instance in interfaces:
+            ok = True
+            for f in a.get("filters") or []:
+                name, values = f.get("name", ""), f.get("values") or []
+                if name.startswith("tag:"):
+                    ok &= tags.get(eni, {}).get(name[4:]) in values
+                elif name == "attachment.instance-id":
+                    ok &= instance in values
+                else:
+                    raise AssertionError(f"unexpected network interface filter {name}")
+            if ok:
+                found.append(eni)
+        return {"id": REGION, "ids": found}
+
     def _existing_instances(self, query: dict) -> list[dict]:
         """The instances AWS holds before this run (`existing_instances`, and `existing`'s), as getInstance
         describes them, matching an EC2 lookup's tags (`instanceTags`, `tag:K` and `tag-key` filters) and its
@@ -433,7 +501,8 @@ class ClusterMocks(pulumi.runtime.Mocks):
         described = [self._describe_instance(i) for i in self.existing_instances]
         described += [self._describe_run_instance(r) for r in self._held("aws:ec2/instance:Instance")]
         tags = {k: [v] for k, v in (query.get("instanceTags") or {}).items()}
-        attributes = {"architecture": "architecture", "instance-type": "instanceType", "key-name": "keyName"}
+        attributes = {"architecture": "architecture", "instance-type": "instanceType", "key-name": "keyName",
+                      "network-interface.network-interface-id": "networkInterfaceId"}
         wanted = {}
         for f in query.get("filters") or []:
             name, values = f.get("name", ""), f.get("values") or []
@@ -453,6 +522,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
                 "instanceState": "running", "privateIp": i.get("privateIp", ""), "publicIp": "",
                 "keyName": i.get("keyName", ""), "instanceType": i.get("instanceType", "t3.medium"),
                 "architecture": arch, "ami": i.get("ami", AMIS[arch]),
+                "networkInterfaceId": i.get("networkInterfaceId", f"eni-{i['id']}"),
                 "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": i["rootVolumeGb"]}]}
 
     @staticmethod
@@ -465,6 +535,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
             "instanceType": r.inputs.get("instanceType"), "instanceState": "running",
             "keyName": r.inputs.get("keyName"), "subnetId": r.inputs.get("subnetId"),
             "privateIp": r.outputs.get("privateIp") or "", "publicIp": r.outputs.get("publicIp") or "",
+            "networkInterfaceId": r.outputs.get("primaryNetworkInterfaceId") or "",
             "instanceTags": r.inputs.get("tags") or {}, "tags": r.inputs.get("tags") or {},
             "vpcSecurityGroupIds": r.inputs.get("vpcSecurityGroupIds") or [],
             "rootBlockDevices": [{"deviceName": "/dev/sda1", "volumeSize": root.get("volumeSize"),

@@ -22,6 +22,9 @@ RUNTIME_INPUTS = f"{ANNOTATION_PREFIX}/pod-runtime-inputs"
 # Set when the drain cordoned a node that was schedulable: only then does the rollout uncordon it (a node someone
 # cordoned by hand stays cordoned).
 CORDONED_FOR_RESTART = f"{ANNOTATION_PREFIX}/cordoned-for-restart"
+# The EC2 instance the node last came into service on (its uncordon step records it): a removal step made for an
+# earlier machine of the same name (a worker lost, refreshed and created again) leaves the new one alone.
+INSTANCE_ID = f"{ANNOTATION_PREFIX}/instance-id"
 # The Ready condition's heartbeat when the drain began: Ready again means a heartbeat after it (a restarted kubelet
 # reports its status at once; before that the API still shows the old, stale Ready).
 HEARTBEAT_AT_DRAIN = f"{ANNOTATION_PREFIX}/heartbeat-at-drain"
@@ -61,22 +64,26 @@ def drain_script(node: str, runtime_inputs: str, timeout_seconds: int = DRAIN_TI
         DRAIN=_drain_block(timeout_seconds, "Fix what holds the pod and run pulumi up again."))
 
 
-def uncordon_script(node: str, runtime_inputs: str, timeout_seconds: int = READY_TIMEOUT_SECONDS,
+def uncordon_script(node: str, runtime_inputs: str, instance_id: str, timeout_seconds: int = READY_TIMEOUT_SECONDS,
                     poll_seconds: int = 5) -> str:
     """After `node`'s services are (re)started: wait until it is Ready again (a heartbeat after the drain's, when it
-    was drained), uncordon it if the drain cordoned it, and record `runtime_inputs` as what it now runs."""
+    was drained), uncordon it if the drain cordoned it, and record `runtime_inputs` as what it now runs and
+    `instance_id` as the machine it runs on."""
     return shell.render(
         "rollout/uncordon.sh", NODE=node, PRELUDE=_prelude(node), WANT=shlex.quote(runtime_inputs),
+        INSTANCE_ID=shlex.quote(instance_id), INSTANCE_ID_ANNOTATION=INSTANCE_ID,
         HEARTBEAT_AT_DRAIN_KEY=_jsonpath_key(HEARTBEAT_AT_DRAIN), TIMEOUT_SECONDS=timeout_seconds,
         POLL_SECONDS=poll_seconds, CORDONED_FOR_RESTART_KEY=_jsonpath_key(CORDONED_FOR_RESTART),
         RUNTIME_INPUTS=RUNTIME_INPUTS, CORDONED_FOR_RESTART=CORDONED_FOR_RESTART, HEARTBEAT_AT_DRAIN=HEARTBEAT_AT_DRAIN)
 
 
-def remove_node_script(node: str, timeout_seconds: int = DRAIN_TIMEOUT_SECONDS) -> str:
-    """Before `node`'s machine goes (a lower `workers.count`, or the machine replaced): cordon and drain it, then
-    delete its Node object. Nothing to do when it is not registered."""
+def remove_node_script(node: str, instance_id: str, timeout_seconds: int = DRAIN_TIMEOUT_SECONDS) -> str:
+    """Before `node`'s machine `instance_id` goes (a lower `workers.count`, or the machine replaced): cordon and
+    drain it, then delete its Node object. Nothing to do when it is not registered, or when its uncordon step
+    recorded another machine (a newer one of the same name: this step's delete comes after it came up)."""
     return shell.render(
-        "rollout/remove-node.sh", NODE=node, PRELUDE=_prelude(node), DRAIN=_drain_block(
+        "rollout/remove-node.sh", NODE=node, PRELUDE=_prelude(node), INSTANCE_ID=shlex.quote(instance_id),
+        INSTANCE_ID_KEY=_jsonpath_key(INSTANCE_ID), DRAIN=_drain_block(
             timeout_seconds, "Fix what holds the pod and run pulumi up again; the machine is kept until then."))
 
 

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from cluster.remote import deployer_python
 from cluster.render import podcidrs, podnet
 from cluster.render.workers import cni
 from locallab.replay import ReplayError, Step, collect
@@ -145,13 +146,17 @@ def test_the_controller_manager_assigns_pod_ranges_and_the_programs_reader_and_r
     assigned = {n["metadata"]["name"]: n["spec"].get("podCIDR") for n in nodes["items"]}
     assert all(assigned.get(w) for w in WORKERS), assigned
     assert len(set(assigned.values())) == len(WORKERS)
-    # The program's own reader step, run again on the controller it runs on, reads the same.
-    reader = next(s for s in collect(lab.run) if s.name.endswith("-read-pod-cidrs"))
-    result = lab.machines.ssh(reader.host, reader.user, reader.private_key, reader.create, reader.stdin)
-    assert result.returncode == 0, result.stdout + result.stderr
-    read = {r.name: r for r in podcidrs.parse_reader_output(result.stdout)}
+    # Each worker's own reader step, run again on the worker with its kubelet's identity, reads the same; so does
+    # the program's live read of the API from the deployer, which runs at every update.
+    read = {}
+    for reader in (s for s in collect(lab.run) if s.name.endswith("-read-pod-cidr")):
+        result = lab.machines.ssh(reader.host, reader.user, reader.private_key, reader.create, reader.stdin)
+        assert result.returncode == 0, result.stdout + result.stderr
+        read |= {r.name: r for r in podcidrs.parse_reader_output(result.stdout)}
     assert {name: r.pod_cidr for name, r in read.items()} == {w: assigned[w] for w in WORKERS}
     assert {name: r.ip for name, r in read.items()} == {w: lab.nodes[w] for w in WORKERS}
+    live = lab.machines.local(deployer_python(), podcidrs.live_read_program(lab.run.outputs["kubeconfig"], 15))
+    assert podcidrs.parse_live_output(live.stdout) == (read, None), live.stdout + live.stderr
     # The replay ran the steps after the reader with its answer (as Pulumi passes a step's output on): each
     # worker's follower (k8s-cni-config) wrote its CNI config on its range and every node routes the others'.
     assert lab.pod_cidrs == {w: assigned[w] for w in WORKERS}

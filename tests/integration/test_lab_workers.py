@@ -41,7 +41,7 @@ def test_the_replay_report_leaves_out_only_the_load_balancer_check(lab):
         assert {f"{worker}-{s}" for s in (
             "prepare-os", "install-containerd", "install-runc", "install-cni-plugins", "install-crictl",
             "start-containerd", "start-kubelet", "start-kube-proxy", "node-ready", "pod-network")} <= replayed
-    assert {"controller-0-read-pod-cidrs", "controller-0-apply-coredns", "controller-0-dns-check",
+    assert {*(f"{w}-read-pod-cidr" for w in WORKERS), "controller-0-apply-coredns", "controller-0-dns-check",
             "controller-0-apply-nginx", "controller-0-nginx-rollout", "lab-smoke-test-fetch-from-every-worker"} \
         <= replayed
 

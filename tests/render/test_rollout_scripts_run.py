@@ -15,6 +15,7 @@ from cluster.render.control_plane import DEPLOYER_KUBECTL
 
 NODE = "worker-1"
 INPUTS = "f00dfeed"
+MACHINE = "i-0123456789abcdef0"
 
 FAKE_KUBECTL = r'''
 import json, sys
@@ -154,9 +155,9 @@ def test_a_node_cordoned_by_hand_is_drained_but_not_marked_for_uncordoning(tmp_p
     # and after the restart it stays cordoned
     cluster = Cluster(tmp_path, unschedulable=True, annotations={rollout.HEARTBEAT_AT_DRAIN: "t0"},
                       heartbeats=("t1",))
-    assert cluster.run(rollout.uncordon_script(NODE, INPUTS, poll_seconds=0)).returncode == 0
+    assert cluster.run(rollout.uncordon_script(NODE, INPUTS, MACHINE, poll_seconds=0)).returncode == 0
     assert cluster.node["unschedulable"]
-    assert cluster.node["annotations"] == {rollout.RUNTIME_INPUTS: INPUTS}
+    assert cluster.node["annotations"] == {rollout.RUNTIME_INPUTS: INPUTS, rollout.INSTANCE_ID: MACHINE}
 
 
 def test_a_drain_a_disruption_budget_blocks_fails_naming_the_node_and_leaves_it_cordoned(tmp_path):
@@ -181,10 +182,11 @@ def test_uncordon_waits_for_a_heartbeat_after_the_drain_then_returns_the_node_to
                       annotations={rollout.CORDONED_FOR_RESTART: "true", rollout.HEARTBEAT_AT_DRAIN: "t0",
                                    rollout.RUNTIME_INPUTS: "old"},
                       heartbeats=("t0", "t0", "t1"))
-    result = cluster.run(rollout.uncordon_script(NODE, INPUTS, poll_seconds=0))
+    result = cluster.run(rollout.uncordon_script(NODE, INPUTS, MACHINE, poll_seconds=0))
     assert result.returncode == 0, result.stderr
     assert not cluster.node["unschedulable"]
-    assert cluster.node["annotations"] == {rollout.RUNTIME_INPUTS: INPUTS}
+    # what it runs now, and on which machine (the removal steps read it)
+    assert cluster.node["annotations"] == {rollout.RUNTIME_INPUTS: INPUTS, rollout.INSTANCE_ID: MACHINE}
     assert cluster.node["heartbeats"] == ["t1"]         # it read past the stale ones
 
 
@@ -192,7 +194,7 @@ def test_uncordon_gives_up_within_its_bound_and_leaves_the_node_cordoned(tmp_pat
     cluster = Cluster(tmp_path, unschedulable=True,
                       annotations={rollout.CORDONED_FOR_RESTART: "true", rollout.HEARTBEAT_AT_DRAIN: "t0"},
                       heartbeats=("t0",))
-    result = cluster.run(rollout.uncordon_script(NODE, INPUTS, timeout_seconds=1, poll_seconds=1))
+    result = cluster.run(rollout.uncordon_script(NODE, INPUTS, MACHINE, timeout_seconds=1, poll_seconds=1))
     assert result.returncode == 1
     assert f"{NODE} is not Ready again after 1s" in result.stderr
     assert cluster.node["unschedulable"]
@@ -200,18 +202,36 @@ def test_uncordon_gives_up_within_its_bound_and_leaves_the_node_cordoned(tmp_pat
 
 def test_removal_drains_then_deletes_the_node(tmp_path):
     cluster = Cluster(tmp_path)
-    result = cluster.run(rollout.remove_node_script(NODE, timeout_seconds=90))
+    result = cluster.run(rollout.remove_node_script(NODE, MACHINE, timeout_seconds=90))
     assert result.returncode == 0, result.stderr
     assert [v for v in cluster.verbs() if v in ("cordon", "drain", "delete")] == ["cordon", "drain", "delete"]
     assert "--timeout=90s" in next(c for c in cluster.calls if c.startswith("drain "))
     assert cluster.node is None
 
 
+@pytest.mark.parametrize("recorded", [MACHINE, None])
+def test_removal_drains_a_node_that_runs_on_its_machine_or_on_one_never_recorded(recorded, tmp_path):
+    cluster = Cluster(tmp_path, annotations={rollout.INSTANCE_ID: recorded} if recorded else {})
+    assert cluster.run(rollout.remove_node_script(NODE, MACHINE)).returncode == 0
+    assert "drain" in cluster.verbs() and cluster.node is None
+
+
+def test_removal_made_for_an_earlier_machine_leaves_the_node_of_a_newer_one_alone(tmp_path):
+    """Review D1: a worker lost, refreshed and created again; the old removal step's delete comes at the end of
+    the update, after the new machine's uncordon step recorded it."""
+    cluster = Cluster(tmp_path, annotations={rollout.INSTANCE_ID: "i-0newmachine0000"})
+    result = cluster.run(rollout.remove_node_script(NODE, MACHINE))
+    assert result.returncode == 0, result.stderr
+    assert "runs on machine i-0newmachine0000 now, not on i-0123456789abcdef0" in result.stdout
+    assert not {"cordon", "drain", "delete"} & set(cluster.verbs())
+    assert cluster.node is not None and not cluster.node["unschedulable"]
+
+
 def test_removal_of_an_unregistered_node_does_nothing_and_a_blocked_drain_keeps_the_machine(tmp_path):
     cluster = Cluster(tmp_path, registered=False)
-    assert cluster.run(rollout.remove_node_script(NODE)).returncode == 0
+    assert cluster.run(rollout.remove_node_script(NODE, MACHINE)).returncode == 0
     blocked = Cluster(_fresh(tmp_path), drain_fails=True)
-    result = blocked.run(rollout.remove_node_script(NODE))
+    result = blocked.run(rollout.remove_node_script(NODE, MACHINE))
     assert result.returncode == 1 and "the machine is kept until then" in result.stderr
     assert blocked.node is not None            # the Node stays: the engine does not terminate the instance
 

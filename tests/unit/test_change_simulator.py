@@ -133,7 +133,9 @@ def test_workers_3_to_5_adds_two_and_touches_no_running_node():
     assert plan.created_nodes() == ["worker-3", "worker-4"] and plan.replaced_nodes() == []
     for worker in ("worker-0", "worker-1", "worker-2"):
         assert {c.kind for c in plan.steps(host=worker)} == {UNCHANGED}, worker
-    assert plan.named("controller-0-read-pod-cidrs").reruns
+    # the new workers read their ranges; the others' readers do not run again
+    assert {c.name for c in plan.changes.values() if c.step == "read-pod-cidr" and c.reruns} == \
+        {"worker-3-read-pod-cidr", "worker-4-read-pod-cidr"}
 
 
 def test_workers_5_to_2_removes_three_and_forgets_their_nodes():
@@ -142,8 +144,10 @@ def test_workers_5_to_2_removes_three_and_forgets_their_nodes():
     removed = sorted(c.name for c in plan.of_kind(DELETED, INSTANCE))
     assert removed == ["k8s-dev-worker-2", "k8s-dev-worker-3", "k8s-dev-worker-4"]
     assert plan.replaced_nodes() == []
-    # the reader runs again: it deletes the Node objects of the removed workers
-    assert plan.named("controller-0-read-pod-cidrs").reruns
+    # their removal steps deleted their Nodes; their readers went with them, the others' did not run again
+    assert {c.name: c.kind for c in plan.changes.values() if c.step == "read-pod-cidr"} == {
+        **{f"worker-{i}-read-pod-cidr": UNCHANGED for i in (0, 1)},
+        **{f"worker-{i}-read-pod-cidr": DELETED for i in (2, 3, 4)}}
 
 
 def test_an_instance_type_change_replaces_one_batch_of_workers_each_drained_before_its_machine_goes():
@@ -300,18 +304,19 @@ def test_a_replaced_worker_is_drained_on_its_old_machine_before_that_machine_goe
         == {NO_COMMAND}
 
 
-def test_replacing_controller_0_skips_the_drains_of_the_steps_that_go_with_it():
+def test_replacing_controller_0_removes_no_worker_and_keeps_the_removal_steps():
+    """The removal steps run on controller-0 but go with the VPC only (review D9, D12): its replacement neither
+    cascades into them nor runs their delete commands."""
     plan = plan_case("replace-controller")
-    assert acted_on(plan) == []
-    skipped = {op.name for op in plan.delete_commands(SKIPPED)}
-    assert skipped == {f"controller-0-remove-worker-{i}" for i in range(3)}
+    assert acted_on(plan) == [] and plan.delete_commands() == []
+    assert {plan.named(f"controller-0-remove-worker-{i}").kind for i in range(3)} == {UNCHANGED}
     assert plan.replaced_nodes() == ["controller-0"] and plan.failure is None
 
 
 def test_replacing_etcd_0_removes_no_member_and_it_rejoins():
     plan = plan_case("replace-etcd-0")
-    assert acted_on(plan) == []
-    assert {op.name for op in plan.delete_commands(SKIPPED)} == {"etcd-0-membership-etcd-1", "etcd-0-membership-etcd-2"}
+    assert acted_on(plan) == [] and plan.delete_commands() == []
+    assert {plan.named(f"etcd-0-membership-etcd-{i}").kind for i in (1, 2)} == {UNCHANGED}
     assert plan.named("etcd-0-start-etcd").kind == REPLACED
     assert "cluster_view" in plan.named("etcd-0-start-etcd").after.inputs["stdin"]
 
@@ -378,10 +383,12 @@ def test_a_cluster_name_change_or_a_name_another_stack_holds_is_refused(case_id,
 @pytest.mark.parametrize("case_id, says", [
     # N7: a new worker type reaches one rollout batch per update, by replacement, drained first
     ("instance-type", "`remove-worker-N` on controller-0 acts on the node it names: old machine"),
-    # D2, as the engine plays it until it is fixed: routes gone until the new worker is back
-    ("replace-worker", "deleted before the replaced node goes and created again only after it is back: 3 Route"),
+    # D2: only the replaced worker's own route (and its bootstrapped tag) goes before it is back
+    ("replace-worker", "deleted before the replaced node goes and created again only after it is back: Route, Tag"),
     ("workers-down", "3 × `remove-worker-N` on controller-0 acts on the node it names: old machine"),
-    ("worker-lost", "`remove-worker-N` on controller-0 acts on the node it names: new machine"),
+    # D1: the old removal step's delete command finds the Node on the new machine and leaves it alone
+    ("worker-lost", "`remove-worker-N` on controller-0 acts on the node it names: none: the instance it names is not "
+                    "this machine"),
     ("stack-rename", "etcd starts empty on new machines with no member to join"),
 ])
 def test_the_readme_names_what_the_preview_does_not_show(case_id, says):

@@ -186,3 +186,40 @@ def test_a_step_that_outlives_its_bound_is_killed_and_says_which_step_on_which_h
     assert result.stderr.strip() == "k8s-from-scratch: step install-containerd on worker-1 did not finish within 2s"
     ok = subprocess.run(["bash", "-c", line], input="exit 3\n", capture_output=True, text=True, timeout=60)
     assert ok.returncode == 3 and ok.stderr == "", "a failing step keeps its own exit code and says nothing more"
+
+
+# --- the live read of the nodes' pod ranges (cluster/podnet.py live_ranges) ----------------------------------------
+def test_the_live_read_lists_every_nodes_range_through_the_api_with_the_exported_kubeconfig(pki):
+    from cluster.render import podcidrs
+    nodes = {"kind": "NodeList", "apiVersion": "v1", "items": [
+        {"metadata": {"name": name, "creationTimestamp": created}, "spec": spec,
+         "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}
+        for name, created, spec, ip in (
+            ("worker-1", "2026-12-01T10:00:05Z", {"podCIDR": "10.200.7.0/24"}, "10.43.0.31"),
+            ("worker-0", "2026-12-01T09:00:00Z", {"podCIDR": "10.200.0.0/24"}, "10.43.0.30"),
+            ("worker-2", "2026-12-01T10:00:09Z", {}, "10.43.0.32"))]}     # registered, no range yet
+    with serving(b"{}", tls=serving_tls(pki), path_bodies={"/api/v1/nodes": json.dumps(nodes).encode()},
+                 address="127.0.0.2") as port:
+        kubeconfig = admin_kubeconfig(cluster_name="k8s-dev", endpoint=f"https://127.0.0.2:{port}",
+                                      ca_pem=pki[KUBERNETES_CA].cert_pem, cert_pem=pki["admin"].cert_pem,
+                                      key_pem=pki["admin"].key_pem)
+        result = run_python(podcidrs.live_read_program(kubeconfig, 10))
+    assert result.returncode == 0, result.stderr
+    ranges, unavailable = podcidrs.parse_live_output(result.stdout)
+    assert unavailable is None
+    assert ranges == {"worker-0": podcidrs.NodePodRange("worker-0", "10.43.0.30", "10.200.0.0/24", "2026-12-01T09:00:00Z"),
+                      "worker-1": podcidrs.NodePodRange("worker-1", "10.43.0.31", "10.200.7.0/24", "2026-12-01T10:00:05Z")}
+
+
+def test_a_live_read_the_api_does_not_answer_is_an_answer_within_its_bound(pki):
+    """A first creation (nothing listens yet), or a deployer outside adminCidrs: the update goes on."""
+    from cluster.render import podcidrs
+    kubeconfig = admin_kubeconfig(cluster_name="k8s-dev", endpoint="https://127.0.0.1:9", ca_pem=pki[KUBERNETES_CA].cert_pem,
+                                  cert_pem=pki["admin"].cert_pem, key_pem=pki["admin"].key_pem)
+    started = time.monotonic()
+    result = run_python(podcidrs.live_read_program(kubeconfig, 3))
+    assert result.returncode == 0, result.stderr
+    assert podcidrs.parse_live_output(result.stdout)[0] == {}
+    assert "Connection refused" in podcidrs.parse_live_output(result.stdout)[1]
+    assert time.monotonic() - started < 30
+    assert pki["admin"].key_pem.splitlines()[1] not in result.stdout + result.stderr

@@ -1,6 +1,6 @@
-"""Defects the engine's rules show in `cluster/` (review-r2-engine-and-aws.md D1, D2, D3, D9, D11, D12, D15, D16;
-review-r2-kubernetes.md N2), each a test of the right behaviour, played by the change simulator. They fail today:
-each is marked strict xfail with its row, and the fix in `cluster/` removes the mark."""
+"""Defects the engine's rules showed in `cluster/` (review-r2-engine-and-aws.md D1, D2, D3, D9, D11, D12, D15, D16;
+review-r2-kubernetes.md N2), each a test of the right behaviour, played by the change simulator. Each failed before
+its fix (they were strict xfails, one per row) and passes since."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ def routes_deleted(plan) -> set[str]:
     return {op.name for op in plan.operations if op.action == "delete" and op.change.type == ROUTE}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="D1: the old removal step's delete command drains the recreated worker "
-                                       "(the Node is deleted by name)")
 def test_d1_a_worker_recreated_after_a_refresh_is_not_drained_by_its_old_removal_step():
     plan = plan_case("worker-lost")
     assert plan.created_nodes() == ["worker-1"]
@@ -28,8 +26,6 @@ def test_d1_a_worker_recreated_after_a_refresh_is_not_drained_by_its_old_removal
     assert not [a for a in acts if a[2] == "new machine"], acts
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="D2: a delete-first replacement of a worker or controller-0 deletes every "
-                                       "pod route before the old instance (the reader's triggers hold every id)")
 @pytest.mark.parametrize("case_id, untouched", [
     ("replace-worker", ("worker-0", "worker-2")),
     ("replace-controller", ("worker-0", "worker-1", "worker-2")),
@@ -40,8 +36,6 @@ def test_d2_replacing_nodes_never_deletes_the_pod_routes_of_the_workers_that_sta
     assert not routes_deleted(plan) & {f"k8s-dev-pod-network-table0-{w}" for w in untouched}
 
 
-@pytest.mark.xfail(strict=True, raises=SettingsError, reason="D3: the retry of a first up that launched 1 of 3 etcd instances is "
-                                       "refused (instances are counted as members)")
 def test_d3_the_retry_of_a_first_up_that_launched_one_etcd_member_bootstraps_all_three():
     plan = plan_case("partial-first-up")
     assert plan.created_nodes() == ["etcd-1", "etcd-2"]
@@ -49,22 +43,17 @@ def test_d3_the_retry_of_a_first_up_that_launched_one_etcd_member_bootstraps_all
         assert "new_member_of_running_cluster=yes" not in plan.named(f"etcd-{i}-start-etcd").after.inputs["stdin"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="D15: the retry of a failed first up treats every launched node as running "
-                                       "and chains them all")
 def test_d15_the_retry_of_a_failed_first_up_is_as_parallel_as_a_first_up():
     retry = retry_partial_first_up(THREE_ETCD, ["k8s-dev-etcd-2"])     # 2 of 3 launched: not refused
     assert dependency_depth(retry.after) == dependency_depth(deployed(THREE_ETCD).after)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="D9: removal steps lose their deletedWith when a refresh drops controller-0, "
-                                       "so destroy dials the dead controller and stops")
 def test_d9_destroy_after_controller_0_was_lost_and_refreshed_deletes_everything():
     plan = plan_case("destroy-controller-lost")
     assert plan.failure is None
     assert {op.status for op in plan.operations} == {"done"}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="D11: a leaving worker's routes are deleted before its removal step drains it")
 def test_d11_a_leaving_workers_routes_go_only_after_it_is_drained():
     plan = plan_case("workers-down")
     wave = {op.name: op.wave for op in plan.operations if op.phase == DELETES}
@@ -72,8 +61,6 @@ def test_d11_a_leaving_workers_routes_go_only_after_it_is_drained():
         assert wave[f"controller-0-remove-worker-{i}"] < wave[f"k8s-dev-pod-network-table0-worker-{i}"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="D12: controller-0 replaced in the same run as a scale-down terminates the "
-                                       "leaving worker undrained")
 def test_d12_a_worker_leaving_while_controller_0_is_replaced_is_drained_first():
     plan = plan_case("replace-controller-scale-down")
     drains = [(i, node) for i, op in enumerate(plan.operations) if op.command and op.command.outcome == RUNS
@@ -81,15 +68,11 @@ def test_d12_a_worker_leaving_while_controller_0_is_replaced_is_drained_first():
     assert any(node == "worker-2" and i < plan.position("k8s-dev-worker-2", "delete") for i, node in drains), drains
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="D16: after etcd.count 3 -> 5, the next up runs start-etcd of the new "
-                                       "members again (joins is baked into their stdin)")
 def test_d16_a_second_up_after_etcd_3_to_5_changes_nothing():
     again = simulate(plan_case("etcd-up"), CASES_BY_ID["etcd-up"].after)
     assert {c.name: c.kind for c in again.changes.values() if c.kind != UNCHANGED} == {}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="N2: the pod range reader does not run again when a node registers again "
-                                       "with another range, so its route keeps the old one")
 def test_n2_a_worker_that_registered_again_with_another_range_gets_its_route_moved():
     ranges = {"worker-0": "10.200.0.0/24", "worker-1": "10.200.7.0/24", "worker-2": "10.200.2.0/24"}
     plan = simulate(deployed(BASE), BASE, pod_cidrs=ranges)

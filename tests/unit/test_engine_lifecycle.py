@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from infra.aws_facts import STACK_TAG
+from infra.aws_facts import BOOTSTRAPPED, BOOTSTRAPPED_TAG, STACK_TAG
 from infra.settings import SettingsError, aws_names
 from simulator.program import ClusterMocks, run_program, stack_config
 
@@ -108,8 +108,7 @@ def test_every_remote_step_carries_its_instance_id_so_a_new_machine_is_installed
             continue
         assert instances[host] in c.inputs["triggers"], c.name
         for other, instance_id in instances.items():
-            # the pod range reader also follows the workers' machines (test below)
-            if other != host and not c.name.endswith("-read-pod-cidrs"):
+            if other != host:
                 assert instance_id not in c.inputs["triggers"], (c.name, other)
 
 
@@ -144,9 +143,11 @@ THIS_STACK = "organization/k8s-from-scratch/dev"     # the stack tag of stack de
 
 
 def existing(role, index, architecture="amd64", volume=20, stack=THIS_STACK):
+    """A node of a running cluster: it came up once (its interface carries the bootstrapped tag)."""
     return {"id": f"i-{role}{index}", "rootVolumeGb": volume, "architecture": {"amd64": "x86_64"}.get(architecture,
                                                                                                      architecture),
-            "tags": {"cluster": "k8s-dev", "role": role, "architecture": architecture, STACK_TAG: stack}}
+            "tags": {"cluster": "k8s-dev", "role": role, "architecture": architecture, STACK_TAG: stack},
+            "interfaceTags": {BOOTSTRAPPED_TAG: BOOTSTRAPPED}}
 
 
 ARM64 = {"architecture": "arm64", "etcd": {"count": 1, "instanceType": "t4g.small"},
@@ -274,7 +275,7 @@ def test_another_ssh_key_on_a_running_cluster_is_refused_before_every_node_is_re
 
 def test_cluster_level_steps_sit_under_the_component_they_belong_to_and_keep_their_identity(run):
     components = {r.name: r.urn for r in run.resources if not r.custom}
-    expected = {"controller-0-read-pod-cidrs": "k8s-dev-pod-network", "worker-1-pod-network": "k8s-dev-pod-network",
+    expected = {"worker-1-read-pod-cidr": "k8s-dev-pod-network", "worker-1-pod-network": "k8s-dev-pod-network",
                 "controller-0-apply-coredns": "k8s-dev-addons", "controller-0-dns-check": "k8s-dev-addons",
                 "controller-0-apply-nginx": "k8s-dev-smoke-test", "controller-0-nginx-rollout": "k8s-dev-smoke-test"}
     for step, component in expected.items():
@@ -284,13 +285,15 @@ def test_cluster_level_steps_sit_under_the_component_they_belong_to_and_keep_the
     assert run.named("controller-0-apiserver-ready").parent == components["k8s-dev-control-plane"]
 
 
-def test_the_pod_range_reader_reruns_for_new_machines_not_for_restarted_kubelets(run):
-    reader = run.named("controller-0-read-pod-cidrs")
+def test_a_workers_pod_range_reader_reruns_for_its_new_machine_only_not_for_a_restarted_kubelet(run):
     for i in range(3):
-        worker = run.named(f"k8s-dev-worker-{i}", INSTANCE)
-        assert worker.id in reader.inputs["triggers"]
+        reader = run.named(f"worker-{i}-read-pod-cidr")
+        assert run.named(f"k8s-dev-worker-{i}", INSTANCE).id in reader.inputs["triggers"]
         assert run.named(f"worker-{i}-node-ready").id not in reader.inputs["triggers"]
         assert reader.depends_on_urn(run.named(f"worker-{i}-node-ready").urn)
+        for j in set(range(3)) - {i}:
+            assert run.named(f"k8s-dev-worker-{j}", INSTANCE).id not in reader.inputs["triggers"]
+            assert not reader.depends_on_urn(run.named(f"worker-{j}-node-ready").urn)
 
 
 def test_an_image_registry_mirror_reaches_every_workers_containerd():

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from infra.aws_facts import BOOTSTRAPPED, BOOTSTRAPPED_TAG
+
 from infra.guards import etcd_count_change_problem
 from infra.settings import SettingsError
 from simulator.graph import dependency_depth
@@ -83,8 +85,9 @@ def test_every_member_but_the_first_has_a_removal_that_runs_on_the_first_before_
     for i, step in steps.items():
         # the engine deletes a dependent first: the member is removed before its instance is terminated
         assert step.depends_on_urn(instances[f"etcd-{i}"])
-        # deleted with the first member's machine only: a destroy removes no member, a scale-down does
-        assert step.deleted_with == instances["etcd-0"]
+        # deleted with the VPC only: a destroy removes no member, a scale-down does, and a lost or replaced first
+        # member neither cascades nor skips it (review D9, D12)
+        assert step.deleted_with == five_from_three.of_type("aws:ec2/vpc:Vpc")[0].urn
         assert f"$3 == \"etcd-{i}\"" in step.inputs["delete"] and "member remove" in step.inputs["delete"]
         assert "triggers" not in step.inputs
         if i > 1:
@@ -123,7 +126,8 @@ def test_n5_a_replaced_machine_is_told_it_is_new_to_a_running_cluster():
     keys: dict = {}
     three = run_program(config(3), mocks=ClusterMocks(key_material=keys))
     running = [{"id": r.id if not r.name.endswith("etcd-1") else "i-0replaced", "tags": r.inputs["tags"],
-                "privateIp": r.inputs["privateIp"], "keyName": "", "rootVolumeGb": 20}
+                "privateIp": r.inputs["privateIp"], "keyName": "", "rootVolumeGb": 20,
+                "interfaceTags": {BOOTSTRAPPED_TAG: BOOTSTRAPPED}}
                for r in three.of_type(INSTANCE)]
     again = run_program(config(3), mocks=ClusterMocks(existing_instances=running, key_material=keys))
     assert "new_machine_of_running_cluster=yes" in start(again, 1).inputs["stdin"]

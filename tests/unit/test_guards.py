@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from infra.aws_facts import SSH_KEY_TAG, STACK_TAG, AwsFacts, KeyPairFacts, NodeSample, is_standard_family
+from infra.aws_facts import BOOTSTRAPPED, BOOTSTRAPPED_TAG, SSH_KEY_TAG, STACK_TAG, AwsFacts, KeyPairFacts, NodeSample, is_standard_family
 from infra.guards import launch_image_warnings, unsafe_changes
 from infra.settings import SettingsError, parse_settings
 from simulator.program import AMIS, ClusterMocks, run_program, stack_config
@@ -31,7 +31,8 @@ def node(role: str, index: int, *, stack: str | None = THIS_STACK, cluster: str 
     if stack:
         tags[STACK_TAG] = stack
     return {"id": f"i-{role[:4]}{index}{abs(hash((stack, cluster))) % 10**8:08d}", "rootVolumeGb": 20, "tags": tags,
-            "privateIp": ip or f"10.43.0.{ {'etcd': 10, 'controllers': 20, 'workers': 30}[role] + index}"}
+            "privateIp": ip or f"10.43.0.{ {'etcd': 10, 'controllers': 20, 'workers': 30}[role] + index}",
+            "interfaceTags": {BOOTSTRAPPED_TAG: BOOTSTRAPPED}}     # it came up once
 
 
 # --- D4: nodes are found by the stack's tag --------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def facts(**kw) -> AwsFacts:
 
 def running_etcd():
     from infra.aws_facts import RunningNode
-    return (RunningNode("i-1", "etcd", "10.43.0.10", "etcd-0"),)
+    return (RunningNode("i-1", "etcd", "10.43.0.10", "etcd-0", bootstrapped=BOOTSTRAPPED),)
 
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBp8eZyWQ0kUrJ6h2jk7vYk3Yq8j5m3n9lJ8bY0zQ1aB me@host"

@@ -21,7 +21,7 @@ def _step(name: str, kind: str = "command:remote:Command", deps: set[str] = froz
 
 def test_every_worker_and_cluster_step_is_replayed_and_only_the_load_balancer_check_is_not():
     for name in ("worker-0-prepare-os", "worker-0-start-containerd", "worker-0-start-kubelet",
-                 "worker-0-start-kube-proxy", "worker-0-node-ready", "controller-0-read-pod-cidrs",
+                 "worker-0-start-kube-proxy", "worker-0-node-ready", "worker-0-read-pod-cidr",
                  "controller-0-apply-coredns", "controller-0-dns-check", "controller-0-apply-nginx",
                  "controller-0-nginx-rollout"):
         assert not_replayed_reason(_step(name)) is None, name
@@ -81,9 +81,33 @@ def test_a_replaced_step_gets_a_new_id_and_the_steps_whose_triggers_name_it_run_
     assert [r.status for r in report.rows] == ["replayed", "unchanged"]
 
 
+def test_a_step_replaced_by_new_triggers_runs_its_old_delete_command_when_the_update_ends():
+    """The old half of a create-first replacement goes last (step_generator.go GenerateDeletes): the removal step
+    of a worker recreated on a new machine runs its old delete command after the new machine's steps."""
+    ran, seen = [], []
+
+    def ssh(host, user, key, command, stdin):
+        ran.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    def removal(machine: str) -> list[Step]:
+        return [Step("controller-0-remove-worker-1", "urn:remove", "command:remote:Command", "10.43.0.20", "ubuntu",
+                     "", "check", "", f"check {machine}", set(), delete=f"remove {machine}", triggers=machine)]
+
+    replayer = Replayer(ssh, on_step=lambda row: seen.append((row.step, row.status)))
+    replayer.replay(removal("i-old"))
+    assert replayer.delete_absent(removal("i-old")).rows == [] and ran == ["check"]
+    assert seen == [("controller-0-remove-worker-1", "running"), ("controller-0-remove-worker-1", "replayed")]
+    replayer.replay(removal("i-new"))
+    assert ran == ["check", "check"]
+    deleted = replayer.delete_absent(removal("i-new"))
+    assert ran[-1] == "remove i-old" and [r.step for r in deleted.rows] == ["controller-0-remove-worker-1"]
+    assert replayer.deletes["urn:remove"]["delete"] == "remove i-new" and replayer.old_halves == []
+
+
 def test_the_steps_after_the_pod_range_reader_are_all_that_wait_for_it():
     ready = _step("worker-0-node-ready")
-    reader = _step("controller-0-read-pod-cidrs", deps={ready.urn})
+    reader = _step("worker-0-read-pod-cidr", deps={ready.urn})
     routes = _step("worker-0-pod-network", deps={reader.urn})
     coredns = _step("controller-0-apply-coredns", deps={routes.urn})
     rbac = _step("controller-0-apply-rbac")

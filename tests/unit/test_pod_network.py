@@ -75,9 +75,9 @@ def test_removing_a_worker_leaves_no_route_to_it(mode):
                 [c.inputs["stdin"] for c in run.of_type("command:remote:Command") if c.name.endswith("-pod-network")]
         return any(gone in t for t in texts)
     assert mentions(before) and not mentions(after)
-    # the removed node is pruned from the API by the reader, which is told exactly the workers that remain
-    reader = after.named("controller-0-read-pod-cidrs").inputs["stdin"]
-    assert "main(['worker-0', 'worker-1']" in reader
+    # nothing reads its range any more: its reader went with it
+    assert sorted(r.name for r in after.of_type("command:remote:Command") if r.name.endswith("-read-pod-cidr")) == \
+        ["worker-0-read-pod-cidr", "worker-1-read-pod-cidr"]
 
 
 # What each worker's chain holds per mode: with vpc, the VPC routes pod ranges, so only its resolver needs the node's
@@ -112,13 +112,57 @@ def test_route_quota_is_checked_before_anything_is_declared():
     assert mocks.calls == []
 
 
-def test_pod_routes_wait_for_the_ranges_which_wait_for_every_worker():
+def test_a_workers_range_is_read_on_the_worker_once_it_is_ready_and_only_its_routes_take_it():
+    """No route takes an input from another worker's step, nor from the first controller: replacing one of them
+    delete-first leaves the other routes alone (review D2; the engine replaces what takes an input from a replaced
+    resource, step_generator.go calculateDependentReplacements)."""
     run = run_program(config(3))
-    reader = run.named("controller-0-read-pod-cidrs")
     for i in range(3):
+        reader = run.named(f"worker-{i}-read-pod-cidr")
         assert reader.depends_on_urn(run.named(f"worker-{i}-node-ready").urn)
-    for route in (r for r in run.of_type(ROUTE) if "-pod-network-" in r.name):
-        assert route.depends_on_urn(reader.urn)
+        assert "/usr/local/bin/kubectl', '--kubeconfig', '/var/lib/kubelet/kubeconfig'" in reader.inputs["stdin"]
+        assert f"main(['worker-{i}']" in reader.inputs["stdin"]
+        route = run.named(f"k8s-dev-pod-network-table0-worker-{i}", ROUTE)
+        assert route.property_dependencies["destinationCidrBlock"] == [reader.urn]
+    host_mode = run_program(config(3, podRouting="host"))
+    readers = [host_mode.named(f"worker-{i}-read-pod-cidr").urn for i in range(3)]
+    for c in host_mode.of_type("command:remote:Command"):
+        if c.name.endswith("-pod-network"):
+            assert all(c.depends_on_urn(r) for r in readers), c.name
+
+
+@pytest.mark.parametrize("mode", ["vpc", "host"])
+def test_a_node_registered_again_with_another_range_is_routed_on_the_next_up_and_nothing_else_changes(mode):
+    """Review N2: the live read at the next `pulumi up` sees the new range (a newer registration than the one its
+    reader read), and only what routes to it changes."""
+    from simulator.change_sim import deployed, simulate
+    from simulator.engine import UNCHANGED
+    stack = config(3, podRouting=mode)
+    again = {"worker-0": "10.200.0.0/24", "worker-1": "10.200.7.0/24", "worker-2": "10.200.2.0/24"}
+    plan = simulate(deployed(stack), stack, pod_cidrs=again)
+    changed = {c.name for c in plan.changes.values() if c.kind != UNCHANGED}
+    if mode == "vpc":
+        assert changed == {"k8s-dev-pod-network-table0-worker-1"}
+        assert plan.named("k8s-dev-pod-network-table0-worker-1").after.inputs["destinationCidrBlock"] == \
+            "10.200.7.0/24"
+    else:
+        # every node but worker-1 routes the new range to it
+        steps = {c.name for c in plan.changes.values() if c.step == "pod-network"}
+        assert changed == steps - {"worker-1-pod-network"} and "controller-0-pod-network" in changed
+        for name in changed:
+            script = plan.named(name).after.inputs["stdin"]
+            assert "ip route replace 10.200.7.0/24 via 10.43.0.31" in script and "10.200.1.0/24" not in script
+    assert plan.after.outputs["podCidrs"] == again
+    # the same answer again changes nothing
+    assert {c.kind for c in simulate(plan, stack, pod_cidrs=again).changes.values()} == {UNCHANGED}
+
+
+def test_the_live_read_carries_the_admin_kubeconfig_on_stdin_only_and_logs_nothing():
+    mocks = ClusterMocks(existing=run_program(config(3)))
+    run_program(config(3), mocks=mocks)
+    (call,) = [a for token, a in mocks.calls if token == "command:local:run"]
+    assert call["logging"] == "none"
+    assert "client-key-data" in call["stdin"] and "client-key-data" not in call["command"]
 
 
 def test_dns_and_smoke_test_follow_the_pod_network_and_the_urls_are_outputs():

@@ -98,3 +98,40 @@ def test_reader_script_fails_naming_missing_nodes(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert "these nodes still have no podCIDR: worker-1" in result.stderr
+
+
+def test_a_single_node_answer_parses_with_its_registration_time():
+    one = {**node("worker-1", "10.43.0.31", "10.200.7.0/24"), "kind": "Node"}
+    one["metadata"]["creationTimestamp"] = "2026-12-01T10:00:05Z"
+    assert podcidrs.parse_nodes(one) == {
+        "worker-1": podcidrs.NodePodRange("worker-1", "10.43.0.31", "10.200.7.0/24", "2026-12-01T10:00:05Z")}
+
+
+@pytest.mark.parametrize("read_at, live_at, live_cidr, wins", [
+    # the node was deleted and registered again since its reader ran: the live read is newer (review N2)
+    ("2026-12-01T09:00:00Z", "2026-12-01T10:00:05Z", "10.200.7.0/24", "live"),
+    # a new machine registered during this update, after the live read saw the old Node
+    ("2026-12-01T11:00:00Z", "2026-12-01T09:00:00Z", "10.200.1.0/24", "read"),
+    # the same registration
+    ("2026-12-01T09:00:00Z", "2026-12-01T09:00:00Z", "10.200.1.0/24", "read"),
+    # the API did not answer
+    ("2026-12-01T09:00:00Z", None, None, "read"),
+])
+def test_the_newer_registration_of_a_node_gives_its_range(read_at, live_at, live_cidr, wins):
+    read = podcidrs.NodePodRange("worker-1", "10.43.0.31", "10.200.1.0/24", read_at)
+    live = podcidrs.NodePodRange("worker-1", "10.43.0.31", live_cidr, live_at) if live_at else None
+    assert podcidrs.newest(read, live) == {"live": live, "read": read}[wins]
+
+
+def test_the_reader_asks_for_its_own_node_only(tmp_path):
+    """A worker reads its Node with its kubelet's identity, which may read that Node (the node authorizer)."""
+    calls = tmp_path / "calls"
+    kubectl = tmp_path / "kubectl"
+    one = {**node("worker-1", "10.43.0.31", "10.200.7.0/24"), "kind": "Node"}
+    kubectl.write_text(f"#!/bin/bash\necho \"$*\" >> {calls}\ncat <<'EOF'\n{json.dumps(one)}\nEOF\n")
+    kubectl.chmod(0o755)
+    result = subprocess.run(["bash", "-s"], input=podcidrs.reader_script(["worker-1"], 5, [str(kubectl)]),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text().split() == ["get", "nodes", "worker-1", "-o", "json"]
+    assert [r.pod_cidr for r in podcidrs.parse_reader_output(result.stdout)] == ["10.200.7.0/24"]

@@ -80,6 +80,14 @@ def test_a_first_creation_drains_nothing_before_a_start():
             assert not after(run, f"worker-{i}-start-{service}", drain)
 
 
+def test_a_new_worker_counts_as_running_only_once_in_service(first):
+    """Its bootstrapped tag waits for its uncordon step: a retry after an update stopped between its Ready check
+    and its uncordon treats it as new, instead of draining it before a restart that does not come."""
+    for i in range(5):
+        tag = first.named(f"worker-{i}-bootstrapped", "aws:ec2/tag:Tag")
+        assert step(first, f"controller-0-uncordon-worker-{i}").urn in tag.edges()
+
+
 def test_a_first_creation_keeps_its_depth_whatever_the_controllers_workers_and_batch_size():
     depths = {(c, w, b): dependency_depth(run_program(config(controllers=c, workers=w, batch=b)))
               for c, w, b in ((1, 3, 1), (3, 3, 1), (3, 12, 1), (3, 12, 4))}
@@ -214,9 +222,11 @@ def test_a_leaving_worker_is_drained_and_its_node_deleted_before_its_instance_go
         assert re.search(rf"kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig\)? drain \"\$node\" "
                          r"--ignore-daemonsets --delete-emptydir-data \\\s+--timeout=300s", command), command
         assert "node=worker-%d" % i in command and 'delete node "$node"' in command
-        # `pulumi destroy` drains nothing: the step goes with the controller it runs on
-        controller = plan.named("k8s-dev-controller-0", INSTANCE)
-        assert removal.before.deleted_with == controller.before.urn
+        # only while the Node runs on the machine the step was made for (review D1)
+        assert f"machine={instances[f'k8s-dev-worker-{i}'].before.id}" in command
+        # `pulumi destroy` drains nothing: the step goes with the VPC, which only a destroy deletes
+        vpc = next(c for c in plan.changes.values() if c.type == "aws:ec2/vpc:Vpc")
+        assert removal.before.deleted_with == vpc.before.urn
 
 
 def test_a_replaced_worker_is_drained_before_its_old_machine_goes_and_checked_after_the_new_one():

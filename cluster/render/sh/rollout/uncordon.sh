@@ -1,6 +1,6 @@
 #!/bin/bash
-# Bring @NODE@ back into service. Verification: the node is Ready with a status reported since its drain, and
-# schedulable unless someone else cordoned it.
+# Bring @NODE@ back into service on machine @INSTANCE_ID@. Verification: the node is Ready with a status reported
+# since its drain, and schedulable unless someone else cordoned it.
 @PRELUDE@
 want=@WANT@
 before=$(field '{.metadata.annotations.@HEARTBEAT_AT_DRAIN_KEY@}') || fail "cannot read node $node"
@@ -17,6 +17,6 @@ if [ "$(field '{.metadata.annotations.@CORDONED_FOR_RESTART_KEY@}')" = true ]; t
   kubectl uncordon "$node" >/dev/null || fail "cannot uncordon $node"
   echo "$node uncordoned"
 fi
-kubectl annotate --overwrite node "$node" "@RUNTIME_INPUTS@=$want" @CORDONED_FOR_RESTART@- \
-  @HEARTBEAT_AT_DRAIN@- >/dev/null || fail "cannot annotate $node"
+kubectl annotate --overwrite node "$node" "@RUNTIME_INPUTS@=$want" @INSTANCE_ID_ANNOTATION@=@INSTANCE_ID@ \
+  @CORDONED_FOR_RESTART@- @HEARTBEAT_AT_DRAIN@- >/dev/null || fail "cannot annotate $node"
 echo "$node is Ready and in service"

@@ -1,5 +1,6 @@
 sudo timeout --kill-after=30 420 bash -c '#!/bin/bash
-# Remove worker-1 from the cluster before its machine goes. Verification: no Node named worker-1 is left.
+# Remove worker-1 from the cluster before its machine i-18776b4276b5 goes. Verification: no Node named worker-1 is
+# left, or it runs on a newer machine.
 set -uo pipefail
 node=worker-1
 kubectl() { timeout 60 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig "$@"; }
@@ -8,12 +9,18 @@ fail() { echo "$1" >&2; exit 1; }
 field() { kubectl get node "$node" -o "jsonpath=$1"; }
 ready_status() { field '"'"'{.status.conditions[?(@.type=="Ready")].status}'"'"'; }
 heartbeat() { field '"'"'{.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}'"'"'; }
+machine=i-18776b4276b5
 if ! out=$(kubectl get node "$node" -o name 2>&1); then
   if grep -q NotFound <<<"$out"; then
     echo "$node is not a registered node: nothing to drain"
     exit 0
   fi
   fail "cannot read node $node from the API, so it cannot be drained before its machine goes: $out"
+fi
+now=$(field '"'"'{.metadata.annotations.k8s-from-scratch\.io/instance-id}'"'"') || fail "cannot read node $node"
+if [ -n "$now" ] && [ "$now" != "$machine" ]; then
+  echo "$node runs on machine $now now, not on $machine, which this removal was made for: nothing to remove"
+  exit 0
 fi
 kubectl cordon "$node" >/dev/null || fail "cannot cordon $node"
 if [ "$(ready_status)" != True ]; then

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Bring worker-1 back into service. Verification: the node is Ready with a status reported since its drain, and
-# schedulable unless someone else cordoned it.
+# Bring worker-1 back into service on machine i-33c64322250a. Verification: the node is Ready with a status reported
+# since its drain, and schedulable unless someone else cordoned it.
 set -uo pipefail
 node=worker-1
 kubectl() { timeout 60 /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/deployer.kubeconfig "$@"; }
@@ -24,6 +24,6 @@ if [ "$(field '{.metadata.annotations.k8s-from-scratch\.io/cordoned-for-restart}
   kubectl uncordon "$node" >/dev/null || fail "cannot uncordon $node"
   echo "$node uncordoned"
 fi
-kubectl annotate --overwrite node "$node" "k8s-from-scratch.io/pod-runtime-inputs=$want" k8s-from-scratch.io/cordoned-for-restart- \
-  k8s-from-scratch.io/heartbeat-at-drain- >/dev/null || fail "cannot annotate $node"
+kubectl annotate --overwrite node "$node" "k8s-from-scratch.io/pod-runtime-inputs=$want" k8s-from-scratch.io/instance-id=i-33c64322250a \
+  k8s-from-scratch.io/cordoned-for-restart- k8s-from-scratch.io/heartbeat-at-drain- >/dev/null || fail "cannot annotate $node"
 echo "$node is Ready and in service"
