@@ -125,12 +125,13 @@ def duplicated_lines(lab, host: str) -> str:
 
 def test_a_replay_killed_mid_step_at_several_points_then_run_again_converges_and_duplicates_nothing(lab):
     """A worker added (`pulumi up` with one more), the deployer killed in the middle of three of its steps in turn
-    (installing containerd, starting the kubelet, then another node's pod routes once the new node's range is
-    known), each time followed by another `pulumi up`: the last one converges, and each killed step ran again."""
+    (installing containerd, waiting for its Node to be Ready, then another node's pod routes once the new node's
+    range is known), each time followed by another `pulumi up`: the last one converges, and each killed step ran
+    again."""
     shape = len(workers(lab))
     new = f"worker-{shape}"
-    kills = [(f"{new}-install-containerd", 1.0), (f"{new}-start-kubelet", 1.0),
-             (f"{workers(lab)[0]}-pod-network", 0.3)]
+    # Steps that last longer than the delay: a kubelet start can end within a second, its Ready check cannot.
+    kills = [(f"{new}-install-containerd", 1.0), (f"{new}-node-ready", 2.0), (f"{workers(lab)[0]}-pod-network", 0.3)]
     for step_name, seconds in kills:
         with killed_during(lab, step_name, seconds):
             lab.resize(shape + 1)
