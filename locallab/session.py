@@ -521,10 +521,10 @@ def serve_images(machines: Machines, build: go_build.Build, state_dir: Path, log
 
 
 def replay_program(session: LabSession) -> Report:
-    """Replay the program as one `pulumi up` would run it. Under mocks the program ran with the mocks' answer to
-    the read-pod-cidrs step, but in an update the steps after that step use its real answer: so the steps that do
-    not wait for it are replayed first, then the program runs again with the answer it gave (as Pulumi would keep
-    it in state) and the rest is replayed. One report: each step's row from the replay that ran it."""
+    """Replay the program as one `pulumi up` would run it. Under mocks the program ran with the mocks' answers to
+    the workers' read-pod-cidr steps, but in an update the steps after them use their real answers: so the steps
+    that do not wait for them are replayed first, then the program runs again with the answers they gave (as Pulumi
+    would keep them in state) and the rest is replayed. One report: each step's row from the replay that ran it."""
     steps = collect(session.run)
     readers = [s for s in steps if s.name.endswith("-read-pod-cidr")]
     waiting = set().union(*(_waiting_for(r, steps) for r in readers))
