@@ -1,8 +1,8 @@
 """Day 2 on the lab's cluster, second round (review r2): drains that keep DNS serving, and a whole-cluster restore from
 an etcd snapshot under the running cluster.
 
-Runs on the lab the other lab tests share (tests/integration/conftest.py), after them (the file name sorts after
-test_lab_workers_day2.py, which leaves two workers); alone, it shrinks a new lab to two workers first.
+Runs on the lab the other lab tests share (tests/integration/conftest.py), last of them (conftest.py orders it so:
+the restore rewinds the cluster); alone, it shrinks a new lab to two workers first.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Drills of what the engine does to a running cluster (issue 17), played on the lab the other lab tests share
-(tests/integration/conftest.py), after them (the file name sorts last): a node registered again with another
-range (N2), a worker's machine made anew at its address (D1), a replay killed mid-step at several points then run
-again. Each leaves the lab's shape as it found it.
+(tests/integration/conftest.py), after them but before the restore (conftest.py runs that last): a node registered
+again with another range (N2), a worker's machine made anew at its address (D1), a replay killed mid-step at several
+points then run again. Each leaves the lab's shape as it found it.
 """
 
 from __future__ import annotations
