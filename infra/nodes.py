@@ -79,7 +79,6 @@ class Nodes(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("k8s-from-scratch:infra:Nodes", name, None, opts)
         settings = args.settings
-        child = pulumi.ResourceOptions(parent=self)
 
         if settings.ssh_public_key:
             public_key: pulumi.Input[str] = settings.ssh_public_key

@@ -32,7 +32,7 @@ from infra.settings import parse_settings
 from locallab.machines import (DEPLOYER_IP, MIRROR_URL, REGISTRY_PORT, REGISTRY_URL, SSH_OPTIONS, Machines, lab_architecture, prepare_host_sysctls,
                                remove_abandoned_copies, remove_abandoned_propagation_dirs, remove_machine_cgroups,
                                restore_host_sysctls, stop_processes)
-from locallab.netns import Lab, remove_stale, sh
+from locallab.netns import Lab, remove_stale
 from locallab.mirror import publish
 from locallab.replay import Replayer, Report, Row, Step, collect
 from locallab.rootfs import CACHE, LAB_USER, ensure_rootfs, rootfs_path
